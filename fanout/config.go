@@ -1,0 +1,111 @@
+// Package fanout delivers each published stream to its players.
+//
+// Every audio, video and data message is serialized once, as RTMP chunks
+// valid for every player, into the stream's wire log; a player is a cursor
+// into that log. A Transport (netpoll here, io_uring elsewhere) writes each
+// player's range — from its cursor to the head — in one batched write per
+// flush, with no per-player copy of media.
+package fanout
+
+import (
+	"fmt"
+	"time"
+)
+
+// FlushPolicy says when players are written to.
+type FlushPolicy int
+
+// The flush policies.
+const (
+	// FlushInterval writes every Config.FlushInterval (the default).
+	FlushInterval FlushPolicy = iota
+	// FlushMessage writes on every message: lowest latency, most syscalls.
+	FlushMessage
+	// FlushGOP writes when a keyframe arrives, like the original bbllive.
+	FlushGOP
+)
+
+func (p FlushPolicy) String() string {
+	switch p {
+	case FlushMessage:
+		return "message"
+	case FlushGOP:
+		return "gop"
+	}
+	return "interval"
+}
+
+// ParseFlushPolicy reads "message", "gop" or "interval".
+func ParseFlushPolicy(s string) (FlushPolicy, error) {
+	switch s {
+	case "message":
+		return FlushMessage, nil
+	case "gop":
+		return FlushGOP, nil
+	case "interval", "":
+		return FlushInterval, nil
+	}
+	return 0, fmt.Errorf("unknown flush policy %q (want message, interval or gop)", s)
+}
+
+// Config tunes the hub. The zero value of a field means its default.
+type Config struct {
+	// Flush is when players are written to.
+	Flush FlushPolicy
+	// FlushInterval is the batching window of FlushInterval.
+	FlushInterval time.Duration
+	// ChunkSize is the outbound RTMP chunk size every player was told.
+	ChunkSize uint32
+	// LagWindow is how far (bytes) a player may fall behind the head
+	// before it skips to the newest keyframe.
+	LagWindow int
+	// MaxCache caps the bytes a stream keeps, GOP cache included; a GOP
+	// longer than this is not cached whole.
+	MaxCache int
+	// SlowTimeout disconnects a player that has not caught up for this long.
+	SlowTimeout time.Duration
+	// PublishGrace keeps a stream, its players and its timeline after its
+	// publisher leaves, waiting for it to come back; players of a stream
+	// that is never published are closed after it too.
+	PublishGrace time.Duration
+	// Workers is the number of sender goroutines (default: one per CPU).
+	Workers int
+}
+
+// Defaults. 100 ms batching: on this 2-vCPU machine the kernel cost of
+// delivering 908 kbps to 1000 loopback sockets is 8.7 % of a core at 100 ms
+// against 45 % per message and 4 % at 350 ms (DESIGN.md); 100 ms keeps
+// most of that saving while adding less than three video frames of latency,
+// about what the reference server's 8-message merge gives in practice.
+const (
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultChunkSize     = 4096
+	DefaultLagWindow     = 1 << 20
+	DefaultMaxCache      = 16 << 20
+	DefaultSlowTimeout   = 10 * time.Second
+	DefaultPublishGrace  = 30 * time.Second
+)
+
+func (c *Config) withDefaults() {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.LagWindow <= 0 {
+		c.LagWindow = DefaultLagWindow
+	}
+	if c.MaxCache <= 0 {
+		c.MaxCache = DefaultMaxCache
+	}
+	if c.MaxCache < 2*c.LagWindow+2*blockSize {
+		c.MaxCache = 2*c.LagWindow + 2*blockSize
+	}
+	if c.SlowTimeout <= 0 {
+		c.SlowTimeout = DefaultSlowTimeout
+	}
+	if c.PublishGrace <= 0 {
+		c.PublishGrace = DefaultPublishGrace
+	}
+}

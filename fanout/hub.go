@@ -1,0 +1,145 @@
+package fanout
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+var (
+	errAlreadyPublishing = errors.New("stream is already being published")
+	errStreamGone        = errors.New("stream is shutting down")
+)
+
+// Hub is the registry of live streams by "app/name" and the rtmp.Handler
+// that attaches publishers and players to them.
+type Hub struct {
+	cfg       Config
+	transport Transport
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	streams map[string]*Stream
+}
+
+// NewHub creates a hub delivering through t. cfg's zero fields take their
+// defaults.
+func NewHub(cfg Config, t Transport, log *slog.Logger) *Hub {
+	cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Hub{cfg: cfg, transport: t, log: log, streams: map[string]*Stream{}}
+}
+
+// Config is the hub's effective configuration.
+func (h *Hub) Config() Config { return h.cfg }
+
+// stream returns the stream for key, creating it (not live, with its grace
+// timer armed) when absent.
+func (h *Hub) stream(key string) *Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.streams[key]
+	if s == nil {
+		s = newStream(h, key)
+		s.mu.Lock()
+		s.startGrace()
+		s.mu.Unlock()
+		h.streams[key] = s
+	}
+	return s
+}
+
+// Publish implements rtmp.Handler: one publisher per name; a second one is
+// refused and the first is untouched.
+func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
+	for range 2 { // a stream expiring right now is replaced once
+		s := h.stream(sess.Key())
+		p := &publisher{s: s, sess: sess}
+		err := s.attachPublisher(p)
+		if errors.Is(err, errStreamGone) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
+		}
+		return p, nil
+	}
+	return nil, errStreamGone
+}
+
+// Play implements rtmp.Handler. A player of a name nobody publishes yet
+// waits for the publisher (up to the grace period).
+func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
+	for range 2 {
+		s := h.stream(sess.Key())
+		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now()}
+		err := s.addPlayer(p)
+		if errors.Is(err, errStreamGone) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := h.transport.Add(p); err != nil {
+			s.removePlayer(p)
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, errStreamGone
+}
+
+// Stream returns the stream named key, or nil.
+func (h *Hub) Stream(key string) *Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams[key]
+}
+
+// Streams returns the current streams sorted by key.
+func (h *Hub) Streams() []*Stream {
+	h.mu.Lock()
+	out := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		out = append(out, s)
+	}
+	h.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+// LogStats writes the periodic one-line-per-stream summary, in the spirit
+// of the original bbllive's "players live/c 30001".
+func (h *Hub) LogStats() {
+	for _, s := range h.Streams() {
+		st := s.Stats()
+		h.log.Info(fmt.Sprintf("players %s %d", s.key, s.PlayerCount()),
+			"live", s.Live(), "gop_bytes", s.GOPBytes(), "keyframes", st.Keyframes.Load(),
+			"bytes_in", st.BytesIn.Load(), "bytes_out", st.BytesOut.Load(),
+			"skips", st.Skips.Load(), "slow_drops", st.SlowDrops.Load())
+	}
+}
+
+// Close stops the transport; sessions are closed by the rtmp server.
+func (h *Hub) Close() error { return h.transport.Close() }
+
+// publisher is a publishing session's handle on its stream.
+type publisher struct {
+	s    *Stream
+	sess *rtmp.Session
+	once sync.Once
+}
+
+func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }
+
+func (p *publisher) Close() error {
+	p.once.Do(func() { p.s.detachPublisher(p) })
+	return nil
+}

@@ -1,0 +1,267 @@
+package fanout
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetpollStats are the netpoll transport's counters.
+type NetpollStats struct {
+	Writevs      atomic.Uint64 // writev system calls
+	ShortWrites  atomic.Uint64 // writes that did not take everything
+	WouldBlock   atomic.Uint64 // writes refused with EAGAIN
+	BytesWritten atomic.Uint64
+}
+
+// Netpoll is the transport on Go's own network poller: a few sender
+// workers, each owning a shard of the players; one non-blocking writev of
+// wire-log slices per player per flush. A player whose socket is full is
+// retried shortly after, never waited on, so one slow player costs the
+// others nothing.
+type Netpoll struct {
+	workers []*netpollWorker
+	next    atomic.Uint32
+	stats   NetpollStats
+	wg      sync.WaitGroup
+	done    chan struct{}
+	flush   FlushPolicy
+	tick    time.Duration
+}
+
+// retryDelay is how soon a player with unsent bytes is tried again.
+const retryDelay = 5 * time.Millisecond
+
+// NewNetpoll starts a netpoll transport with cfg's worker count and flush
+// policy.
+func NewNetpoll(cfg Config) *Netpoll {
+	cfg.withDefaults()
+	n := cfg.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	t := &Netpoll{done: make(chan struct{}), flush: cfg.Flush, tick: cfg.FlushInterval}
+	for i := 0; i < n; i++ {
+		w := &netpollWorker{t: t, wake: make(chan struct{}, 1),
+			dirty: map[*Stream]struct{}{}, streams: map[*Stream][]*Player{}, retry: map[*Stream]struct{}{}}
+		t.workers = append(t.workers, w)
+		t.wg.Add(1)
+		go w.run()
+	}
+	return t
+}
+
+// Name implements Transport.
+func (t *Netpoll) Name() string { return "netpoll" }
+
+// Stats are the transport's counters.
+func (t *Netpoll) Stats() *NetpollStats { return &t.stats }
+
+// Add implements Transport.
+func (t *Netpoll) Add(p *Player) error {
+	sc, ok := p.conn.(syscall.Conn)
+	if !ok {
+		return errors.New("fanout: netpoll transport needs a connection with a file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	p.raw = raw
+	w := t.workers[int(t.next.Add(1))%len(t.workers)]
+	w.mu.Lock()
+	w.adds = append(w.adds, p)
+	w.mu.Unlock()
+	w.signal()
+	return nil
+}
+
+// Flush implements Transport.
+func (t *Netpoll) Flush(s *Stream) {
+	for _, w := range t.workers {
+		w.mu.Lock()
+		w.dirty[s] = struct{}{}
+		w.mu.Unlock()
+		w.signal()
+	}
+}
+
+// Close implements Transport.
+func (t *Netpoll) Close() error {
+	close(t.done)
+	t.wg.Wait()
+	return nil
+}
+
+type netpollWorker struct {
+	t    *Netpoll
+	wake chan struct{}
+
+	mu    sync.Mutex
+	adds  []*Player
+	dirty map[*Stream]struct{}
+
+	// Owned by the worker goroutine.
+	streams  map[*Stream][]*Player
+	retry    map[*Stream]struct{}
+	pending  map[*Stream]struct{}
+	newAdds  []*Player
+	view     logView
+	iov      []unix.Iovec
+	cur      *Player
+	curN     int
+	curErrno syscall.Errno
+	writeFn  func(fd uintptr) bool
+}
+
+func (w *netpollWorker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *netpollWorker) run() {
+	defer w.t.wg.Done()
+	w.pending = map[*Stream]struct{}{}
+	w.iov = make([]unix.Iovec, 0, maxIovecs+1)
+	w.writeFn = w.writev
+	var tick <-chan time.Time
+	if w.t.flush == FlushInterval {
+		tk := time.NewTicker(w.t.tick)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		all := false
+		select {
+		case <-w.t.done:
+			return
+		case <-w.wake:
+		case <-tick:
+			all = true
+		case <-retry.C:
+		}
+		w.collect(all)
+		for s := range w.pending {
+			w.pass(s, time.Now())
+			delete(w.pending, s)
+		}
+		if len(w.retry) > 0 {
+			retry.Reset(retryDelay)
+		}
+	}
+}
+
+// collect gathers the streams to pass over: flushed ones, ones with
+// players behind, and on an interval tick all of them.
+func (w *netpollWorker) collect(all bool) {
+	w.mu.Lock()
+	w.newAdds, w.adds = w.adds, w.newAdds[:0]
+	for s := range w.dirty {
+		w.pending[s] = struct{}{}
+		delete(w.dirty, s)
+	}
+	w.mu.Unlock()
+	for i, p := range w.newAdds {
+		w.streams[p.stream] = append(w.streams[p.stream], p)
+		w.pending[p.stream] = struct{}{}
+		w.newAdds[i] = nil
+	}
+	for s := range w.retry {
+		w.pending[s] = struct{}{}
+		delete(w.retry, s)
+	}
+	if all {
+		for s := range w.streams {
+			w.pending[s] = struct{}{}
+		}
+	}
+}
+
+// pass writes to every player of s in this worker's shard.
+func (w *netpollWorker) pass(s *Stream, now time.Time) {
+	players := w.streams[s]
+	if len(players) == 0 {
+		delete(w.streams, s)
+		return
+	}
+	w.view.take(&s.log)
+	behind := false
+	for i := 0; i < len(players); {
+		p := players[i]
+		if p.closed.Load() {
+			last := len(players) - 1
+			players[i], players[last] = players[last], nil
+			players = players[:last]
+			continue
+		}
+		w.deliver(p, now)
+		if !p.gone.Load() && !p.waiting && (p.cursor < w.view.head || len(p.prefix) > 0) {
+			behind = true
+		}
+		i++
+	}
+	w.view.release()
+	if len(players) == 0 {
+		delete(w.streams, s)
+		return
+	}
+	w.streams[s] = players
+	if behind {
+		w.retry[s] = struct{}{}
+	}
+}
+
+// deliver makes at most one non-blocking writev for p.
+func (w *netpollWorker) deliver(p *Player, now time.Time) {
+	st, ok := p.plan(&w.view, now)
+	if !ok {
+		return
+	}
+	w.iov = st.iovecs(w.iov[:0], &w.view)
+	if len(w.iov) == 0 {
+		p.advance(st, 0, now)
+		return
+	}
+	w.cur, w.curN, w.curErrno = p, 0, 0
+	if err := p.raw.Write(w.writeFn); err != nil {
+		p.disconnect("write: " + err.Error())
+		return
+	}
+	w.cur = nil
+	w.t.stats.Writevs.Add(1)
+	switch {
+	case w.curErrno == unix.EAGAIN:
+		w.t.stats.WouldBlock.Add(1)
+		p.advance(st, 0, now)
+	case w.curErrno != 0:
+		p.disconnect("writev: " + w.curErrno.Error())
+	default:
+		w.t.stats.BytesWritten.Add(uint64(w.curN))
+		if uint64(w.curN) < st.to-st.from+uint64(len(st.prefix)) {
+			w.t.stats.ShortWrites.Add(1)
+		}
+		p.advance(st, w.curN, now)
+	}
+}
+
+// writev is the RawConn callback: one attempt, never a wait, so that a
+// full socket buffer shows up as EAGAIN instead of blocking the worker.
+func (w *netpollWorker) writev(fd uintptr) bool {
+	n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	if errno != 0 {
+		w.curErrno = errno
+		return true
+	}
+	w.curN = int(n)
+	return true
+}

@@ -1,0 +1,165 @@
+package fanout
+
+import (
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+	"golang.org/x/sys/unix"
+)
+
+// Player is a cursor into a stream's wire log plus what its transport needs
+// to write to the connection. Its delivery state is owned by one sender
+// worker at a time; only closed and the counters are shared.
+type Player struct {
+	stream *Stream
+	sess   *rtmp.Session
+	conn   net.Conn
+	raw    syscall.RawConn
+	id     uint64
+
+	// Owned by the sender.
+	cursor      uint64
+	prefix      []byte // join prefix still to send, before cursor's bytes
+	waiting     bool   // waiting for a keyframe to start at
+	epoch       uint64
+	behindSince time.Time
+	joined      time.Time
+	started     bool // first media written
+
+	closed atomic.Bool
+	gone   atomic.Bool // disconnect already requested
+
+	BytesSent atomic.Uint64
+	Skips     atomic.Uint64
+}
+
+// Close stops delivery to the player; the session calls it when the
+// connection ends or the client stops playing.
+func (p *Player) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.stream.removePlayer(p)
+	p.stream.hub.transport.Flush(p.stream)
+	return nil
+}
+
+// disconnect closes the player's connection; its session then ends and
+// calls Close.
+func (p *Player) disconnect(reason string) {
+	if p.gone.Swap(true) {
+		return
+	}
+	p.sess.Logger().Info("disconnecting player", "reason", reason)
+	p.conn.Close()
+}
+
+// step is one write a sender should make for a player.
+type step struct {
+	prefix []byte
+	from   uint64
+	to     uint64
+}
+
+// plan decides what the player gets in this pass over view v: the start of
+// a join (prefix, from a keyframe), its next range up to the head, the rest
+// of a message before a skip, or nothing. It also applies the slow-player
+// policy. ok is false when there is nothing to write.
+func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
+	if p.closed.Load() || p.gone.Load() {
+		return st, false
+	}
+	if p.epoch != v.epoch {
+		if p.waiting || p.cursor >= v.epochStart || p.cursor < v.tail {
+			p.epoch, p.waiting = v.epoch, true
+		} else {
+			// Finish what the previous publisher left (its EOF notice) first.
+			return p.rangeTo(v.epochStart), true
+		}
+	}
+	if p.waiting {
+		if v.keyPos == noPos || v.keyPos < v.tail || v.keyPos < v.epochStart || v.keyPos >= v.head {
+			return st, false
+		}
+		p.waiting = false
+		p.cursor = v.keyPos
+		p.prefix = p.stream.joinPrefix(v.keyPos, v.keyTS)
+	}
+	if p.cursor < v.tail {
+		p.disconnectSlow("fell out of the retained window")
+		return st, false
+	}
+	if lag := v.head - p.cursor; lag > uint64(p.stream.hub.cfg.LagWindow) && v.keyPos != noPos && v.keyPos > p.cursor && v.keyPos >= v.tail {
+		end, atStart := p.stream.log.messageEnd(p.cursor)
+		if !atStart {
+			return p.rangeTo(end), true // complete the message, skip next pass
+		}
+		p.cursor = v.keyPos
+		p.Skips.Add(1)
+		p.stream.stats.Skips.Add(1)
+	}
+	if p.cursor >= v.head && len(p.prefix) == 0 {
+		p.behindSince = time.Time{}
+		return st, false
+	}
+	return p.rangeTo(v.head), true
+}
+
+func (p *Player) rangeTo(end uint64) step {
+	return step{prefix: p.prefix, from: p.cursor, to: max(end, p.cursor)}
+}
+
+// advance records that n bytes of st were written, and whether the player
+// is keeping up.
+func (p *Player) advance(st step, n int, now time.Time) {
+	if n > 0 {
+		p.BytesSent.Add(uint64(n))
+		p.stream.stats.BytesOut.Add(uint64(n))
+		if k := min(n, len(p.prefix)); k > 0 {
+			p.prefix = p.prefix[k:]
+			n -= k
+		}
+		if len(p.prefix) == 0 {
+			p.prefix = nil
+		}
+		p.cursor += uint64(n)
+		if !p.started && p.cursor > st.from {
+			p.started = true
+			p.stream.stats.FirstFrameNanosTotal.Add(uint64(now.Sub(p.joined)))
+		}
+	}
+	if p.cursor >= st.to && len(p.prefix) == 0 {
+		p.behindSince = time.Time{}
+		return
+	}
+	if p.behindSince.IsZero() {
+		p.behindSince = now
+	} else if now.Sub(p.behindSince) > p.stream.hub.cfg.SlowTimeout {
+		p.disconnectSlow("behind for longer than the slow timeout")
+	}
+}
+
+func (p *Player) disconnectSlow(why string) {
+	if p.gone.Load() {
+		return
+	}
+	p.stream.stats.SlowDrops.Add(1)
+	p.sess.Logger().Warn("slow player", "why", why)
+	p.disconnect("slow")
+}
+
+// maxIovecs bounds one write (IOV_MAX is 1024 on Linux).
+const maxIovecs = 1024
+
+// iovecs builds the write for st over v into dst.
+func (st *step) iovecs(dst []unix.Iovec, v *logView) []unix.Iovec {
+	if len(st.prefix) > 0 {
+		iov := unix.Iovec{Base: &st.prefix[0]}
+		iov.SetLen(len(st.prefix))
+		dst = append(dst, iov)
+	}
+	return v.appendIovecs(dst, st.from, st.to, maxIovecs)
+}
