@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// serveConfig is everything `bbllive serve` takes; every field has a flag
+// and the same name in the optional YAML config file.
+type serveConfig struct {
+	listen           string
+	flush            string
+	flushInterval    time.Duration
+	chunkSize        uint
+	lagWindow        int
+	maxCache         int
+	slowTimeout      time.Duration
+	publishGrace     time.Duration
+	workers          int
+	handshakeTimeout time.Duration
+	idleTimeout      time.Duration
+	maxMessageSize   uint
+	maxChunkSize     uint
+	logLevel         string
+	logFormat        string
+	statsInterval    time.Duration
+	configFile       string
+}
+
+func serveFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", ":1935", "RTMP listen address")
+	fs.StringVar(&c.flush, "flush", "interval", "when players are written to: message (lowest latency), interval, or gop (like the original bbllive)")
+	fs.DurationVar(&c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
+	fs.UintVar(&c.chunkSize, "chunk-size", fanout.DefaultChunkSize, "outbound RTMP chunk size")
+	fs.IntVar(&c.lagWindow, "lag-window", fanout.DefaultLagWindow, "bytes a player may fall behind before it skips to the newest keyframe")
+	fs.IntVar(&c.maxCache, "max-cache", fanout.DefaultMaxCache, "most bytes a stream keeps, GOP cache included")
+	fs.DurationVar(&c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
+	fs.DurationVar(&c.publishGrace, "publish-grace", fanout.DefaultPublishGrace, "how long a stream keeps its players waiting for its publisher to (re)appear")
+	fs.IntVar(&c.workers, "workers", 0, "sender workers (0: one per CPU)")
+	fs.DurationVar(&c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
+	fs.UintVar(&c.maxMessageSize, "max-message-size", uint(rtmp.DefaultLimits.MaxMessageSize), "largest RTMP message accepted, bytes")
+	fs.UintVar(&c.maxChunkSize, "max-chunk-size", uint(rtmp.DefaultLimits.MaxChunkSize), "largest chunk size a peer may set, bytes")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
+	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
+	return fs
+}
+
+func runServe(args []string) int {
+	var c serveConfig
+	fs := serveFlags(&c)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bbllive serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if c.configFile != "" {
+		if err := applyConfigFile(fs, c.configFile); err != nil {
+			fmt.Fprintln(os.Stderr, "bbllive:", err)
+			return 2
+		}
+	}
+	log, err := newLogger(c.logLevel, c.logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bbllive:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, &c, log, nil); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the server until ctx ends. ready, when set, receives the
+// bound RTMP address (tests listen on port 0).
+func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(addr net.Addr)) error {
+	policy, err := fanout.ParseFlushPolicy(c.flush)
+	if err != nil {
+		return err
+	}
+	if c.chunkSize < 128 || c.chunkSize > 1<<24 {
+		return fmt.Errorf("-chunk-size %d out of range (128..16777216)", c.chunkSize)
+	}
+	cfg := fanout.Config{
+		Flush: policy, FlushInterval: c.flushInterval, ChunkSize: uint32(c.chunkSize),
+		LagWindow: c.lagWindow, MaxCache: c.maxCache, SlowTimeout: c.slowTimeout,
+		PublishGrace: c.publishGrace, Workers: c.workers,
+	}
+	transport := fanout.NewNetpoll(cfg)
+	hub := fanout.NewHub(cfg, transport, log)
+	srv := &rtmp.Server{
+		Handler: hub, Logger: log, ChunkSize: uint32(c.chunkSize),
+		HandshakeTimeout: c.handshakeTimeout, IdleTimeout: c.idleTimeout,
+		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
+			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	eff := hub.Config()
+	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
+		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", version)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	var tick <-chan time.Time
+	if c.statsInterval > 0 {
+		t := time.NewTicker(c.statsInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-tick:
+			hub.LogStats()
+			continue
+		case err = <-errc:
+		case <-ctx.Done():
+			log.Info("shutting down", "sessions", srv.SessionCount())
+		}
+		break
+	}
+	srv.Close()
+	hub.Close()
+	if errors.Is(err, rtmp.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
