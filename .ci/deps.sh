@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what a fresh Debian machine lacks for building, testing and
+# linting bbllive. Idempotent: skips what is already there.
+set -eu
+need=""
+command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
+if [ -n "$need" ]; then
+	echo "installing:$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$HOME/go/bin/staticcheck" ]; then
+	echo "installing staticcheck"
+	GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi

@@ -1,0 +1,51 @@
+# bbllive — see README.md. Every target works on a fresh Debian machine once
+# `make deps` (or .ci/run) has installed ffmpeg, clang and staticcheck.
+
+GO       ?= go
+BIN      ?= bin/bbllive
+TUNE     ?= plan
+FUZZTIME ?= 10s
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+
+.PHONY: all build run test lint fuzz bench tune generate deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bbllive
+
+run:
+	$(GO) run ./cmd/bbllive
+
+test:
+	$(GO) test -count=1 -timeout 30m ./...
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# Each parser's fuzz target, briefly.
+fuzz:
+	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzChunkReader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF0$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF3$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout
+
+# make tune             print the kernel-tuning plan
+# make tune TUNE=apply  apply it (root); make tune TUNE=revert undoes it
+tune:
+	$(GO) run ./cmd/bbllive tune $(TUNE) $(TUNE_FLAGS)
+
+# Rebuild the BPF objects (needs clang, llvm, libbpf-dev); the output is committed.
+generate:
+	$(GO) generate ./bpf
+
+deps:
+	sh .ci/deps.sh
+
+clean:
+	rm -rf bin
