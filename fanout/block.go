@@ -18,11 +18,29 @@ type block struct {
 	refs  atomic.Int32
 }
 
-var blockPool = sync.Pool{New: func() any { return &block{buf: make([]byte, blockSize)} }}
+// maxFreeBlocks bounds the memory kept for reuse (16 MiB) once streams shrink.
+const maxFreeBlocks = 256
 
-// newBlock takes a block from the pool, owned by the log.
+// freeBlocks is a plain free list rather than a sync.Pool: a pool is
+// emptied by every GC, which would make steady-state publishing allocate.
+var freeBlocks struct {
+	sync.Mutex
+	list []*block
+}
+
+// newBlock takes a block from the free list, owned by the log.
 func newBlock(start uint64) *block {
-	b := blockPool.Get().(*block)
+	var b *block
+	freeBlocks.Lock()
+	if n := len(freeBlocks.list); n > 0 {
+		b = freeBlocks.list[n-1]
+		freeBlocks.list[n-1] = nil
+		freeBlocks.list = freeBlocks.list[:n-1]
+	}
+	freeBlocks.Unlock()
+	if b == nil {
+		b = &block{buf: make([]byte, blockSize)}
+	}
 	b.start = start
 	b.refs.Store(1)
 	return b
@@ -34,6 +52,10 @@ func (b *block) pin() { b.refs.Add(1) }
 // unpin drops a reference; the last one returns b to the pool.
 func (b *block) unpin() {
 	if b.refs.Add(-1) == 0 {
-		blockPool.Put(b)
+		freeBlocks.Lock()
+		if len(freeBlocks.list) < maxFreeBlocks {
+			freeBlocks.list = append(freeBlocks.list, b)
+		}
+		freeBlocks.Unlock()
 	}
 }

@@ -26,13 +26,14 @@ type NetpollStats struct {
 // retried shortly after, never waited on, so one slow player costs the
 // others nothing.
 type Netpoll struct {
-	workers []*netpollWorker
-	next    atomic.Uint32
-	stats   NetpollStats
-	wg      sync.WaitGroup
-	done    chan struct{}
-	flush   FlushPolicy
-	tick    time.Duration
+	workers   []*netpollWorker
+	next      atomic.Uint32
+	stats     NetpollStats
+	wg        sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	flush     FlushPolicy
+	tick      time.Duration
 }
 
 // retryDelay is how soon a player with unsent bytes is tried again.
@@ -48,7 +49,7 @@ func NewNetpoll(cfg Config) *Netpoll {
 	}
 	t := &Netpoll{done: make(chan struct{}), flush: cfg.Flush, tick: cfg.FlushInterval}
 	for i := 0; i < n; i++ {
-		w := &netpollWorker{t: t, wake: make(chan struct{}, 1),
+		w := &netpollWorker{t: t, id: i, wake: make(chan struct{}, 1),
 			dirty: map[*Stream]struct{}{}, streams: map[*Stream][]*Player{}, retry: map[*Stream]struct{}{}}
 		t.workers = append(t.workers, w)
 		t.wg.Add(1)
@@ -94,13 +95,14 @@ func (t *Netpoll) Flush(s *Stream) {
 
 // Close implements Transport.
 func (t *Netpoll) Close() error {
-	close(t.done)
+	t.closeOnce.Do(func() { close(t.done) })
 	t.wg.Wait()
 	return nil
 }
 
 type netpollWorker struct {
 	t    *Netpoll
+	id   int
 	wake chan struct{}
 
 	mu    sync.Mutex
@@ -114,7 +116,6 @@ type netpollWorker struct {
 	newAdds  []*Player
 	view     logView
 	iov      []unix.Iovec
-	cur      *Player
 	curN     int
 	curErrno syscall.Errno
 	writeFn  func(fd uintptr) bool
@@ -191,11 +192,12 @@ func (w *netpollWorker) collect(all bool) {
 func (w *netpollWorker) pass(s *Stream, now time.Time) {
 	players := w.streams[s]
 	if len(players) == 0 {
-		delete(w.streams, s)
+		w.dropStream(s)
 		return
 	}
 	w.view.take(&s.log)
 	behind := false
+	floor := noPos
 	for i := 0; i < len(players); {
 		p := players[i]
 		if p.closed.Load() {
@@ -205,53 +207,79 @@ func (w *netpollWorker) pass(s *Stream, now time.Time) {
 			continue
 		}
 		w.deliver(p, now)
-		if !p.gone.Load() && !p.waiting && (p.cursor < w.view.head || len(p.prefix) > 0) {
-			behind = true
+		if !p.gone.Load() && !p.waiting {
+			if p.cursor < w.view.head || len(p.prefix) > 0 {
+				behind = true
+			}
+			floor = min(floor, p.cursor)
 		}
 		i++
 	}
 	w.view.release()
 	if len(players) == 0 {
-		delete(w.streams, s)
+		w.dropStream(s)
 		return
 	}
+	s.log.setFloor(w.id, floor)
 	w.streams[s] = players
 	if behind {
 		w.retry[s] = struct{}{}
 	}
 }
 
-// deliver makes at most one non-blocking writev for p.
+// dropStream forgets a stream this worker no longer has players of.
+func (w *netpollWorker) dropStream(s *Stream) {
+	delete(w.streams, s)
+	s.log.setFloor(w.id, noPos)
+}
+
+// deliver writes to p until its socket is full or it is caught up; at
+// most a few non-blocking writevs (a second one follows only when the first
+// was complete, e.g. at a publisher change or after finishing a message
+// before a skip).
 func (w *netpollWorker) deliver(p *Player, now time.Time) {
+	for range 3 {
+		if !w.deliverOnce(p, now) {
+			return
+		}
+	}
+}
+
+// deliverOnce makes one writev and reports whether it took everything.
+func (w *netpollWorker) deliverOnce(p *Player, now time.Time) bool {
 	st, ok := p.plan(&w.view, now)
 	if !ok {
-		return
+		return false
 	}
 	w.iov = st.iovecs(w.iov[:0], &w.view)
 	if len(w.iov) == 0 {
 		p.advance(st, 0, now)
-		return
+		return false
 	}
-	w.cur, w.curN, w.curErrno = p, 0, 0
+	w.curN, w.curErrno = 0, 0
 	if err := p.raw.Write(w.writeFn); err != nil {
 		p.disconnect("write: " + err.Error())
-		return
+		return false
 	}
-	w.cur = nil
 	w.t.stats.Writevs.Add(1)
-	switch {
-	case w.curErrno == unix.EAGAIN:
+	switch w.curErrno {
+	case 0:
+	case unix.EAGAIN, unix.EINTR:
 		w.t.stats.WouldBlock.Add(1)
 		p.advance(st, 0, now)
-	case w.curErrno != 0:
-		p.disconnect("writev: " + w.curErrno.Error())
+		return false
 	default:
-		w.t.stats.BytesWritten.Add(uint64(w.curN))
-		if uint64(w.curN) < st.to-st.from+uint64(len(st.prefix)) {
-			w.t.stats.ShortWrites.Add(1)
-		}
-		p.advance(st, w.curN, now)
+		p.disconnect("writev: " + w.curErrno.Error())
+		return false
 	}
+	w.t.stats.BytesWritten.Add(uint64(w.curN))
+	want := st.to - st.from + uint64(len(st.prefix))
+	p.advance(st, w.curN, now)
+	if uint64(w.curN) < want {
+		w.t.stats.ShortWrites.Add(1)
+		return false
+	}
+	return p.cursor < w.view.head
 }
 
 // writev is the RawConn callback: one attempt, never a wait, so that a

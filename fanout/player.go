@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -53,8 +54,17 @@ func (p *Player) disconnect(reason string) {
 	if p.gone.Swap(true) {
 		return
 	}
-	p.sess.Logger().Info("disconnecting player", "reason", reason)
-	p.conn.Close()
+	p.logger().Info("disconnecting player", "reason", reason)
+	if p.conn != nil {
+		p.conn.Close()
+	}
+}
+
+func (p *Player) logger() *slog.Logger {
+	if p.sess != nil {
+		return p.sess.Logger()
+	}
+	return p.stream.logger()
 }
 
 // step is one write a sender should make for a player.
@@ -62,6 +72,7 @@ type step struct {
 	prefix []byte
 	from   uint64
 	to     uint64
+	head   uint64 // the log's head when planned: reaching it is keeping up
 }
 
 // plan decides what the player gets in this pass over view v: the start of
@@ -77,7 +88,7 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 			p.epoch, p.waiting = v.epoch, true
 		} else {
 			// Finish what the previous publisher left (its EOF notice) first.
-			return p.rangeTo(v.epochStart), true
+			return p.rangeTo(v, v.epochStart), true
 		}
 	}
 	if p.waiting {
@@ -92,10 +103,12 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 		p.disconnectSlow("fell out of the retained window")
 		return st, false
 	}
-	if lag := v.head - p.cursor; lag > uint64(p.stream.hub.cfg.LagWindow) && v.keyPos != noPos && v.keyPos > p.cursor && v.keyPos >= v.tail {
+	// Only a player whose socket refused data is lagging; one that took
+	// everything last time is just being offered what arrived since.
+	if lag := v.head - p.cursor; p.behind() && lag > uint64(p.stream.hub.cfg.LagWindow) && v.keyPos != noPos && v.keyPos > p.cursor && v.keyPos >= v.tail {
 		end, atStart := p.stream.log.messageEnd(p.cursor)
 		if !atStart {
-			return p.rangeTo(end), true // complete the message, skip next pass
+			return p.rangeTo(v, end), true // complete the message, skip next pass
 		}
 		p.cursor = v.keyPos
 		p.Skips.Add(1)
@@ -105,11 +118,14 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 		p.behindSince = time.Time{}
 		return st, false
 	}
-	return p.rangeTo(v.head), true
+	return p.rangeTo(v, v.head), true
 }
 
-func (p *Player) rangeTo(end uint64) step {
-	return step{prefix: p.prefix, from: p.cursor, to: max(end, p.cursor)}
+// behind reports whether the player's last write left data unsent.
+func (p *Player) behind() bool { return !p.behindSince.IsZero() }
+
+func (p *Player) rangeTo(v *logView, end uint64) step {
+	return step{prefix: p.prefix, from: p.cursor, to: max(end, p.cursor), head: v.head}
 }
 
 // advance records that n bytes of st were written, and whether the player
@@ -131,7 +147,7 @@ func (p *Player) advance(st step, n int, now time.Time) {
 			p.stream.stats.FirstFrameNanosTotal.Add(uint64(now.Sub(p.joined)))
 		}
 	}
-	if p.cursor >= st.to && len(p.prefix) == 0 {
+	if p.cursor >= st.head && len(p.prefix) == 0 {
 		p.behindSince = time.Time{}
 		return
 	}
@@ -147,7 +163,7 @@ func (p *Player) disconnectSlow(why string) {
 		return
 	}
 	p.stream.stats.SlowDrops.Add(1)
-	p.sess.Logger().Warn("slow player", "why", why)
+	p.logger().Warn("slow player", "why", why)
 	p.disconnect("slow")
 }
 

@@ -29,6 +29,13 @@ type wireLog struct {
 
 	lagWindow int
 	maxCache  int
+
+	// floors holds, per sender worker, the lowest cursor among its players:
+	// bytes a player has not been sent are kept — up to maxCache, beyond
+	// which the player is dropped — so that however long a flush interval
+	// or a GOP is, a lagging player can finish its message and skip to a
+	// keyframe ahead of it instead of losing its place.
+	floors map[int]uint64
 }
 
 func (l *wireLog) init(lagWindow, maxCache int) {
@@ -63,6 +70,9 @@ func (l *wireLog) append(msg []byte, key bool, ts uint32) {
 // copyIn writes msg at pos. Only the appending goroutine changes the block
 // ring, so it may read it without the lock; nobody reads above head.
 func (l *wireLog) copyIn(pos uint64, msg []byte) {
+	if len(msg) == 0 {
+		return
+	}
 	i := int((pos - l.blocks.at(0).start) / blockSize)
 	for len(msg) > 0 {
 		b := l.blocks.at(i)
@@ -78,6 +88,9 @@ func (l *wireLog) trim(head uint64) {
 	keep := sub(head, uint64(2*l.lagWindow))
 	if l.keyPos != noPos && l.keyPos < keep {
 		keep = l.keyPos
+	}
+	for _, f := range l.floors {
+		keep = min(keep, f)
 	}
 	if floor := sub(head, uint64(l.maxCache)); keep < floor {
 		keep = floor
@@ -101,6 +114,21 @@ func (l *wireLog) tail() uint64 {
 		return l.end
 	}
 	return l.blocks.at(0).start
+}
+
+// setFloor records the lowest cursor among worker w's players, or clears
+// it with noPos.
+func (l *wireLog) setFloor(w int, pos uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pos == noPos {
+		delete(l.floors, w)
+		return
+	}
+	if l.floors == nil {
+		l.floors = map[int]uint64{}
+	}
+	l.floors[w] = pos
 }
 
 // newEpoch marks the start of a new publisher's data at the head.

@@ -1,0 +1,287 @@
+package fanout
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+	"golang.org/x/sys/unix"
+)
+
+// nopTransport lets tests drive sender passes by hand.
+type nopTransport struct{}
+
+func (nopTransport) Name() string      { return "nop" }
+func (nopTransport) Add(*Player) error { return nil }
+func (nopTransport) Flush(*Stream)     {}
+func (nopTransport) Close() error      { return nil }
+func quietLogger() *slog.Logger        { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func newTestHub(cfg Config) *Hub       { return NewHub(cfg, nopTransport{}, quietLogger()) }
+func memPlayer(s *Stream) *Player      { return &Player{stream: s, waiting: true, joined: time.Now()} }
+func avcSeq() []byte                   { return []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f} }
+func aacSeq() []byte                   { return []byte{0xaf, 0, 0x12, 0x10} }
+func frame(key bool, n int) []byte {
+	p := make([]byte, n)
+	p[0], p[1] = 0x27, 1
+	if key {
+		p[0] = 0x17
+	}
+	return p
+}
+
+func publishTo(t testing.TB, h *Hub, key string) *Stream {
+	t.Helper()
+	s := h.stream(key)
+	if err := s.attachPublisher(&publisher{s: s}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ingest(t testing.TB, s *Stream, typ uint8, ts uint32, p []byte) {
+	t.Helper()
+	if err := s.ingest(&rtmp.Message{Type: typ, Timestamp: ts, Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain runs one sender pass for p over s, pretending the socket took
+// `budget` bytes (all when negative), and returns what it was given.
+func drain(s *Stream, p *Player, budget int) []byte {
+	var v logView
+	v.take(&s.log)
+	defer v.release()
+	st, ok := p.plan(&v, time.Now())
+	if !ok {
+		return nil
+	}
+	out := iovBytes(st.iovecs(nil, &v))
+	if budget >= 0 && budget < len(out) {
+		out = out[:budget]
+	}
+	p.advance(st, len(out), time.Now())
+	return out
+}
+
+// readAll parses chunks into messages.
+func readAll(t testing.TB, b []byte) []*rtmp.Message {
+	t.Helper()
+	cr := rtmp.NewChunkReader(bytes.NewReader(b), rtmp.DefaultLimits)
+	// The server announces its chunk size at connect; tell the reader too.
+	pre := rtmp.AppendMessage(nil, &rtmp.Message{Type: rtmp.TypeSetChunkSize, CSID: 2, Payload: []byte{0, 0, 0x10, 0}}, 128)
+	cr = rtmp.NewChunkReader(io.MultiReader(bytes.NewReader(pre), bytes.NewReader(b)), rtmp.DefaultLimits)
+	var out []*rtmp.Message
+	for {
+		m, err := cr.ReadMessage()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("parsing what a player got: %v", err)
+		}
+		if m.Type == rtmp.TypeSetChunkSize {
+			continue
+		}
+		c := *m
+		c.Payload = append([]byte(nil), m.Payload...)
+		out = append(out, &c)
+	}
+}
+
+func TestJoinStartsWithPrefixThenKeyframe(t *testing.T) {
+	h := newTestHub(Config{})
+	s := publishTo(t, h, "live/x")
+	meta, _ := rtmp.AppendAMF0(nil, "@setDataFrame", "onMetaData", rtmp.ECMAArray{{Key: "width", Value: 320.0}})
+	ingest(t, s, rtmp.TypeDataAMF0, 0, meta)
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	ingest(t, s, rtmp.TypeAudio, 0, aacSeq())
+	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 500))
+	ingest(t, s, rtmp.TypeVideo, 40, frame(false, 300))
+	ingest(t, s, rtmp.TypeVideo, 80, frame(true, 500)) // newest GOP
+	ingest(t, s, rtmp.TypeAudio, 90, []byte{0xaf, 1, 7})
+
+	p := memPlayer(s)
+	msgs := readAll(t, drain(s, p, -1))
+	var kinds []string
+	for _, m := range msgs {
+		switch {
+		case m.Type == rtmp.TypeDataAMF0:
+			kinds = append(kinds, "meta")
+		case rtmp.IsSequenceHeader(m.Type, m.Payload):
+			kinds = append(kinds, fmt.Sprintf("seq%d", m.Type))
+		case m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload):
+			kinds = append(kinds, fmt.Sprintf("key@%d", m.Timestamp))
+		default:
+			kinds = append(kinds, fmt.Sprintf("%d@%d", m.Type, m.Timestamp))
+		}
+	}
+	want := "[meta seq9 seq8 key@80 8@90]"
+	if fmt.Sprint(kinds) != want {
+		t.Fatalf("joiner got %v, want %s", kinds, want)
+	}
+	if name, _, _ := rtmp.DecodeAMF0(msgs[0].Payload); name != "onMetaData" {
+		t.Fatalf("metadata starts with %v, want onMetaData (no @setDataFrame)", name)
+	}
+	for _, m := range msgs[:3] {
+		if m.Timestamp != 80 {
+			t.Fatalf("prefix message stamped %d, want the keyframe's 80", m.Timestamp)
+		}
+	}
+}
+
+func TestPlayerWaitsForKeyframe(t *testing.T) {
+	h := newTestHub(Config{})
+	s := publishTo(t, h, "live/x")
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	ingest(t, s, rtmp.TypeVideo, 40, frame(false, 100))
+	p := memPlayer(s)
+	if got := drain(s, p, -1); got != nil {
+		t.Fatalf("player got %d bytes before any keyframe", len(got))
+	}
+	ingest(t, s, rtmp.TypeVideo, 80, frame(true, 100))
+	msgs := readAll(t, drain(s, p, -1))
+	if len(msgs) != 2 || !rtmp.IsKeyframe(msgs[1].Payload) {
+		t.Fatalf("got %d messages; want sequence header then keyframe", len(msgs))
+	}
+}
+
+func TestLaggingPlayerSkipsToNewestKeyframeAtMessageBoundary(t *testing.T) {
+	h := newTestHub(Config{LagWindow: 64 << 10})
+	s := publishTo(t, h, "live/x")
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 10000))
+	p := memPlayer(s)
+	// Take the prefix and half of the keyframe, then stall.
+	first := drain(s, p, 5000)
+	ts := uint32(0)
+	// Fall more than the lag window behind but stay inside what is retained
+	// (twice the lag window), with a newer keyframe to skip to.
+	for i := range 20 {
+		ts += 40
+		ingest(t, s, rtmp.TypeVideo, ts, frame(i == 15, 4000))
+	}
+	rest := drain(s, p, -1) // completes the message it was in
+	after := drain(s, p, -1)
+	msgs := readAll(t, append(append(first, rest...), after...))
+	if p.Skips.Load() != 1 {
+		t.Fatalf("skips = %d, want 1", p.Skips.Load())
+	}
+	// The stream must still parse, and continue at the newest keyframe.
+	last := msgs[len(msgs)-1]
+	if len(msgs) < 3 || !rtmp.IsKeyframe(msgs[2].Payload) {
+		t.Fatalf("after the skip the player should resume at a keyframe, got %d messages", len(msgs))
+	}
+	if msgs[2].Timestamp != 16*40 {
+		t.Fatalf("resumed at %d ms, want the newest keyframe at %d", msgs[2].Timestamp, 16*40)
+	}
+	if last.Timestamp != ts {
+		t.Fatalf("last timestamp %d, want head %d", last.Timestamp, ts)
+	}
+}
+
+func TestNewPublisherRejoinsAtItsKeyframe(t *testing.T) {
+	h := newTestHub(Config{})
+	s := publishTo(t, h, "live/x")
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
+	p := memPlayer(s)
+	drain(s, p, -1)
+	pub := s.publisher
+	s.detachPublisher(pub)
+	eof := readAll(t, drain(s, p, -1))
+	if len(eof) != 2 || eof[0].Type != rtmp.TypeUserControl || eof[1].Type != rtmp.TypeCommandAMF0 {
+		t.Fatalf("after unpublish the player got %d messages, want StreamEOF and UnpublishNotify", len(eof))
+	}
+	if err := s.attachPublisher(&publisher{s: s}); err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, s, rtmp.TypeVideo, 5000, []byte{0x17, 0, 0, 0, 0, 2}) // a different sequence header
+	ingest(t, s, rtmp.TypeVideo, 5000, frame(false, 50))            // not a place to start
+	ingest(t, s, rtmp.TypeVideo, 5040, frame(true, 60))
+	notices := drain(s, p, -1) // the previous publisher's part ends here
+	msgs := readAll(t, append(notices, drain(s, p, -1)...))
+	var got []string
+	for _, m := range msgs {
+		got = append(got, fmt.Sprintf("%d/%d", m.Type, len(m.Payload)))
+	}
+	// StreamBegin, PublishNotify, then (join prefix) new sequence header, keyframe.
+	if len(msgs) < 4 || msgs[0].Type != rtmp.TypeUserControl || msgs[2].Payload[5] != 2 || !rtmp.IsKeyframe(msgs[3].Payload) {
+		t.Fatalf("after republish got %v", got)
+	}
+	if msgs[3].Timestamp <= eof[1].Timestamp {
+		t.Fatalf("timeline went back: %d after %d", msgs[3].Timestamp, eof[1].Timestamp)
+	}
+}
+
+func TestSecondPublisherRefused(t *testing.T) {
+	h := newTestHub(Config{})
+	s := publishTo(t, h, "live/x")
+	if err := s.attachPublisher(&publisher{s: s}); err != errAlreadyPublishing {
+		t.Fatalf("second publisher: %v, want errAlreadyPublishing", err)
+	}
+}
+
+// BenchmarkFanoutInMemory publishes 4 KiB video messages to N in-memory
+// players: one ingest plus one sender pass per op. Steady state must not
+// allocate.
+func BenchmarkFanoutInMemory(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
+			h := newTestHub(Config{})
+			s := publishTo(b, h, "live/x")
+			ingest(b, s, rtmp.TypeVideo, 0, avcSeq())
+			ingest(b, s, rtmp.TypeVideo, 0, frame(true, 4096))
+			players := make([]*Player, n)
+			for i := range players {
+				players[i] = memPlayer(s)
+			}
+			key, inter := frame(true, 4096), frame(false, 4096)
+			m := rtmp.Message{Type: rtmp.TypeVideo}
+			var v logView
+			iov := make([]unix.Iovec, 0, maxIovecs+1)
+			pass := func() {
+				now := time.Now()
+				v.take(&s.log)
+				for _, p := range players {
+					st, ok := p.plan(&v, now)
+					if !ok {
+						continue
+					}
+					iov = st.iovecs(iov[:0], &v)
+					total := 0
+					for _, x := range iov {
+						total += int(x.Len)
+					}
+					p.advance(st, total, now)
+				}
+				v.release()
+			}
+			// Warm up until the log recycles its blocks (steady state).
+			for i := range 1000 {
+				m.Timestamp, m.Payload = uint32(i), inter
+				if err := s.ingest(&m); err != nil {
+					b.Fatal(err)
+				}
+				pass()
+			}
+			b.SetBytes(int64(len(inter)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				m.Timestamp = uint32(1000 + 40*i)
+				m.Payload = inter
+				if i%50 == 49 {
+					m.Payload = key
+				}
+				if err := s.ingest(&m); err != nil {
+					b.Fatal(err)
+				}
+				pass()
+			}
+		})
+	}
+}

@@ -1,0 +1,206 @@
+package fanout
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// transports lists every Transport under test; each test below runs once
+// per entry so all transports meet the same bar.
+var transports = []struct {
+	name string
+	make func(t *testing.T, cfg Config) Transport
+}{
+	{"netpoll", func(t *testing.T, cfg Config) Transport { return NewNetpoll(cfg) }},
+}
+
+// attachConnPlayer connects a loopback TCP pair and attaches the server side
+// as a player of s; the client side is returned for reading.
+func attachConnPlayer(t *testing.T, h *Hub, s *Stream, rcvbuf int) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rcvbuf > 0 {
+		client.(*net.TCPConn).SetReadBuffer(rcvbuf)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rcvbuf > 0 {
+		server.(*net.TCPConn).SetWriteBuffer(rcvbuf)
+	}
+	p := &Player{stream: s, conn: server, waiting: true, joined: time.Now()}
+	if err := s.addPlayer(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.transport.Add(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(); server.Close(); client.Close() })
+	return client
+}
+
+// testLogger shows the hub's log lines in verbose test output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// checkedPayload is a video payload that carries its own sequence number
+// and checksum, so a reader detects any byte that changed in flight.
+func checkedPayload(rng *rand.Rand, seq uint32, key bool, n int) []byte {
+	p := make([]byte, n)
+	p[0], p[1] = 0x27, 1
+	if key {
+		p[0] = 0x17
+	}
+	binary.BigEndian.PutUint32(p[2:], seq)
+	for i := 10; i < n; i++ {
+		p[i] = byte(rng.Uint32())
+	}
+	binary.BigEndian.PutUint32(p[6:], crc32.ChecksumIEEE(p[10:]))
+	return p
+}
+
+type readerResult struct {
+	messages, bad int
+	lastSeq       uint32
+	gapsAtKey     int // jumps in sequence that land on a keyframe (skips)
+	gapsElsewhere int
+	err           error
+}
+
+// verifyReader parses the player's bytes and checks every video payload.
+func verifyReader(conn net.Conn, chunkSize uint32, delay time.Duration, res *readerResult) {
+	pre := rtmp.AppendMessage(nil, &rtmp.Message{Type: rtmp.TypeSetChunkSize, CSID: 2,
+		Payload: binary.BigEndian.AppendUint32(nil, chunkSize)}, 128)
+	cr := rtmp.NewChunkReader(io.MultiReader(bytes.NewReader(pre), conn), rtmp.DefaultLimits)
+	first := true
+	for {
+		m, err := cr.ReadMessage()
+		if err != nil {
+			res.err = err
+			return
+		}
+		if m.Type != rtmp.TypeVideo || len(m.Payload) < 10 || rtmp.IsVideoSequenceHeader(m.Payload) {
+			continue
+		}
+		seq := binary.BigEndian.Uint32(m.Payload[2:])
+		if crc32.ChecksumIEEE(m.Payload[10:]) != binary.BigEndian.Uint32(m.Payload[6:]) {
+			res.bad++
+		}
+		if !first && seq != res.lastSeq+1 {
+			if rtmp.IsKeyframe(m.Payload) {
+				res.gapsAtKey++
+			} else {
+				res.gapsElsewhere++
+			}
+		}
+		first = false
+		res.lastSeq = seq
+		res.messages++
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+	}
+}
+
+// TestTransportIntegrityUnderWrap publishes checksummed messages fast
+// enough that the wire log recycles its blocks many times while a slow
+// reader lags; every byte any player receives must be intact, fast players
+// must get everything, and the slow one may only ever jump to a keyframe.
+func TestTransportIntegrityUnderWrap(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
+				LagWindow: 128 << 10, MaxCache: 1 << 20, SlowTimeout: time.Minute, Workers: 2}
+			h := NewHub(cfg, tr.make(t, cfg), testLogger(t))
+			defer h.Close()
+			s := publishTo(t, h, "live/wrap")
+			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+
+			const fast = 4
+			results := make([]*readerResult, fast+1)
+			var wg sync.WaitGroup
+			for i := range results {
+				results[i] = &readerResult{}
+				delay, rcv := time.Duration(0), 0
+				if i == fast {
+					delay, rcv = 2*time.Millisecond, 16<<10 // the slow one
+				}
+				conn := attachConnPlayer(t, h, s, rcv)
+				wg.Add(1)
+				go func() { defer wg.Done(); verifyReader(conn, h.cfg.ChunkSize, delay, results[i]) }()
+			}
+			time.Sleep(50 * time.Millisecond) // players attached, waiting for a keyframe
+
+			rng := rand.New(rand.NewPCG(1, 2))
+			const total = 3000 // ~25 MiB through a 1 MiB cache: about 25 wraps
+			var published atomic.Uint32
+			for seq := uint32(0); seq < total; seq++ {
+				key := seq%100 == 0
+				ingest(t, s, rtmp.TypeVideo, seq*10, checkedPayload(rng, seq, key, 8000+rng.IntN(1000)))
+				published.Store(seq)
+				if seq%4 == 0 {
+					time.Sleep(time.Millisecond) // ~20 MB/s: fast readers keep up
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for _, r := range results[:fast] {
+				for r.messages < total && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			h.Close()
+			s.mu.Lock()
+			for p := range s.players {
+				p.conn.Close()
+			}
+			s.mu.Unlock()
+			wg.Wait()
+			for i, r := range results {
+				if r.bad > 0 {
+					t.Errorf("player %d: %d of %d messages corrupted", i, r.bad, r.messages)
+				}
+				if r.gapsElsewhere > 0 {
+					t.Errorf("player %d: %d gaps not at a keyframe", i, r.gapsElsewhere)
+				}
+				if i < fast && (r.messages != total || r.gapsAtKey > 0) {
+					t.Errorf("fast player %d: %d of %d messages, %d skips", i, r.messages, total, r.gapsAtKey)
+				}
+			}
+			slow := results[fast]
+			t.Logf("slow player: %d messages, %d skips to a keyframe; stream skips %d, slow drops %d",
+				slow.messages, slow.gapsAtKey, s.stats.Skips.Load(), s.stats.SlowDrops.Load())
+			if s.stats.Skips.Load() == 0 && s.stats.SlowDrops.Load() == 0 {
+				t.Error("the slow player was neither skipped nor dropped: the test did not exercise lag")
+			}
+		})
+	}
+}
