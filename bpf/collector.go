@@ -1,0 +1,245 @@
+package bpf
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// StreamConns reports, for every stream, the socket cookies of its current
+// connections (publisher and players). A Collector calls it once per scrape,
+// from the scraping goroutine, so it must be safe for concurrent use.
+type StreamConns func() map[string][]uint64
+
+// SRTTBuckets are the upper bounds, in seconds, of the per-stream smoothed
+// RTT histogram: from loopback (tens of µs) to a congested intercontinental
+// path.
+var SRTTBuckets = []float64{50e-6, 100e-6, 250e-6, 500e-6, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// Collector exports the kernel's figures aggregated per stream, never per
+// connection, so the series count stays bounded by the number of streams
+// (per-connection figures belong to Probes.Socket and a JSON endpoint).
+//
+// Counters stay exact across connection churn: the Collector remembers what
+// it has already counted of each connection, and takes the final figures of
+// a connection that closed between two scrapes from the kernel's table of
+// closed sockets. A connection that opens and closes entirely between two
+// scrapes is never listed by StreamConns, so it is not counted.
+//
+// The SRTT histogram gets one observation per live connection per scrape:
+// its rate() is the share of connection-time spent in each RTT band.
+type Collector struct {
+	probes  *Probes
+	streams StreamConns
+
+	mu      sync.Mutex
+	gen     uint64
+	tracked map[uint64]*trackedConn
+	totals  map[string]*streamTotals
+
+	enabled, sent, received, retrans, srtt, conns, sendQueue *prometheus.Desc
+}
+
+// trackedConn is what the Collector has already counted of one connection.
+type trackedConn struct {
+	stream string
+	last   SocketStats
+	listed uint64 // the scrape generation that last listed it
+}
+
+// streamTotals are the monotonic counters and histogram of one stream.
+type streamTotals struct {
+	sent, received, retrans uint64
+	srttCounts              []uint64 // per bucket, not cumulative; last is +Inf
+	srttSum                 float64
+	srttCount               uint64
+	ended                   bool // no connections left at the last scrape
+}
+
+// scrapeGauges are the per-scrape gauges of one stream.
+type scrapeGauges struct {
+	conns     int
+	sendQueue uint64
+}
+
+// NewCollector returns a collector of p's figures grouped by streams. p may
+// be nil (eBPF unavailable): the collector then exports only
+// bbllive_bpf_enabled 0, so dashboards can tell "no data" from "no traffic".
+func NewCollector(p *Probes, streams StreamConns) *Collector {
+	label := []string{"stream"}
+	return &Collector{
+		probes:  p,
+		streams: streams,
+		tracked: make(map[uint64]*trackedConn),
+		totals:  make(map[string]*streamTotals),
+		enabled: prometheus.NewDesc("bbllive_bpf_enabled",
+			"1 if the eBPF socket probes are loaded and attached, 0 if the kernel or privileges did not allow it.", nil, nil),
+		sent: prometheus.NewDesc("bbllive_stream_kernel_sent_bytes_total",
+			"Bytes the stream's connections handed to the kernel, counted by eBPF at the socket layer.", label, nil),
+		received: prometheus.NewDesc("bbllive_stream_kernel_received_bytes_total",
+			"Bytes the stream's connections took from the kernel, counted by eBPF at the socket layer.", label, nil),
+		retrans: prometheus.NewDesc("bbllive_stream_tcp_retransmitted_segments_total",
+			"TCP segments the kernel retransmitted on the stream's connections.", label, nil),
+		srtt: prometheus.NewDesc("bbllive_stream_tcp_srtt_seconds",
+			"Smoothed TCP round-trip time of the stream's connections, one observation per connection per scrape.", label, nil),
+		conns: prometheus.NewDesc("bbllive_stream_tcp_connections",
+			"Connections of the stream that the eBPF probes have seen traffic on.", label, nil),
+		sendQueue: prometheus.NewDesc("bbllive_stream_tcp_send_queue_bytes",
+			"Bytes written to the stream's connections and not yet acknowledged, summed over connections.", label, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.enabled, c.sent, c.received, c.retrans, c.srtt, c.conns, c.sendQueue} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.probes.alive() {
+		ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, 1)
+	gauges := c.update()
+	for stream, t := range c.totals {
+		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(t.sent), stream)
+		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(t.received), stream)
+		ch <- prometheus.MustNewConstMetric(c.retrans, prometheus.CounterValue, float64(t.retrans), stream)
+		ch <- prometheus.MustNewConstHistogram(c.srtt, t.srttCount, t.srttSum, t.cumulative(), stream)
+		g := gauges[stream]
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(g.conns), stream)
+		ch <- prometheus.MustNewConstMetric(c.sendQueue, prometheus.GaugeValue, float64(g.sendQueue), stream)
+	}
+}
+
+// update reads the kernel's figures of every connection listed now or
+// counted before, folds what is new into the stream totals, and forgets
+// streams with neither listed nor draining connections.
+func (c *Collector) update() map[string]scrapeGauges {
+	c.gen++
+	var listed map[string][]uint64
+	if c.streams != nil {
+		listed = c.streams()
+	}
+	for stream, cookies := range listed {
+		c.totalsOf(stream)
+		for _, k := range cookies {
+			tr := c.tracked[k]
+			if tr == nil {
+				tr = &trackedConn{}
+				c.tracked[k] = tr
+			}
+			tr.stream, tr.listed = stream, c.gen
+		}
+	}
+	gauges := make(map[string]scrapeGauges, len(listed))
+	for k, tr := range c.tracked {
+		t := c.totalsOf(tr.stream)
+		if s, ok := c.probes.Socket(k); ok {
+			tr.last = t.add(tr.last, s)
+			if tr.listed == c.gen {
+				g := gauges[tr.stream]
+				g.conns++
+				g.sendQueue += uint64(s.SendQueue)
+				gauges[tr.stream] = g
+				t.observe(s)
+			}
+			continue
+		}
+		if s, ok := c.probes.retired(k); ok {
+			t.add(tr.last, s)
+			delete(c.tracked, k)
+			continue
+		}
+		if tr.listed != c.gen {
+			delete(c.tracked, k) // gone without a trace (evicted): nothing more to count
+		}
+	}
+	draining := make(map[string]bool)
+	for _, tr := range c.tracked {
+		draining[tr.stream] = true
+	}
+	// A stream that ended is exported once more, with the final figures of
+	// its last connections, then its series end.
+	for stream, t := range c.totals {
+		_, ok := listed[stream]
+		switch {
+		case ok || draining[stream]:
+			t.ended = false
+		case t.ended:
+			delete(c.totals, stream)
+		default:
+			t.ended = true
+		}
+	}
+	return gauges
+}
+
+func (c *Collector) totalsOf(stream string) *streamTotals {
+	t := c.totals[stream]
+	if t == nil {
+		t = &streamTotals{srttCounts: make([]uint64, len(SRTTBuckets)+1)}
+		c.totals[stream] = t
+	}
+	return t
+}
+
+// add counts what cur has that last, the figures already counted, lacks,
+// and returns what is counted now. Byte counters below what was counted mean
+// the entry restarted (the socket was forgotten and used again), so all of
+// cur is new. Retransmits is a copy of the kernel's counter that two CPUs
+// may store out of order, so it is only ever taken forward.
+func (t *streamTotals) add(last, cur SocketStats) SocketStats {
+	if cur.BytesSent < last.BytesSent || cur.BytesReceived < last.BytesReceived {
+		last = SocketStats{}
+	}
+	t.sent += cur.BytesSent - last.BytesSent
+	t.received += cur.BytesReceived - last.BytesReceived
+	if cur.Retransmits > last.Retransmits {
+		t.retrans += cur.Retransmits - last.Retransmits
+	} else {
+		cur.Retransmits = last.Retransmits
+	}
+	return cur
+}
+
+// observe records a connection's SRTT; zero means the kernel has no sample.
+func (t *streamTotals) observe(s SocketStats) {
+	if s.SRTT <= 0 {
+		return
+	}
+	v := s.SRTT.Seconds()
+	i := 0
+	for i < len(SRTTBuckets) && v > SRTTBuckets[i] {
+		i++
+	}
+	t.srttCounts[i]++
+	t.srttSum += v
+	t.srttCount++
+}
+
+// cumulative returns the histogram buckets in Prometheus' cumulative form.
+func (t *streamTotals) cumulative() map[float64]uint64 {
+	out := make(map[float64]uint64, len(SRTTBuckets))
+	var acc uint64
+	for i, le := range SRTTBuckets {
+		acc += t.srttCounts[i]
+		out[le] = acc
+	}
+	return out
+}
+
+// alive reports whether p can be read; a nil or closed Probes cannot.
+func (p *Probes) alive() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return !p.closed
+}

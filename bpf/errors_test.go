@@ -1,0 +1,99 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+func TestUnavailableClassification(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		reason string
+	}{
+		{"not supported", fmt.Errorf("x: %w", ebpf.ErrNotSupported), "lacks a needed eBPF feature"},
+		{"permission", fmt.Errorf("x: %w", syscall.EPERM), map[bool]string{true: "kernel refused", false: "not running as root"}[os.Geteuid() == 0]},
+		{"missing tracepoint", fmt.Errorf("x: %w", btf.ErrNotFound), "Linux 6.3 or later"},
+		{"other", errors.New("boom"), "failed"},
+	}
+	for _, c := range cases {
+		err := unavailable("loading", c.err)
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s: %v does not match ErrUnavailable", c.name, err)
+		}
+		if !errors.Is(err, c.err) {
+			t.Errorf("%s: %v does not wrap its cause", c.name, err)
+		}
+		if !strings.Contains(err.Error(), c.reason) {
+			t.Errorf("%s: %q does not say %q", c.name, err, c.reason)
+		}
+	}
+	if errors.Is(errors.New("bpf: unavailable"), ErrUnavailable) {
+		t.Error("an unrelated error matches ErrUnavailable")
+	}
+}
+
+func TestLoadWithoutBTF(t *testing.T) {
+	old := btfPath
+	btfPath = filepath.Join(t.TempDir(), "no-vmlinux")
+	defer func() { btfPath = old }()
+	_, err := Load(Options{})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no BTF") {
+		t.Errorf("Load without BTF = %v, want ErrUnavailable naming BTF", err)
+	}
+}
+
+// TestLoadUnprivileged runs this test binary as user nobody and checks that
+// Load there fails cleanly with ErrUnavailable and says why.
+func TestLoadUnprivileged(t *testing.T) {
+	if os.Getenv("BBLLIVE_BPF_UNPRIVILEGED_CHILD") == "1" {
+		_, err := Load(Options{})
+		fmt.Printf("child: %v\n", err)
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not running as root") {
+			os.Exit(3)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child process as user nobody")
+	}
+	// The go test binary sits in a private directory: copy it where
+	// nobody can execute it.
+	dir, err := os.MkdirTemp("", "bbllive-bpf-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bpf.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestLoadUnprivileged$", "-test.v")
+	cmd.Env = append(os.Environ(), "BBLLIVE_BPF_UNPRIVILEGED_CHILD=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("unprivileged Load did not fail cleanly: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "bpf: unavailable: ") {
+		t.Errorf("child output lacks the unavailable error:\n%s", out)
+	}
+	t.Logf("%s", strings.SplitN(string(out), "\n", 3)[1])
+}

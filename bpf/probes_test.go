@@ -1,0 +1,203 @@
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestCountsExactBytes(t *testing.T) {
+	p := loadProbes(t)
+	cases := []struct {
+		name  string
+		write func(c *net.TCPConn, payload []byte) (int64, error)
+		sizes []int
+	}{
+		{"write", func(c *net.TCPConn, b []byte) (int64, error) { n, err := c.Write(b); return int64(n), err }, []int{1, 100, 4096, 1 << 20}},
+		{"writev", func(c *net.TCPConn, b []byte) (int64, error) {
+			bufs := net.Buffers{b[:len(b)/3], b[len(b)/3 : len(b)/2], b[len(b)/2:]}
+			return bufs.WriteTo(c)
+		}, []int{3, 999, 65536, 3 << 20}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			var total int64
+			for _, size := range tc.sizes {
+				payload := bytes.Repeat([]byte{'x'}, size)
+				done := make(chan struct{})
+				go func() { defer close(done); drain(t, server, int64(size)) }()
+				n, err := tc.write(client, payload)
+				if err != nil || n != int64(size) {
+					t.Fatalf("wrote %d of %d: %v", n, size, err)
+				}
+				<-done
+				total += n
+			}
+			// A reply the other way, so both directions are checked on
+			// both sockets.
+			if _, err := server.Write([]byte("ok")); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, client, 2)
+
+			cs, ok := p.Socket(cookieOf(t, client))
+			if !ok {
+				t.Fatal("no entry for the client socket")
+			}
+			ss, ok := p.Socket(cookieOf(t, server))
+			if !ok {
+				t.Fatal("no entry for the server socket")
+			}
+			if cs.BytesSent != uint64(total) || cs.BytesReceived != 2 {
+				t.Errorf("client: sent %d received %d, want %d and 2", cs.BytesSent, cs.BytesReceived, total)
+			}
+			if ss.BytesReceived != uint64(total) || ss.BytesSent != 2 {
+				t.Errorf("server: received %d sent %d, want %d and 2", ss.BytesReceived, ss.BytesSent, total)
+			}
+			if cs.Sends == 0 || ss.Receives == 0 {
+				t.Errorf("call counts not kept: client sends %d, server receives %d", cs.Sends, ss.Receives)
+			}
+			if cs.SRTT <= 0 || cs.SRTT > time.Second {
+				t.Errorf("client srtt %v, want in (0, 1s] after traffic", cs.SRTT)
+			}
+			if cs.Cwnd == 0 {
+				t.Error("client cwnd 0 after traffic")
+			}
+			if cs.Retransmits != 0 {
+				t.Errorf("client retransmits %d on clean loopback", cs.Retransmits)
+			}
+			if age := time.Since(cs.Updated); age < -time.Second || age > 10*time.Second {
+				t.Errorf("client updated %v ago, want recent", age)
+			}
+		})
+	}
+}
+
+func TestEntryRemovedAfterClose(t *testing.T) {
+	p := loadProbes(t)
+	for _, forget := range []bool{false, true} {
+		client, server := tcpPair(t)
+		ck, sk := cookieOf(t, client), cookieOf(t, server)
+		if _, err := client.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, server, 5)
+		if _, ok := p.Socket(ck); !ok {
+			t.Fatal("no entry before close")
+		}
+		client.Close()
+		server.Close()
+		if forget {
+			p.Forget(ck)
+			p.Forget(sk)
+		}
+		// Without Forget, the kernel retires the sockets when TCP's close
+		// handshake reaches TCP_CLOSE: immediate on loopback, but async.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, okc := p.Socket(ck)
+			_, oks := p.Socket(sk)
+			if !okc && !oks {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("forget=%v: entries still live 5s after close (client %v, server %v)", forget, okc, oks)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		final, ok := p.retired(ck)
+		if !ok || final.BytesSent != 5 {
+			t.Errorf("forget=%v: retired client figures %+v, %v; want 5 bytes sent", forget, final, ok)
+		}
+		if _, again := p.retired(ck); again {
+			t.Errorf("forget=%v: retired figures returned twice", forget)
+		}
+	}
+}
+
+func TestOnlyOwnProcessCounted(t *testing.T) {
+	requirePrivilege(t)
+	// Watching PID 1 (init, which does not talk to our sockets) must leave
+	// our traffic uncounted.
+	p, err := Load(Options{PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, server := tcpPair(t)
+	if _, err := client.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, server, 3)
+	if s, ok := p.Socket(cookieOf(t, client)); ok {
+		t.Errorf("socket of another process counted: %+v", s)
+	}
+}
+
+func TestSocketsSnapshot(t *testing.T) {
+	p := loadProbes(t)
+	client, server := tcpPair(t)
+	if _, err := client.Write([]byte("abcd")); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, server, 4)
+	all, err := p.Sockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]bool{cookieOf(t, client): true, cookieOf(t, server): true}
+	for i, s := range all {
+		if i > 0 && all[i-1].Cookie >= s.Cookie {
+			t.Errorf("snapshot not ordered by cookie at %d", i)
+		}
+		delete(want, s.Cookie)
+	}
+	if len(want) != 0 {
+		t.Errorf("snapshot of %d sockets misses cookies %v", len(all), want)
+	}
+}
+
+func TestClosedProbesReportNothing(t *testing.T) {
+	p := loadProbes(t)
+	client, server := tcpPair(t)
+	client.Write([]byte("x"))
+	drain(t, server, 1)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, ok := p.Socket(cookieOf(t, client)); ok {
+		t.Error("Socket answered after Close")
+	}
+	if _, err := p.Sockets(); err == nil {
+		t.Error("Sockets answered after Close")
+	}
+	p.Forget(cookieOf(t, client)) // must not panic
+}
+
+func TestOptionsRejected(t *testing.T) {
+	for _, o := range []Options{{PID: -1}, {MaxSockets: -5}, {MaxSockets: 1 << 30}} {
+		if _, err := Load(o); err == nil || errors.Is(err, ErrUnavailable) {
+			t.Errorf("Load(%+v) = %v, want a plain options error", o, err)
+		}
+	}
+}
+
+func TestNilProbes(t *testing.T) {
+	var p *Probes
+	if _, ok := p.Socket(1); ok {
+		t.Error("nil Probes knew a socket")
+	}
+	if all, err := p.Sockets(); all != nil || err != nil {
+		t.Errorf("nil Probes Sockets = %v, %v", all, err)
+	}
+	p.Forget(1)
+	if err := p.Close(); err != nil {
+		t.Errorf("nil Probes Close: %v", err)
+	}
+}
