@@ -33,6 +33,11 @@ type Player struct {
 	closed atomic.Bool
 	gone   atomic.Bool // disconnect already requested
 
+	// owned is set when the transport takes the whole connection (reads
+	// too), so the session goroutine ends; input continues the session's
+	// chunk parsing from where it stopped.
+	owned bool
+
 	BytesSent atomic.Uint64
 	Skips     atomic.Uint64
 }
@@ -48,16 +53,32 @@ func (p *Player) Close() error {
 	return nil
 }
 
-// disconnect closes the player's connection; its session then ends and
-// calls Close.
+// OwnsConn tells the session whether the transport took the connection
+// whole (io_uring reads player input itself).
+func (p *Player) OwnsConn() bool { return p.owned }
+
+// disconnect shuts the player's connection down. Whoever reads it — the
+// session goroutine, or an io_uring receive — then sees the end and
+// releases the player; shutdown rather than close keeps the descriptor
+// valid for operations still in flight.
 func (p *Player) disconnect(reason string) {
 	if p.gone.Swap(true) {
 		return
 	}
 	p.logger().Info("disconnecting player", "reason", reason)
-	if p.conn != nil {
-		p.conn.Close()
+	if p.conn == nil {
+		return
 	}
+	sc, ok := p.conn.(syscall.Conn)
+	if !ok {
+		p.conn.Close()
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RDWR) })
 }
 
 func (p *Player) logger() *slog.Logger {
