@@ -33,6 +33,28 @@ func NewChunkReader(r io.Reader, lim Limits) *ChunkReader {
 	}
 }
 
+// Detach turns the reader into a ChunkParser that continues exactly where
+// the reader stopped (chunk size, every chunk stream's last header and
+// partial message), for a caller that moves the connection to an event
+// loop. It returns the bytes already read from the connection but not yet
+// parsed: feed them to the parser first. Call it only between messages; the
+// reader must not be used afterwards, and its read buffer is released.
+func (cr *ChunkReader) Detach() (*ChunkParser, []byte) {
+	var pending []byte
+	if n := cr.br.Buffered(); n > 0 {
+		b, _ := cr.br.Peek(n)
+		pending = append([]byte(nil), b...)
+	}
+	p := &ChunkParser{chunkCore: cr.chunkCore, err: cr.err}
+	cr.chunkCore = chunkCore{}
+	cr.br = nil
+	cr.err = errDetached
+	return p, pending
+}
+
+// errDetached is what a detached reader returns.
+var errDetached = &ProtocolError{Reason: "detached", Detail: "chunk reader used after Detach"}
+
 // BytesRead is the total number of bytes consumed from the underlying
 // reader, for acknowledgements. It counts chunk bytes parsed, not bytes
 // merely sitting in the read buffer.

@@ -39,6 +39,15 @@ type Player interface {
 	Close() error
 }
 
+// ConnOwner is implemented by a Player that takes its connection whole,
+// reads included (an io_uring transport reads player input itself). When
+// OwnsConn reports true after Handler.Play, the session stops reading and
+// its goroutine ends; the handler continues the input with
+// Session.DetachInput and ends the session with Session.Finish.
+type ConnOwner interface {
+	OwnsConn() bool
+}
+
 // Server accepts RTMP connections, runs the handshake and the command
 // exchange on a goroutine per connection, and hands media to Handler.
 type Server struct {
@@ -162,10 +171,10 @@ func (srv *Server) newSession(c net.Conn) *Session {
 func (srv *Server) run(s *Session) {
 	defer srv.wg.Done()
 	err := s.serve()
-	s.end(err)
-	srv.mu.Lock()
-	delete(srv.sessions, s)
-	srv.mu.Unlock()
+	if errors.Is(err, errHandedOff) {
+		return // the handler owns the connection and will call Finish
+	}
+	s.Finish(err)
 }
 
 // Close stops accepting, closes every session (publishers and players), and
@@ -178,11 +187,25 @@ func (srv *Server) Close() error {
 	}
 	for s := range srv.sessions {
 		s.shutdown.Store(true)
-		s.conn.Close()
+		if !s.handedOff.Load() { // the handler that owns it closes it
+			s.conn.Close()
+		}
 	}
 	srv.mu.Unlock()
 	srv.wg.Wait()
 	return nil
+}
+
+// Sessions returns the live sessions, in no particular order, for
+// scrape-time metrics; the slice is the caller's.
+func (srv *Server) Sessions() []*Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]*Session, 0, len(srv.sessions))
+	for s := range srv.sessions {
+		out = append(out, s)
+	}
+	return out
 }
 
 // SessionCount is the number of live sessions.

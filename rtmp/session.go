@@ -62,6 +62,10 @@ type Session struct {
 	publisher Publisher
 	player    Player
 	shutdown  atomic.Bool
+	shaken    atomic.Bool // handshake completed
+	handedOff atomic.Bool // a ConnOwner took the connection
+	finished  atomic.Bool
+	reason    atomic.Pointer[string] // why the handler closed it, if it did
 
 	objectEncoding float64
 	peerWindow     uint32
@@ -81,6 +85,10 @@ func (s *Session) Logger() *slog.Logger { return s.log }
 
 // Role is what the session does now.
 func (s *Session) Role() Role { return Role(s.role.Load()) }
+
+// Handshaken reports whether the session got past the handshake, which
+// tells a handshake failure from a command-phase one.
+func (s *Session) Handshaken() bool { return s.shaken.Load() }
 
 // ChunkSize is the outbound chunk size the server announced to this client.
 func (s *Session) ChunkSize() uint32 { return s.srv.ChunkSize }
@@ -103,6 +111,7 @@ func (s *Session) serve() error {
 		}
 		return err
 	}
+	s.shaken.Store(true)
 	s.conn.SetWriteDeadline(time.Time{})
 	s.cr = NewChunkReader(s.conn, srv.Limits)
 	s.cw = NewChunkWriter(s.conn)
@@ -116,12 +125,46 @@ func (s *Session) serve() error {
 		if err := s.handle(m); err != nil {
 			return err
 		}
+		if s.handedOff.Load() {
+			return errHandedOff
+		}
 	}
 }
 
-// refreshReadDeadline extends the idle deadline, at most once a second so a
-// publisher's hot read loop does not reset a timer per message. Players are
-// exempt: they may legitimately stay silent; the fan-out watches them.
+// errHandedOff ends a session goroutine whose connection a ConnOwner took.
+var errHandedOff = errors.New("rtmp: connection handed off")
+
+// DetachInput gives a ConnOwner the session's input: a parser continuing
+// exactly where the session's reader stopped, and bytes already received
+// but not yet parsed (feed them first). Call it from Handler.Play, before
+// taking the connection's reads.
+func (s *Session) DetachInput() (*ChunkParser, []byte) {
+	return s.cr.Detach()
+}
+
+// Input hands the session a message its ConnOwner received, so that a
+// connection's input gets the same treatment whoever reads it: closeStream
+// and deleteStream stop the player, commands out of order are errors. The
+// session writes nothing to a playing connection; an error means the
+// connection should end with it.
+func (s *Session) Input(m *Message) error { return s.handle(m) }
+
+// CloseReason records why the handler is closing the connection ("slow",
+// "no_publisher", …), so that the session's end is logged and counted
+// with it rather than as the end of file that follows.
+func (s *Session) CloseReason(reason string) { s.reason.Store(&reason) }
+
+// refreshReadDeadline extends the idle deadline, at most once per refresh
+// step so a publisher's hot read loop does not reset a timer per message.
+// Players are exempt: they may legitimately stay silent; the fan-out
+// watches them.
+//
+// The deadline lies IdleTimeout plus one step ahead: the last refresh may be
+// up to a step old when the next read starts waiting, so without the extra
+// step a peer sending steadily was timed out whenever IdleTimeout was not
+// well above the step (with -idle-timeout 1s a publisher sending every
+// 23 ms was dropped after a second or two). Silence is thus detected after
+// between IdleTimeout and IdleTimeout+step, never sooner.
 func (s *Session) refreshReadDeadline() {
 	if s.Role() == RolePlayer {
 		if !s.deadlineSet.IsZero() {
@@ -131,11 +174,12 @@ func (s *Session) refreshReadDeadline() {
 		return
 	}
 	now := time.Now()
-	if now.Sub(s.deadlineSet) < time.Second {
+	step := min(time.Second, s.srv.IdleTimeout/4)
+	if now.Sub(s.deadlineSet) < step {
 		return
 	}
 	s.deadlineSet = now
-	s.conn.SetReadDeadline(now.Add(s.srv.IdleTimeout))
+	s.conn.SetReadDeadline(now.Add(s.srv.IdleTimeout + step))
 }
 
 func (s *Session) readError(err error) error {
@@ -406,6 +450,9 @@ func (s *Session) onPlay(c *Command) error {
 	}
 	s.player = p
 	s.log.Info("playing")
+	if o, ok := p.(ConnOwner); ok && o.OwnsConn() {
+		s.handedOff.Store(true)
+	}
 	return nil
 }
 
@@ -433,6 +480,20 @@ func (s *Session) onStop(c *Command) error {
 	return nil
 }
 
+// Finish ends the session: it releases what the session holds, closes the
+// connection, logs why and reports it to Server.OnSessionEnd. The server
+// calls it when the session goroutine ends; a ConnOwner calls it when the
+// connection it took ends. Later calls do nothing.
+func (s *Session) Finish(err error) {
+	if s.finished.Swap(true) {
+		return
+	}
+	s.end(err)
+	s.srv.mu.Lock()
+	delete(s.srv.sessions, s)
+	s.srv.mu.Unlock()
+}
+
 // end releases what the session holds and logs why it ended.
 func (s *Session) end(err error) {
 	if s.publisher != nil {
@@ -451,6 +512,8 @@ func (s *Session) end(err error) {
 		reason = "shutdown"
 	case errors.As(err, &re):
 		reason = re.reason
+	case s.reason.Load() != nil:
+		reason = *s.reason.Load()
 	}
 	level := slog.LevelInfo
 	var pe *ProtocolError
