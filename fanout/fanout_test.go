@@ -21,9 +21,13 @@ func (nopTransport) Flush(*Stream)     {}
 func (nopTransport) Close() error      { return nil }
 func quietLogger() *slog.Logger        { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 func newTestHub(cfg Config) *Hub       { return NewHub(cfg, nopTransport{}, quietLogger()) }
-func memPlayer(s *Stream) *Player      { return &Player{stream: s, waiting: true, joined: time.Now()} }
-func avcSeq() []byte                   { return []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f} }
-func aacSeq() []byte                   { return []byte{0xaf, 0, 0x12, 0x10} }
+func memPlayer(s *Stream) *Player {
+	p := &Player{stream: s, waiting: true, joined: time.Now()}
+	p.waitFrom, p.epoch = s.log.joinPoint()
+	return p
+}
+func avcSeq() []byte { return []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f} }
+func aacSeq() []byte { return []byte{0xaf, 0, 0x12, 0x10} }
 func frame(key bool, n int) []byte {
 	p := make([]byte, n)
 	p[0], p[1] = 0x27, 1
@@ -283,5 +287,35 @@ func BenchmarkFanoutInMemory(b *testing.B) {
 				pass()
 			}
 		})
+	}
+}
+
+func TestWaitingPlayerStartsAtPublishersFirstKeyframe(t *testing.T) {
+	h := newTestHub(Config{})
+	s := h.stream("live/x")
+	early := memPlayer(s) // waiting before anyone publishes
+	if err := s.attachPublisher(&publisher{s: s}); err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	for i := range 5 { // several keyframes before the first sender pass
+		ingest(t, s, rtmp.TypeVideo, uint32(40*i), frame(true, 100))
+	}
+	late := memPlayer(s)
+	ingest(t, s, rtmp.TypeVideo, 200, frame(true, 100))
+	countKeys := func(p *Player) int {
+		n := 0
+		for _, m := range readAll(t, drain(s, p, -1)) {
+			if m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := countKeys(early); n != 6 {
+		t.Errorf("a player waiting before the publisher got %d of 6 keyframes", n)
+	}
+	if n := countKeys(late); n != 1 {
+		t.Errorf("a late joiner got %d keyframes, want only the newest", n)
 	}
 }

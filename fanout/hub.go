@@ -25,6 +25,13 @@ type Hub struct {
 
 	mu      sync.Mutex
 	streams map[string]*Stream
+
+	// OnDetach, when set (before the hub serves), is called once with the
+	// socket cookie of every publisher and player that leaves its stream,
+	// so that per-socket accounting (eBPF) can retire the connection.
+	OnDetach func(cookie uint64)
+
+	firstFrame latencyHist // time to first frame of every player
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
@@ -61,7 +68,8 @@ func (h *Hub) stream(key string) *Stream {
 func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 	for range 2 { // a stream expiring right now is replaced once
 		s := h.stream(sess.Key())
-		p := &publisher{s: s, sess: sess}
+		p := &publisher{s: s, sess: sess, cookie: socketCookie(sess.Conn()), since: time.Now(),
+			baseIn: s.stats.BytesIn.Load()} // no ingest until attached: the base is exact
 		err := s.attachPublisher(p)
 		if errors.Is(err, errStreamGone) {
 			continue
@@ -79,7 +87,9 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
 	for range 2 {
 		s := h.stream(sess.Key())
-		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now()}
+		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now(),
+			cookie: socketCookie(sess.Conn())}
+		p.waitFrom, p.epoch = s.log.joinPoint()
 		err := s.addPlayer(p)
 		if errors.Is(err, errStreamGone) {
 			continue
@@ -127,19 +137,33 @@ func (h *Hub) LogStats() {
 	}
 }
 
-// Close stops the transport; sessions are closed by the rtmp server.
-func (h *Hub) Close() error { return h.transport.Close() }
+// Close stops the transport and the streams' grace timers; sessions are
+// closed by the rtmp server (or by the transport, when it owns them).
+func (h *Hub) Close() error {
+	for _, s := range h.Streams() {
+		s.mu.Lock()
+		s.stopGrace()
+		s.mu.Unlock()
+	}
+	return h.transport.Close()
+}
 
 // publisher is a publishing session's handle on its stream.
 type publisher struct {
-	s    *Stream
-	sess *rtmp.Session
-	once sync.Once
+	s      *Stream
+	sess   *rtmp.Session
+	once   sync.Once
+	cookie uint64    // SO_COOKIE of its socket, 0 if none
+	since  time.Time // when it attached
+	baseIn uint64    // the stream's BytesIn when it attached
 }
 
 func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }
 
 func (p *publisher) Close() error {
-	p.once.Do(func() { p.s.detachPublisher(p) })
+	p.once.Do(func() {
+		p.s.detachPublisher(p)
+		p.s.hub.detached(p.cookie)
+	})
 	return nil
 }

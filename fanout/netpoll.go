@@ -18,6 +18,9 @@ type NetpollStats struct {
 	ShortWrites  atomic.Uint64 // writes that did not take everything
 	WouldBlock   atomic.Uint64 // writes refused with EAGAIN
 	BytesWritten atomic.Uint64
+	// WriteSizes counts writes by size, bucket WriteSizeBucket(n): the
+	// batches the flush policy achieves, at one atomic add per write.
+	WriteSizes [WriteSizeBuckets]atomic.Uint64
 }
 
 // Netpoll is the transport on Go's own network poller: a few sender
@@ -112,7 +115,7 @@ type netpollWorker struct {
 	// Owned by the worker goroutine.
 	streams  map[*Stream][]*Player
 	retry    map[*Stream]struct{}
-	pending  map[*Stream]struct{}
+	pending  map[*Stream]bool // stream → whether every player is due (else only those behind)
 	newAdds  []*Player
 	view     logView
 	iov      []unix.Iovec
@@ -130,7 +133,7 @@ func (w *netpollWorker) signal() {
 
 func (w *netpollWorker) run() {
 	defer w.t.wg.Done()
-	w.pending = map[*Stream]struct{}{}
+	w.pending = map[*Stream]bool{}
 	w.iov = make([]unix.Iovec, 0, maxIovecs+1)
 	w.writeFn = w.writev
 	var tick <-chan time.Time
@@ -152,8 +155,8 @@ func (w *netpollWorker) run() {
 		case <-retry.C:
 		}
 		w.collect(all)
-		for s := range w.pending {
-			w.pass(s, time.Now())
+		for s, all := range w.pending {
+			w.pass(s, all, time.Now())
 			delete(w.pending, s)
 		}
 		if len(w.retry) > 0 {
@@ -168,28 +171,32 @@ func (w *netpollWorker) collect(all bool) {
 	w.mu.Lock()
 	w.newAdds, w.adds = w.adds, w.newAdds[:0]
 	for s := range w.dirty {
-		w.pending[s] = struct{}{}
+		w.pending[s] = true
 		delete(w.dirty, s)
 	}
 	w.mu.Unlock()
 	for i, p := range w.newAdds {
 		w.streams[p.stream] = append(w.streams[p.stream], p)
-		w.pending[p.stream] = struct{}{}
+		w.pending[p.stream] = true
 		w.newAdds[i] = nil
 	}
 	for s := range w.retry {
-		w.pending[s] = struct{}{}
+		if !w.pending[s] {
+			w.pending[s] = false // only the players that are behind
+		}
 		delete(w.retry, s)
 	}
 	if all {
 		for s := range w.streams {
-			w.pending[s] = struct{}{}
+			w.pending[s] = true
 		}
 	}
 }
 
-// pass writes to every player of s in this worker's shard.
-func (w *netpollWorker) pass(s *Stream, now time.Time) {
+// pass writes to the players of s in this worker's shard: all of them on
+// a flush, or only those left behind by a full socket on a retry, so that
+// one slow player does not turn everyone's batches into 5 ms ones.
+func (w *netpollWorker) pass(s *Stream, all bool, now time.Time) {
 	players := w.streams[s]
 	if len(players) == 0 {
 		w.dropStream(s)
@@ -206,7 +213,9 @@ func (w *netpollWorker) pass(s *Stream, now time.Time) {
 			players = players[:last]
 			continue
 		}
-		w.deliver(p, now)
+		if all || p.behind() || len(p.prefix) > 0 {
+			w.deliver(p, now)
+		}
 		if !p.gone.Load() && !p.waiting {
 			if p.cursor < w.view.head || len(p.prefix) > 0 {
 				behind = true
@@ -273,6 +282,7 @@ func (w *netpollWorker) deliverOnce(p *Player, now time.Time) bool {
 		return false
 	}
 	w.t.stats.BytesWritten.Add(uint64(w.curN))
+	w.t.stats.WriteSizes[WriteSizeBucket(w.curN)].Add(1)
 	want := st.to - st.from + uint64(len(st.prefix))
 	p.advance(st, w.curN, now)
 	if uint64(w.curN) < want {

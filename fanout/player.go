@@ -20,11 +20,13 @@ type Player struct {
 	conn   net.Conn
 	raw    syscall.RawConn
 	id     uint64
+	cookie uint64 // SO_COOKIE of conn, 0 if none
 
 	// Owned by the sender.
 	cursor      uint64
 	prefix      []byte // join prefix still to send, before cursor's bytes
 	waiting     bool   // waiting for a keyframe to start at
+	waitFrom    uint64 // log head when it began waiting
 	epoch       uint64
 	behindSince time.Time
 	joined      time.Time
@@ -36,7 +38,9 @@ type Player struct {
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
 	// chunk parsing from where it stopped.
-	owned bool
+	owned        bool
+	input        *rtmp.ChunkParser
+	inputPending []byte
 
 	BytesSent atomic.Uint64
 	Skips     atomic.Uint64
@@ -50,6 +54,7 @@ func (p *Player) Close() error {
 	}
 	p.stream.removePlayer(p)
 	p.stream.hub.transport.Flush(p.stream)
+	p.stream.hub.detached(p.cookie)
 	return nil
 }
 
@@ -66,6 +71,9 @@ func (p *Player) disconnect(reason string) {
 		return
 	}
 	p.logger().Info("disconnecting player", "reason", reason)
+	if p.sess != nil {
+		p.sess.CloseReason(reason)
+	}
 	if p.conn == nil {
 		return
 	}
@@ -107,6 +115,7 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 	if p.epoch != v.epoch {
 		if p.waiting || p.cursor >= v.epochStart || p.cursor < v.tail {
 			p.epoch, p.waiting = v.epoch, true
+			p.waitFrom = min(p.waitFrom, v.epochStart)
 		} else {
 			// Finish what the previous publisher left (its EOF notice) first.
 			return p.rangeTo(v, v.epochStart), true
@@ -117,8 +126,14 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 			return st, false
 		}
 		p.waiting = false
-		p.cursor = v.keyPos
-		p.prefix = p.stream.joinPrefix(v.keyPos, v.keyTS)
+		start, ts := v.keyPos, v.keyTS
+		if v.firstKey != noPos && v.firstKey >= p.waitFrom && v.firstKey >= v.tail {
+			// It was waiting before this publisher's first keyframe: start
+			// there, so nothing this publisher sent is missed.
+			start, ts = v.firstKey, v.firstKeyTS
+		}
+		p.cursor = start
+		p.prefix = p.stream.joinPrefix(start, ts)
 	}
 	if p.cursor < v.tail {
 		p.disconnectSlow("fell out of the retained window")
@@ -166,6 +181,7 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		if !p.started && p.cursor > st.from {
 			p.started = true
 			p.stream.stats.FirstFrameNanosTotal.Add(uint64(now.Sub(p.joined)))
+			p.stream.hub.firstFrame.observe(now.Sub(p.joined))
 		}
 	}
 	if p.cursor >= st.head && len(p.prefix) == 0 {

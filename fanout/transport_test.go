@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
+	"github.com/bbllive/bbllive/uring"
 )
 
 // transports lists every Transport under test; each test below runs once
@@ -24,6 +25,24 @@ var transports = []struct {
 	make func(t *testing.T, cfg Config) Transport
 }{
 	{"netpoll", func(t *testing.T, cfg Config) Transport { return NewNetpoll(cfg) }},
+	{"uring-writev", uringTransport(SendWritev)},
+	{"uring-write_fixed", uringTransport(SendWriteFixed)},
+	{"uring-send_zc", uringTransport(SendZC)},
+}
+
+// uringTransport makes an io_uring transport, skipping (with the reason)
+// where the kernel does not allow io_uring.
+func uringTransport(mode SendMode) func(t *testing.T, cfg Config) Transport {
+	return func(t *testing.T, cfg Config) Transport {
+		if err := uring.Available(); err != nil {
+			t.Skipf("io_uring unavailable: %v", err)
+		}
+		tr, err := NewUring(cfg, UringOptions{Mode: mode, RegisteredBytes: 8 << 20, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("NewUring(%v): %v", mode, err)
+		}
+		return tr
+	}
 }
 
 // attachConnPlayer connects a loopback TCP pair and attaches the server side
@@ -139,7 +158,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
-				LagWindow: 128 << 10, MaxCache: 1 << 20, SlowTimeout: time.Minute, Workers: 2}
+				LagWindow: 128 << 10, MaxCache: 2 << 20, SlowTimeout: time.Minute, Workers: 2}
 			h := NewHub(cfg, tr.make(t, cfg), testLogger(t))
 			defer h.Close()
 			s := publishTo(t, h, "live/wrap")
@@ -161,7 +180,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // players attached, waiting for a keyframe
 
 			rng := rand.New(rand.NewPCG(1, 2))
-			const total = 3000 // ~25 MiB through a 1 MiB cache: about 25 wraps
+			const total = 3000 // ~25 MiB through a 2 MiB cache: about 12 wraps
 			var published atomic.Uint32
 			for seq := uint32(0); seq < total; seq++ {
 				key := seq%100 == 0

@@ -23,6 +23,10 @@ type wireLog struct {
 	starts posRing // message start positions, for message ends
 	keyPos uint64  // newest keyframe (GOP start), or noPos
 	keyTS  uint32
+	// firstKey is the current publisher's first keyframe: players that were
+	// already waiting start there rather than at the newest one.
+	firstKey   uint64
+	firstKeyTS uint32
 
 	epoch      uint64 // publisher generation; players rejoin when it moves
 	epochStart uint64 // position where the current publisher began
@@ -39,7 +43,7 @@ type wireLog struct {
 }
 
 func (l *wireLog) init(lagWindow, maxCache int) {
-	l.keyPos = noPos
+	l.keyPos, l.firstKey = noPos, noPos
 	l.lagWindow, l.maxCache = lagWindow, maxCache
 }
 
@@ -61,6 +65,9 @@ func (l *wireLog) append(msg []byte, key bool, ts uint32) {
 	l.starts.push(pos)
 	if key {
 		l.keyPos, l.keyTS = pos, ts
+		if l.firstKey == noPos {
+			l.firstKey, l.firstKeyTS = pos, ts
+		}
 	}
 	l.head.Store(need)
 	l.trim(need)
@@ -131,19 +138,27 @@ func (l *wireLog) setFloor(w int, pos uint64) {
 	l.floors[w] = pos
 }
 
+// joinPoint is where a player joining now begins to wait: the head, in the
+// current publisher's epoch.
+func (l *wireLog) joinPoint() (head, epoch uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head.Load(), l.epoch
+}
+
 // newEpoch marks the start of a new publisher's data at the head.
 func (l *wireLog) newEpoch() {
 	l.mu.Lock()
 	l.epoch++
 	l.epochStart = l.head.Load()
-	l.keyPos = noPos
+	l.keyPos, l.firstKey = noPos, noPos
 	l.mu.Unlock()
 }
 
 // forgetKeyframe stops new players from starting in what is cached.
 func (l *wireLog) forgetKeyframe() {
 	l.mu.Lock()
-	l.keyPos = noPos
+	l.keyPos, l.firstKey = noPos, noPos
 	l.mu.Unlock()
 }
 
@@ -187,6 +202,8 @@ type logView struct {
 	tail, head uint64
 	keyPos     uint64
 	keyTS      uint32
+	firstKey   uint64
+	firstKeyTS uint32
 	epoch      uint64
 	epochStart uint64
 }
@@ -203,6 +220,7 @@ func (v *logView) take(l *wireLog) {
 	v.head = l.head.Load()
 	v.tail = l.tail()
 	v.keyPos, v.keyTS = l.keyPos, l.keyTS
+	v.firstKey, v.firstKeyTS = l.firstKey, l.firstKeyTS
 	v.epoch, v.epochStart = l.epoch, l.epochStart
 	l.mu.Unlock()
 }

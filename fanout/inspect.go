@@ -1,0 +1,122 @@
+package fanout
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+	"golang.org/x/sys/unix"
+)
+
+// ConnInfo describes one connection attached to a stream, for APIs that
+// list connections. The byte counts are the server's own: what the sender
+// handed to the socket (players) and the media payload it took in
+// (publishers); kernel-side figures are joined by Cookie.
+type ConnInfo struct {
+	// ID is the RTMP session id (0 for a connection without a session).
+	ID uint64
+	// Role is "publisher" or "player".
+	Role string
+	// Stream is the stream's key, "app/name".
+	Stream string
+	// Peer is the remote address.
+	Peer string
+	// Cookie is the socket's SO_COOKIE, the key of its eBPF figures; 0
+	// when the connection is not a socket.
+	Cookie uint64
+	// BytesSent and BytesReceived are the application's own counters.
+	BytesSent, BytesReceived uint64
+	// Since is when the connection attached to the stream.
+	Since time.Time
+}
+
+// Conns lists every attached publisher and player, streams in key order,
+// each stream's publisher first.
+func (h *Hub) Conns() []ConnInfo {
+	var out []ConnInfo
+	for _, s := range h.Streams() {
+		out = s.appendConns(out)
+	}
+	return out
+}
+
+// StreamConns returns the socket cookies of every stream's publisher and
+// players. Its shape is bpf.StreamConns, so a kernel-side collector can take
+// hub.StreamConns as is. Streams without a socket-backed connection are
+// left out.
+func (h *Hub) StreamConns() map[string][]uint64 {
+	out := make(map[string][]uint64)
+	for _, s := range h.Streams() {
+		s.mu.Lock()
+		var cookies []uint64
+		if p := s.publisher; p != nil && p.cookie != 0 {
+			cookies = append(cookies, p.cookie)
+		}
+		for p := range s.players {
+			if p.cookie != 0 {
+				cookies = append(cookies, p.cookie)
+			}
+		}
+		s.mu.Unlock()
+		if len(cookies) > 0 {
+			out[s.key] = cookies
+		}
+	}
+	return out
+}
+
+func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.publisher; p != nil {
+		c := ConnInfo{Role: rtmp.RolePublisher.String(), Stream: s.key, Cookie: p.cookie, Since: p.since,
+			BytesReceived: s.stats.BytesIn.Load() - p.baseIn}
+		if p.sess != nil {
+			c.ID, c.Peer = p.sess.ID, p.sess.Conn().RemoteAddr().String()
+		}
+		out = append(out, c)
+	}
+	for p := range s.players {
+		c := ConnInfo{ID: p.id, Role: rtmp.RolePlayer.String(), Stream: s.key, Cookie: p.cookie, Since: p.joined,
+			BytesSent: p.BytesSent.Load()}
+		if p.conn != nil {
+			c.Peer = p.conn.RemoteAddr().String()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Codecs names the stream's video and audio codecs from the sequence
+// headers its publisher sent ("avc", "hevc", "aac", …); "" when unknown.
+func (s *Stream) Codecs() (video, audio string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rtmp.VideoCodec(s.videoSeq), rtmp.AudioCodec(s.audioSeq)
+}
+
+// detached tells the OnDetach hook that a connection left.
+func (h *Hub) detached(cookie uint64) {
+	if h.OnDetach != nil && cookie != 0 {
+		h.OnDetach(cookie)
+	}
+}
+
+// socketCookie returns conn's SO_COOKIE, the number eBPF programs key
+// sockets by (the same as bpf.Cookie, which fanout does not import); 0 when
+// conn is not a socket. It costs one getsockopt per attach.
+func socketCookie(conn any) uint64 {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var cookie uint64
+	raw.Control(func(fd uintptr) {
+		cookie, _ = unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
+	})
+	return cookie
+}
