@@ -28,7 +28,9 @@ type badCase struct {
 // healthy publisher and player use it: each bad connection must be closed
 // within a bound with a "session closed" line naming the reason, and the
 // healthy pair must not notice.
-func TestBadInput(t *testing.T) {
+func TestBadInput(t *testing.T) { eachTransport(t, testBadInput) }
+
+func testBadInput(t *testing.T) {
 	srv := startServer(t, "-handshake-timeout", "1s", "-idle-timeout", "1s",
 		"-max-chunk-size", "65536", "-max-message-size", "262144", "-publish-grace", "5s")
 	ctx, cancel := context.WithCancel(context.Background())

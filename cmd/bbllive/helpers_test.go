@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
+	"github.com/bbllive/bbllive/uring"
 )
 
 // logBuffer collects the server's log lines for assertions.
@@ -51,9 +52,42 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// testTransports are the player transports the integration suite runs on.
+var testTransports = []string{"netpoll", "uring"}
+
+// eachTransport runs fn once per transport, as subtests named io=NAME;
+// startServer reads the transport from that name.
+func eachTransport(t *testing.T, fn func(t *testing.T)) {
+	for _, tr := range testTransports {
+		t.Run("io="+tr, func(t *testing.T) {
+			if tr == "uring" {
+				if err := uring.Available(); err != nil {
+					t.Skipf("io_uring transport not testable here: %v", err)
+				}
+			}
+			fn(t)
+		})
+	}
+}
+
+// serverArgs are the flags of a test server: loopback ports chosen by the
+// kernel, debug logs, and the transport of the enclosing eachTransport
+// subtest (netpoll outside one); opts come last and win.
+func serverArgs(t *testing.T, opts []string) []string {
+	io := "netpoll"
+	for _, tr := range testTransports {
+		if strings.Contains(t.Name(), "/io="+tr) {
+			io = tr
+		}
+	}
+	args := []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-stats-interval", "0", "-log-level", "debug", "-io", io}
+	return append(args, opts...)
+}
+
 // testServer runs `bbllive serve` in-process on a free loopback port.
 type testServer struct {
 	addr string
+	http string // bound HTTP address, "" when -http is off
 	logs *logBuffer
 }
 
@@ -63,10 +97,11 @@ func startServer(t *testing.T, opts ...string) *testServer {
 	t.Helper()
 	var c serveConfig
 	fs := serveFlags(&c)
-	args := append([]string{"-listen", "127.0.0.1:0", "-stats-interval", "0", "-log-level", "debug"}, opts...)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(serverArgs(t, opts)); err != nil {
 		t.Fatal(err)
 	}
+	var httpAddr string
+	c.onHTTP = func(a net.Addr) { httpAddr = a.String() } // before ready: ordered by addrc
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +125,7 @@ func startServer(t *testing.T, opts ...string) *testServer {
 			t.Error("server did not shut down within 10s")
 		}
 	})
-	return &testServer{addr: addr, logs: logs}
+	return &testServer{addr: addr, http: httpAddr, logs: logs}
 }
 
 // testLogWriter forwards server logs to the test log when -v is on.

@@ -13,7 +13,9 @@ import (
 // TestFFmpegPublishManyPlayers publishes a real H.264+AAC clip with ffmpeg
 // to 50 players waiting for it (10 ffmpeg, 40 of the project's client) and
 // two that join mid-stream, then checks what each one got.
-func TestFFmpegPublishManyPlayers(t *testing.T) {
+func TestFFmpegPublishManyPlayers(t *testing.T) { eachTransport(t, testFFmpegPublishManyPlayers) }
+
+func testFFmpegPublishManyPlayers(t *testing.T) {
 	clip := testClip(t)
 	srv := startServer(t, "-publish-grace", "5s")
 	dir := t.TempDir()

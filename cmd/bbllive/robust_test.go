@@ -38,7 +38,9 @@ import (
 // tcp_wmem maximum, 4 MiB here: at 2–4 Mbit/s a stall would show only after
 // 8–16 s. So the stream's rate is set to fill that maximum in about 2 s
 // (~17 Mbit/s here), which keeps the test to about 10 s.
-func TestSlowPlayer(t *testing.T) {
+func TestSlowPlayer(t *testing.T) { eachTransport(t, testSlowPlayer) }
+
+func testSlowPlayer(t *testing.T) {
 	srv := startServer(t, "-lag-window", "262144", "-slow-timeout", "3s", "-publish-grace", "5s")
 	const name = "slow"
 	wmax := tcpWmemMax(t)
@@ -132,7 +134,9 @@ func TestSlowPlayer(t *testing.T) {
 // PublishNotify, B's sequence headers and a keyframe first, on one
 // monotonic timeline. Once B leaves for longer than the grace period the
 // players are closed with reason no_publisher.
-func TestPublisherLossAndReturn(t *testing.T) {
+func TestPublisherLossAndReturn(t *testing.T) { eachTransport(t, testPublisherLossAndReturn) }
+
+func testPublisherLossAndReturn(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	const name = "relay"
 	players := []*recPlayer{startRecPlayer(t, srv, name, recOpts{}), startRecPlayer(t, srv, name, recOpts{})}
@@ -241,6 +245,10 @@ func checkHandover(t *testing.T, who string, p *recPlayer, a, b *synthPub) {
 // TestSecondPublisherRefusedFFmpeg: ffmpeg publishing to a live name fails
 // (non-zero exit) while the first publisher and its player carry on.
 func TestSecondPublisherRefusedFFmpeg(t *testing.T) {
+	eachTransport(t, testSecondPublisherRefusedFFmpeg)
+}
+
+func testSecondPublisherRefusedFFmpeg(t *testing.T) {
 	clip := testClip(t)
 	srv := startServer(t)
 	const name = "taken"
@@ -276,7 +284,9 @@ func TestSecondPublisherRefusedFFmpeg(t *testing.T) {
 // av01, vp09) plus AAC through the project's client: players get every
 // tag byte for byte, the sequence start first and a keyframe as the first
 // frame; a mid-stream joiner gets the sequence start in its join prefix.
-func TestEnhancedRTMPPassThrough(t *testing.T) {
+func TestEnhancedRTMPPassThrough(t *testing.T) { eachTransport(t, testEnhancedRTMPPassThrough) }
+
+func testEnhancedRTMPPassThrough(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	for _, codec := range []string{"hvc1", "av01", "vp09"} {
 		t.Run(codec, func(t *testing.T) {
@@ -369,7 +379,9 @@ func TestHEVCFFmpeg(t *testing.T) {
 
 // TestSerializeOnce: players that joined before the publisher receive the
 // very same (type, timestamp, payload) sequence.
-func TestSerializeOnce(t *testing.T) {
+func TestSerializeOnce(t *testing.T) { eachTransport(t, testSerializeOnce) }
+
+func testSerializeOnce(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	const name, n = "same", 6
 	var players []*recPlayer
@@ -401,7 +413,9 @@ func TestSerializeOnce(t *testing.T) {
 // TestCleanShutdown cancels a running server with a publisher, players and
 // a half-open connection attached: serve returns promptly, every client
 // sees its connection closed, and no server goroutine is left behind.
-func TestCleanShutdown(t *testing.T) {
+func TestCleanShutdown(t *testing.T) { eachTransport(t, testCleanShutdown) }
+
+func testCleanShutdown(t *testing.T) {
 	before := serverGoroutines()
 	baseline := runtime.NumGoroutine()
 	srv, cancel, done := startServerCtx(t, "-publish-grace", "5s")
@@ -495,7 +509,9 @@ func serverGoroutines() int {
 
 // TestAudioOnly: an AAC-only stream plays; a mid-stream joiner gets the
 // AAC sequence header first, then frames.
-func TestAudioOnly(t *testing.T) {
+func TestAudioOnly(t *testing.T) { eachTransport(t, testAudioOnly) }
+
+func testAudioOnly(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	const name = "radio"
 	early := startRecPlayer(t, srv, name, recOpts{keep: true})
@@ -996,7 +1012,7 @@ func startServerCtx(t *testing.T, opts ...string) (*testServer, context.CancelFu
 	t.Helper()
 	var c serveConfig
 	fs := serveFlags(&c)
-	if err := fs.Parse(append([]string{"-listen", "127.0.0.1:0", "-stats-interval", "0", "-log-level", "debug"}, opts...)); err != nil {
+	if err := fs.Parse(serverArgs(t, opts)); err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}

@@ -16,8 +16,9 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
-// serveConfig is everything `bbllive serve` takes; every field has a flag
-// and the same name in the optional YAML config file.
+// serveConfig is everything `bbllive serve` takes; every field but the
+// callbacks at the end has a flag and the same name in the optional YAML
+// config file.
 type serveConfig struct {
 	listen           string
 	flush            string
@@ -35,7 +36,17 @@ type serveConfig struct {
 	logLevel         string
 	logFormat        string
 	statsInterval    time.Duration
+	io               string
+	uringSend        string
+	uringRegistered  int
+	httpAddr         string
+	perConnMetrics   bool
+	bpf              bool
 	configFile       string
+
+	// onHTTP, when set, receives the bound HTTP address (tests listen on
+	// port 0).
+	onHTTP func(net.Addr)
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -49,6 +60,9 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
 	fs.DurationVar(&c.publishGrace, "publish-grace", fanout.DefaultPublishGrace, "how long a stream keeps its players waiting for its publisher to (re)appear")
 	fs.IntVar(&c.workers, "workers", 0, "sender workers (0: one per CPU)")
+	fs.StringVar(&c.io, "io", "auto", "player I/O: uring, netpoll, or auto (uring where the kernel allows it, else netpoll with a log line saying why)")
+	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation: writev, write_fixed or send_zc (registered buffers)")
+	fs.IntVar(&c.uringRegistered, "uring-registered", 64<<20, "bytes of wire-log memory registered with io_uring for write_fixed and send_zc")
 	fs.DurationVar(&c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
 	fs.UintVar(&c.maxMessageSize, "max-message-size", uint(rtmp.DefaultLimits.MaxMessageSize), "largest RTMP message accepted, bytes")
@@ -56,6 +70,9 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
+	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
+	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
+	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	return fs
 }
@@ -108,7 +125,10 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		LagWindow: c.lagWindow, MaxCache: c.maxCache, SlowTimeout: c.slowTimeout,
 		PublishGrace: c.publishGrace, Workers: c.workers,
 	}
-	transport := fanout.NewNetpoll(cfg)
+	transport, err := newTransport(c, cfg, log)
+	if err != nil {
+		return err
+	}
 	hub := fanout.NewHub(cfg, transport, log)
 	srv := &rtmp.Server{
 		Handler: hub, Logger: log, ChunkSize: uint32(c.chunkSize),
@@ -116,6 +136,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
+	obs, err := startObservability(c, srv, hub, log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer obs.close()
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		hub.Close()
@@ -169,4 +195,28 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// newTransport builds the player transport -io asks for; auto falls back
+// from io_uring to netpoll with one log line naming why.
+func newTransport(c *serveConfig, cfg fanout.Config, log *slog.Logger) (fanout.Transport, error) {
+	switch c.io {
+	case "netpoll":
+		return fanout.NewNetpoll(cfg), nil
+	case "uring", "auto":
+		mode, err := fanout.ParseSendMode(c.uringSend)
+		if err != nil {
+			return nil, fmt.Errorf("-uring-send: %w", err)
+		}
+		t, err := fanout.NewUring(cfg, fanout.UringOptions{Mode: mode, RegisteredBytes: c.uringRegistered, Logger: log})
+		if err == nil {
+			return t, nil
+		}
+		if c.io == "uring" {
+			return nil, fmt.Errorf("-io uring: %w", err)
+		}
+		log.Warn("io_uring unavailable; using netpoll", "reason", err.Error())
+		return fanout.NewNetpoll(cfg), nil
+	}
+	return nil, fmt.Errorf("-io %q: want auto, uring or netpoll", c.io)
 }

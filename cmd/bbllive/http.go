@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bbllive/bbllive/bpf"
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// newHTTPHandler serves everything HTTP the server offers: /metrics and the
+// JSON API.
+func newHTTPHandler(g prometheus.Gatherer, hub *fanout.Hub, conns *connSampler, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), MaxRequestsInFlight: 4,
+	}))
+	mux.HandleFunc("GET /api/streams", func(w http.ResponseWriter, _ *http.Request) {
+		serveJSON(w, streamRows(hub))
+	})
+	mux.HandleFunc("GET /api/connections", func(w http.ResponseWriter, _ *http.Request) {
+		serveJSON(w, conns.sample(time.Now()))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("bbllive " + version + "\n/metrics\n/api/streams\n/api/connections\n"))
+	})
+	return mux
+}
+
+func serveJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// startHTTP listens on addr and serves h until the returned server is
+// closed.
+func startHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("http server failed", "err", err)
+		}
+	}()
+	return hs, ln, nil
+}
+
+// streamRow is one stream in /api/streams.
+type streamRow struct {
+	Stream         string `json:"stream"`
+	Live           bool   `json:"live"`
+	Players        int    `json:"players"`
+	BytesIn        uint64 `json:"bytes_in"`
+	MessagesIn     uint64 `json:"messages_in"`
+	BytesOut       uint64 `json:"bytes_out"`
+	WireLogBytes   uint64 `json:"wire_log_bytes"`
+	GOPBytes       uint64 `json:"gop_bytes"`
+	Keyframes      uint64 `json:"keyframes"`
+	Skips          uint64 `json:"skips"`
+	SlowDrops      uint64 `json:"slow_drops"`
+	Publishes      uint64 `json:"publishes"`
+	PlayerJoins    uint64 `json:"player_joins"`
+	VideoCodec     string `json:"video_codec,omitempty"`
+	AudioCodec     string `json:"audio_codec,omitempty"`
+	MeanFirstFrame string `json:"mean_time_to_first_frame,omitempty"`
+}
+
+func streamRows(hub *fanout.Hub) []streamRow {
+	out := []streamRow{}
+	for _, s := range hub.Streams() {
+		st := s.Stats()
+		r := streamRow{Stream: s.Key(), Live: s.Live(), Players: s.PlayerCount(),
+			BytesIn: st.BytesIn.Load(), MessagesIn: st.MessagesIn.Load(), BytesOut: st.BytesOut.Load(),
+			WireLogBytes: s.Head(), GOPBytes: s.GOPBytes(), Keyframes: st.Keyframes.Load(),
+			Skips: st.Skips.Load(), SlowDrops: st.SlowDrops.Load(), Publishes: st.Publishes.Load(),
+			PlayerJoins: st.PlayersTotal.Load()}
+		r.VideoCodec, r.AudioCodec = s.Codecs()
+		if r.PlayerJoins > 0 {
+			// Approximate: joins not yet started are in the count, not the sum.
+			r.MeanFirstFrame = (time.Duration(st.FirstFrameNanosTotal.Load()) / time.Duration(r.PlayerJoins)).String()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// connRow is one connection in /api/connections. Bytes come from the kernel
+// (eBPF) when the probes run and have seen the socket, else from the
+// server's own counters; Source says which.
+type connRow struct {
+	ID               uint64    `json:"id"`
+	Role             string    `json:"role"`
+	Stream           string    `json:"stream"`
+	Peer             string    `json:"peer"`
+	Cookie           uint64    `json:"cookie,omitempty"`
+	Since            time.Time `json:"since"`
+	Source           string    `json:"source"`
+	BytesSent        uint64    `json:"bytes_sent"`
+	BytesReceived    uint64    `json:"bytes_received"`
+	SendRate         float64   `json:"send_bytes_per_second"`
+	ReceiveRate      float64   `json:"receive_bytes_per_second"`
+	Interval         float64   `json:"interval_seconds"`
+	AppBytesSent     uint64    `json:"app_bytes_sent"`
+	AppBytesReceived uint64    `json:"app_bytes_received"`
+	// Kernel-only figures, absent without eBPF.
+	SRTT        *float64 `json:"srtt_seconds,omitempty"`
+	Retransmits *uint64  `json:"retransmits,omitempty"`
+	SendQueue   *uint32  `json:"send_queue_bytes,omitempty"`
+	Cwnd        *uint32  `json:"cwnd_segments,omitempty"`
+}
+
+// minRateInterval is the shortest window a throughput is computed over, so
+// two requests in quick succession do not report noise.
+const minRateInterval = time.Second
+
+// connSampler joins the hub's connections with the kernel's figures and
+// computes each one's throughput over the last interval: from the previous
+// sample at least minRateInterval old (or from the connection's start) to
+// now. It is shared by /api/connections and the per-connection collector.
+type connSampler struct {
+	hub    *fanout.Hub
+	probes *bpf.Probes
+
+	mu   sync.Mutex
+	hist map[uint64]*rateWindow // by session id
+}
+
+// rateWindow holds the two samples a throughput is taken between.
+type rateWindow struct {
+	prev, last rateSample
+	seen       bool
+}
+
+type rateSample struct {
+	t          time.Time
+	sent, recv uint64
+}
+
+func newConnSampler(hub *fanout.Hub, probes *bpf.Probes) *connSampler {
+	return &connSampler{hub: hub, probes: probes, hist: map[uint64]*rateWindow{}}
+}
+
+// sample returns every connection's row at now.
+func (c *connSampler) sample(now time.Time) []connRow {
+	conns := c.hub.Conns()
+	rows := make([]connRow, 0, len(conns))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ci := range conns {
+		r := connRow{ID: ci.ID, Role: ci.Role, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
+			Source: "app", BytesSent: ci.BytesSent, BytesReceived: ci.BytesReceived,
+			AppBytesSent: ci.BytesSent, AppBytesReceived: ci.BytesReceived}
+		if s, ok := c.probes.Socket(ci.Cookie); ok && ci.Cookie != 0 {
+			srtt := s.SRTT.Seconds()
+			r.Source, r.BytesSent, r.BytesReceived = "kernel", s.BytesSent, s.BytesReceived
+			r.SRTT, r.Retransmits, r.SendQueue, r.Cwnd = &srtt, &s.Retransmits, &s.SendQueue, &s.Cwnd
+		}
+		c.rate(&r, now)
+		rows = append(rows, r)
+	}
+	c.forget(conns)
+	return rows
+}
+
+// rate fills r's throughput and rolls its window. Called with c.mu held.
+func (c *connSampler) rate(r *connRow, now time.Time) {
+	w := c.hist[r.ID]
+	if w == nil {
+		start := rateSample{t: r.Since}
+		w = &rateWindow{prev: start, last: start}
+		c.hist[r.ID] = w
+	}
+	cur := rateSample{t: now, sent: r.BytesSent, recv: r.BytesReceived}
+	if now.Sub(w.last.t) >= minRateInterval || !w.seen {
+		w.prev, w.last, w.seen = w.last, cur, true
+	}
+	d := now.Sub(w.prev.t).Seconds()
+	if d <= 0 || cur.sent < w.prev.sent || cur.recv < w.prev.recv {
+		return // the source switched from app to kernel counters: no rate this time
+	}
+	r.Interval = d
+	r.SendRate = float64(cur.sent-w.prev.sent) / d
+	r.ReceiveRate = float64(cur.recv-w.prev.recv) / d
+}
+
+// forget drops the windows of connections that are gone. Called with c.mu
+// held.
+func (c *connSampler) forget(conns []fanout.ConnInfo) {
+	if len(c.hist) == len(conns) {
+		return
+	}
+	live := make(map[uint64]bool, len(conns))
+	for _, ci := range conns {
+		live[ci.ID] = true
+	}
+	for id := range c.hist {
+		if !live[id] {
+			delete(c.hist, id)
+		}
+	}
+}
