@@ -77,6 +77,11 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
+		if pr, ok := h.transport.(publisherReader); ok {
+			if err := pr.addPublisher(p); err != nil {
+				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
+			}
+		}
 		return p, nil
 	}
 	return nil, errStreamGone
@@ -156,6 +161,24 @@ type publisher struct {
 	cookie uint64    // SO_COOKIE of its socket, 0 if none
 	since  time.Time // when it attached
 	baseIn uint64    // the stream's BytesIn when it attached
+	owned  bool      // the transport reads its connection (io_uring)
+	start  func()
+}
+
+// OwnsConn tells the session whether the transport reads the publisher's
+// connection itself.
+func (p *publisher) OwnsConn() bool { return p.owned }
+
+// TakeConn is called by the session once it stopped using the connection.
+func (p *publisher) TakeConn() {
+	if p.start != nil {
+		p.start()
+	}
+}
+
+// publisherReader is a Transport that can also read publishers.
+type publisherReader interface {
+	addPublisher(p *publisher) error
 }
 
 func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }

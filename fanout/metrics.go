@@ -77,16 +77,21 @@ func (t *Netpoll) Snapshot() TransportSnapshot {
 // counters and its rings'.
 func (t *Uring) Snapshot() TransportSnapshot {
 	st, rs := &t.stats, t.RingStats()
-	return TransportSnapshot{
+	s := TransportSnapshot{
 		Writes:          st.Writes.Load(),
 		BytesWritten:    st.BytesWritten.Load(),
 		ShortWrites:     st.ShortWrites.Load(),
+		SizesCounted:    true,
 		Ring:            true,
 		SQEs:            rs.Submitted,
 		CQEs:            rs.Reaped,
 		Enters:          rs.Enters,
 		RegisteredBytes: st.RegisteredBytes.Load(),
 	}
+	for i := range st.WriteSizes {
+		s.WriteSizes[i] = st.WriteSizes[i].Load()
+	}
+	return s
 }
 
 // firstFrameBuckets are the upper bounds, in seconds, of the

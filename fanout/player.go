@@ -38,9 +38,8 @@ type Player struct {
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
 	// chunk parsing from where it stopped.
-	owned        bool
-	input        *rtmp.ChunkParser
-	inputPending []byte
+	owned bool
+	start func() // the transport's take-over, run by TakeConn
 
 	BytesSent atomic.Uint64
 	Skips     atomic.Uint64
@@ -58,9 +57,16 @@ func (p *Player) Close() error {
 	return nil
 }
 
-// OwnsConn tells the session whether the transport took the connection
+// OwnsConn tells the session whether the transport takes the connection
 // whole (io_uring reads player input itself).
 func (p *Player) OwnsConn() bool { return p.owned }
+
+// TakeConn is called by the session once it stopped using the connection.
+func (p *Player) TakeConn() {
+	if p.start != nil {
+		p.start()
+	}
+}
 
 // disconnect shuts the player's connection down. Whoever reads it — the
 // session goroutine, or an io_uring receive — then sees the end and

@@ -158,7 +158,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
-				LagWindow: 128 << 10, MaxCache: 2 << 20, SlowTimeout: time.Minute, Workers: 2}
+				LagWindow: 512 << 10, MaxCache: 4 << 20, SlowTimeout: time.Minute, Workers: 2}
 			h := NewHub(cfg, tr.make(t, cfg), testLogger(t))
 			defer h.Close()
 			s := publishTo(t, h, "live/wrap")
@@ -180,7 +180,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // players attached, waiting for a keyframe
 
 			rng := rand.New(rand.NewPCG(1, 2))
-			const total = 3000 // ~25 MiB through a 2 MiB cache: about 12 wraps
+			const total = 3000 // ~25 MiB through a 4 MiB cache: about 6 wraps
 			var published atomic.Uint32
 			for seq := uint32(0); seq < total; seq++ {
 				key := seq%100 == 0

@@ -39,13 +39,17 @@ type Player interface {
 	Close() error
 }
 
-// ConnOwner is implemented by a Player that takes its connection whole,
-// reads included (an io_uring transport reads player input itself). When
-// OwnsConn reports true after Handler.Play, the session stops reading and
-// its goroutine ends; the handler continues the input with
-// Session.DetachInput and ends the session with Session.Finish.
+// ConnOwner is implemented by a Player or Publisher that takes its
+// connection whole, reads included (an io_uring transport reads input
+// itself). When OwnsConn reports true after Handler.Play or
+// Handler.Publish, the session writes its replies, stops reading, and calls
+// TakeConn from its goroutine just before that goroutine ends: from then on
+// the owner alone uses the connection. It continues the input with
+// Session.DetachInput, hands messages back through Session.Input, and ends
+// the session with Session.Finish.
 type ConnOwner interface {
 	OwnsConn() bool
+	TakeConn()
 }
 
 // Server accepts RTMP connections, runs the handshake and the command
@@ -172,7 +176,11 @@ func (srv *Server) run(s *Session) {
 	defer srv.wg.Done()
 	err := s.serve()
 	if errors.Is(err, errHandedOff) {
-		return // the handler owns the connection and will call Finish
+		if s.Role() == RolePlayer {
+			s.cw = nil // a player's session never writes again: free the buffer
+		}
+		s.owner.TakeConn() // the owner will call Finish
+		return
 	}
 	s.Finish(err)
 }

@@ -64,6 +64,7 @@ type Session struct {
 	shutdown  atomic.Bool
 	shaken    atomic.Bool // handshake completed
 	handedOff atomic.Bool // a ConnOwner took the connection
+	owner     ConnOwner
 	finished  atomic.Bool
 	reason    atomic.Pointer[string] // why the handler closed it, if it did
 
@@ -401,7 +402,11 @@ func (s *Session) onPublish(c *Command) error {
 		return err
 	}
 	s.log.Info("publishing")
-	return s.onStatus("status", CodePublishStart, s.Name+" is now published.")
+	if err := s.onStatus("status", CodePublishStart, s.Name+" is now published."); err != nil {
+		return err
+	}
+	s.handOffTo(pub)
+	return nil
 }
 
 func (s *Session) onPlay(c *Command) error {
@@ -450,10 +455,17 @@ func (s *Session) onPlay(c *Command) error {
 	}
 	s.player = p
 	s.log.Info("playing")
-	if o, ok := p.(ConnOwner); ok && o.OwnsConn() {
+	s.handOffTo(p)
+	return nil
+}
+
+// handOffTo ends the session's reading if the handler's object owns the
+// connection.
+func (s *Session) handOffTo(v any) {
+	if o, ok := v.(ConnOwner); ok && o.OwnsConn() {
+		s.owner = o
 		s.handedOff.Store(true)
 	}
-	return nil
 }
 
 func (s *Session) onStop(c *Command) error {

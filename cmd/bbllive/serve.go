@@ -208,7 +208,7 @@ func newTransport(c *serveConfig, cfg fanout.Config, log *slog.Logger) (fanout.T
 		if err != nil {
 			return nil, fmt.Errorf("-uring-send: %w", err)
 		}
-		t, err := fanout.NewUring(cfg, fanout.UringOptions{Mode: mode, RegisteredBytes: c.uringRegistered, Logger: log})
+		t, err := fanout.NewUring(cfg, fanout.UringOptions{Mode: mode, RegisteredBytes: c.uringRegistered, Logger: log, IdleTimeout: c.idleTimeout})
 		if err == nil {
 			return t, nil
 		}

@@ -1,0 +1,284 @@
+package fanout
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/bbllive/bbllive/uring"
+	"golang.org/x/sys/unix"
+)
+
+// maxUringIov bounds one player write: 16 blocks (1 MiB) plus the prefix.
+const maxUringIov = 17
+
+// pass starts a write for every player of s that has none in flight.
+func (w *uringWorker) pass(s *Stream, now time.Time) {
+	ucs := w.streams[s]
+	if len(ucs) == 0 {
+		w.dropStream(s)
+		return
+	}
+	w.view.take(&s.log)
+	floor := noPos
+	for _, uc := range ucs {
+		p := uc.p
+		if uc.closing {
+			continue
+		}
+		if p.closed.Load() || p.gone.Load() {
+			w.beginClose(uc, nil)
+			continue
+		}
+		if !uc.recvArmed {
+			w.armRecv(uc)
+		}
+		if uc.inflight {
+			if now.Sub(uc.sentAt) > w.t.cfg.SlowTimeout {
+				p.disconnectSlow("a write did not complete within the slow timeout")
+				w.beginClose(uc, nil)
+				continue
+			}
+		} else {
+			w.startWrite(uc, now)
+		}
+		if !p.waiting {
+			floor = min(floor, p.cursor)
+		}
+	}
+	w.view.release()
+	s.log.setFloor(w.id, floor)
+}
+
+func (w *uringWorker) dropStream(s *Stream) {
+	delete(w.streams, s)
+	s.log.setFloor(w.id, noPos)
+}
+
+// startWrite plans the player's next range and submits it.
+func (w *uringWorker) startWrite(uc *uringConn, now time.Time) {
+	st, ok := uc.p.plan(&w.view, now)
+	if !ok {
+		return
+	}
+	// Bound the write: a slow reader's write stays in flight until its
+	// socket drains, and only a completed write lets the lag policy see it
+	// and skip it to a keyframe; half the lag window keeps that possible.
+	st.to = min(st.to, st.from+uint64(max(w.t.cfg.LagWindow/2, blockSize)))
+	iov := st.iovecs(uc.iov[:0], &w.view)
+	if len(iov) > maxUringIov {
+		iov = iov[:maxUringIov]
+	}
+	zc := w.t.mode == SendZC && !w.zcOff
+	if zc && len(iov) > 1 {
+		// One SEND_ZC at a time: cancelled links of a zero-copy chain post
+		// notifications their results do not announce, so chains of them
+		// cannot be accounted for reliably.
+		iov = iov[:1]
+	}
+	if len(iov) == 0 {
+		uc.p.advance(st, 0, now)
+		return
+	}
+	// Clip the step to what the iovecs cover, so that a completion which
+	// takes everything means the step is done.
+	covered := uint64(0)
+	for _, v := range iov {
+		covered += v.Len
+	}
+	covered -= uint64(len(st.prefix))
+	st.to = st.from + covered
+	uc.niov = len(iov)
+	w.pinRange(uc, st.from, st.to)
+	uc.st, uc.inflight, uc.sentAt = st, true, now
+	uc.written, uc.broken, uc.results = 0, false, 0
+	switch {
+	case w.t.mode == SendWritev || !w.fixed:
+		w.submitWritev(uc, iov)
+	case zc:
+		w.submitSendZC(uc, iov[0])
+	default:
+		w.submitChain(uc, iov)
+	}
+}
+
+// pinRange keeps the blocks under a write alive until it completes, even
+// if the log lets them go meanwhile.
+func (w *uringWorker) pinRange(uc *uringConn, from, to uint64) {
+	uc.npins = 0
+	if from >= to {
+		return
+	}
+	first := w.view.blocks[0].start
+	for i := int((from - first) / blockSize); i < len(w.view.blocks) && uc.npins < maxUringIov; i++ {
+		b := w.view.blocks[i]
+		if b.start >= to {
+			break
+		}
+		b.pin()
+		uc.pins[uc.npins] = b
+		uc.npins++
+	}
+}
+
+func (w *uringWorker) unpin(uc *uringConn) {
+	for i := range uc.npins {
+		uc.pins[i].unpin()
+		uc.pins[i] = nil
+	}
+	uc.npins = 0
+}
+
+func (w *uringWorker) submitWritev(uc *uringConn, iov []unix.Iovec) {
+	sqe := w.getSQE()
+	if sqe == nil {
+		w.abortWrite(uc)
+		return
+	}
+	sqe.PrepWritev(uc.fd, iov, 0)
+	sqe.SetUserData(userData(opWrite, uc.slot))
+	uc.results = 1
+}
+
+// submitSendZC sends one piece without copying it; its notification says
+// when the memory is free again.
+func (w *uringWorker) submitSendZC(uc *uringConn, v unix.Iovec) {
+	sqe := w.getSQE()
+	if sqe == nil {
+		w.abortWrite(uc)
+		return
+	}
+	buf := iovecBytes(v)
+	if idx, fixed := w.registeredIndex(buf); fixed {
+		sqe.PrepSendZCFixed(uc.fd, buf, unix.MSG_NOSIGNAL, 0, idx)
+	} else {
+		sqe.PrepSendZC(uc.fd, buf, unix.MSG_NOSIGNAL, 0)
+	}
+	sqe.SetUserData(userData(opWrite, uc.slot))
+	uc.results = 1
+}
+
+// submitChain writes each iovec with its own SQE, linked so they go out in
+// order: registered blocks with WRITE_FIXED, the join prefix (not
+// registered) with a plain WRITE.
+func (w *uringWorker) submitChain(uc *uringConn, iov []unix.Iovec) {
+	if w.ring.SQSpace() < uint32(len(iov)) {
+		w.ring.Submit()
+		if w.ring.SQSpace() < uint32(len(iov)) {
+			w.abortWrite(uc)
+			return
+		}
+	}
+	for i, v := range iov {
+		buf := iovecBytes(v)
+		sqe := w.ring.GetSQE()
+		if idx, fixed := w.registeredIndex(buf); fixed {
+			sqe.PrepWriteFixed(uc.fd, buf, 0, idx)
+		} else {
+			sqe.PrepWrite(uc.fd, buf, 0)
+		}
+		sqe.SetUserData(userData(opWrite, uc.slot))
+		if i < len(iov)-1 {
+			sqe.SetFlags(uring.SQEIOLink)
+		}
+	}
+	uc.results = len(iov)
+}
+
+// registeredIndex finds the registered buffer that holds buf, if any.
+func (w *uringWorker) registeredIndex(buf []byte) (uint16, bool) {
+	if len(buf) == 0 {
+		return 0, false
+	}
+	p := uintptr(unsafe.Pointer(&buf[0]))
+	for _, b := range w.view.blocks {
+		lo := uintptr(unsafe.Pointer(&b.buf[0]))
+		if p >= lo && p < lo+blockSize {
+			return uint16(b.idx), b.idx >= 0
+		}
+	}
+	return 0, false
+}
+
+func iovecBytes(v unix.Iovec) []byte { return unsafe.Slice(v.Base, v.Len) }
+
+// abortWrite undoes a write that could not be queued; the next pass retries.
+func (w *uringWorker) abortWrite(uc *uringConn) {
+	w.unpin(uc)
+	uc.inflight = false
+	w.pending[uc.p.stream] = struct{}{}
+}
+
+// writeDone accounts one completion of the player's write (a result, or a
+// SEND_ZC notification); the last one advances the cursor.
+func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
+	if c.Notif() {
+		uc.notifs--
+	} else {
+		w.writeResult(uc, c)
+	}
+	if uc.results > 0 || uc.notifs > 0 {
+		return
+	}
+	w.unpin(uc)
+	uc.inflight = false
+	want := int(uc.st.to-uc.st.from) + len(uc.st.prefix)
+	w.t.stats.Writes.Add(1)
+	w.t.stats.BytesWritten.Add(uint64(uc.written))
+	w.t.stats.WriteSizes[WriteSizeBucket(uc.written)].Add(1)
+	if uc.written < want {
+		w.t.stats.ShortWrites.Add(1)
+	}
+	if !uc.closing {
+		uc.p.advance(uc.st, uc.written, time.Now())
+		w.pending[uc.p.stream] = struct{}{}
+	}
+}
+
+func (w *uringWorker) writeResult(uc *uringConn, c uring.CQE) {
+	uc.results--
+	if c.More() {
+		uc.notifs++
+	}
+	switch {
+	case c.Res == -int32(unix.ECANCELED) && uc.broken:
+	case c.Res == -int32(unix.EAGAIN):
+		uc.broken = true // nothing more of this chain went out
+	case c.Res == -int32(unix.EOPNOTSUPP) && w.t.mode == SendZC:
+		// Some kernels do not mark accepted TCP sockets zero-copy capable
+		// (6.18 here): fall back to WRITE_FIXED, once.
+		if !w.zcOff {
+			w.zcOff = true
+			w.t.log.Warn("SEND_ZC unsupported on this kernel's accepted sockets; using write_fixed", "worker", w.id)
+		}
+		uc.broken = true
+	case c.Res < 0:
+		if !uc.closing {
+			w.beginClose(uc, fmt.Errorf("write: %w", syscall.Errno(-c.Res)))
+		}
+		uc.broken = true
+	case !uc.broken:
+		uc.written += int(c.Res)
+		if w.t.mode == SendWriteFixed || w.zcOff {
+			// In a chain, a short link cancels the rest.
+			uc.broken = uc.results > 0 && !w.linkComplete(uc)
+		}
+	}
+}
+
+// linkComplete reports whether the bytes written so far end exactly at a
+// link boundary of the chain (so no link came back short).
+func (w *uringWorker) linkComplete(uc *uringConn) bool {
+	total := 0
+	for _, v := range uc.iov[:uc.niov] {
+		if total == uc.written {
+			return true
+		}
+		total += int(v.Len)
+		if total > uc.written {
+			return false
+		}
+	}
+	return total == uc.written
+}
