@@ -255,4 +255,3 @@ func (t *Uring) Close() error {
 	})
 	return nil
 }
-
