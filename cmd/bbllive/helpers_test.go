@@ -59,15 +59,20 @@ var testTransports = []string{"netpoll", "uring"}
 // startServer reads the transport from that name.
 func eachTransport(t *testing.T, fn func(t *testing.T)) {
 	for _, tr := range testTransports {
-		t.Run("io="+tr, func(t *testing.T) {
-			if tr == "uring" {
-				if err := uring.Available(); err != nil {
-					t.Skipf("io_uring transport not testable here: %v", err)
-				}
-			}
-			fn(t)
-		})
+		eachTransportOnly(t, tr, fn)
 	}
+}
+
+// eachTransportOnly runs fn as the io=tr subtest.
+func eachTransportOnly(t *testing.T, tr string, fn func(t *testing.T)) {
+	t.Run("io="+tr, func(t *testing.T) {
+		if tr == "uring" {
+			if err := uring.Available(); err != nil {
+				t.Skipf("io_uring transport not testable here: %v", err)
+			}
+		}
+		fn(t)
+	})
 }
 
 // serverArgs are the flags of a test server: loopback ports chosen by the
