@@ -74,10 +74,9 @@ func drain(s *Stream, p *Player, budget int) []byte {
 // readAll parses chunks into messages.
 func readAll(t testing.TB, b []byte) []*rtmp.Message {
 	t.Helper()
-	cr := rtmp.NewChunkReader(bytes.NewReader(b), rtmp.DefaultLimits)
 	// The server announces its chunk size at connect; tell the reader too.
 	pre := rtmp.AppendMessage(nil, &rtmp.Message{Type: rtmp.TypeSetChunkSize, CSID: 2, Payload: []byte{0, 0, 0x10, 0}}, 128)
-	cr = rtmp.NewChunkReader(io.MultiReader(bytes.NewReader(pre), bytes.NewReader(b)), rtmp.DefaultLimits)
+	cr := rtmp.NewChunkReader(io.MultiReader(bytes.NewReader(pre), bytes.NewReader(b)), rtmp.DefaultLimits)
 	var out []*rtmp.Message
 	for {
 		m, err := cr.ReadMessage()
