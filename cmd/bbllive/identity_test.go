@@ -82,12 +82,15 @@ func recordPlay(t *testing.T, srv *testServer, name string, playing chan<- struc
 	raw.SetDeadline(time.Now().Add(30 * time.Second))
 	tc := &teeConn{Conn: raw}
 	c := rtmp.NewClient(tc, "live", name, "rtmp://"+srv.addr+"/live")
-	if err := c.Connect(); err == nil {
+	err = c.Connect()
+	if err == nil {
 		err = c.Play()
-	} else {
-		t.Error(err)
 	}
 	close(playing)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
 	for {
 		m, err := c.ReadMessage()
 		if err != nil {

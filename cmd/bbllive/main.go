@@ -2,6 +2,7 @@
 //
 //	bbllive [serve] [flags]   run the server (the default)
 //	bbllive tune plan|apply|revert [flags]
+//	bbllive bench run|play|publish|synth [flags]
 //	bbllive version
 package main
 
@@ -16,6 +17,7 @@ var version = "dev"
 var subcommands = map[string]func(args []string) int{
 	"serve":   runServe,
 	"tune":    runTune,
+	"bench":   runBench,
 	"version": func([]string) int { fmt.Println("bbllive", version); return 0 },
 }
 
@@ -45,6 +47,7 @@ func usage() {
 commands:
   serve     run the RTMP server (the default; "bbllive serve -h" lists its flags)
   tune      plan, apply or revert kernel tuning for multiqueue NICs
+  bench     load generator, publisher emulator and benchmark harness
   version   print the version
 `)
 }

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// A fast-mode player's socket belongs to one epoll loop: level-triggered
+// EPOLLIN, one recv per readiness, bytes counted, no parsing. The recv uses
+// MSG_TRUNC, with which Linux TCP discards the queued bytes instead of
+// copying them out (tcp_recvmsg skips the copy): on loopback that copy was
+// the generator's largest cost. A loop is one goroutine; after a wakeup
+// that did not fill its event batch it pauses for Coalesce, so a server's
+// burst of writes to many players is collected in one epoll_wait instead of
+// a wakeup (and a context switch) per socket.
+
+const (
+	scratchSize  = 256 << 10
+	epollBatch   = 512
+	epollTimeout = 50 // ms: how soon a loop notices Stop
+)
+
+type loop struct {
+	g       *LoadGen
+	epfd    int
+	scratch []byte
+	events  []unix.EpollEvent
+	stop    atomic.Bool
+	done    chan struct{}
+	wakeups atomic.Uint64
+	reads   atomic.Uint64
+}
+
+func newLoop(g *LoadGen) (*loop, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("bench: epoll_create1: %w", err)
+	}
+	return &loop{g: g, epfd: fd, scratch: make([]byte, scratchSize),
+		events: make([]unix.EpollEvent, epollBatch), done: make(chan struct{})}, nil
+}
+
+// add hands p's socket (p.fd, non-blocking) to the loop.
+func (l *loop) add(p *player) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(p.idx)}
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd, &ev)
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	for !l.stop.Load() {
+		n, err := unix.EpollWait(l.epfd, l.events, epollTimeout)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		l.wakeups.Add(1)
+		now := l.g.now()
+		for _, ev := range l.events[:n] {
+			// The state load pairs with handOff's store: what setup
+			// wrote to p happens before this read.
+			if p := l.g.players[ev.Fd]; p.state.Load() == statePlaying {
+				l.readOne(p, now)
+			}
+		}
+		if n < len(l.events) && l.g.cfg.Coalesce > 0 {
+			time.Sleep(l.g.cfg.Coalesce)
+		}
+	}
+}
+
+// readOne reads once from p. A level-triggered loop comes back if more is
+// queued, so draining to EAGAIN would only add a failing read per wakeup.
+func (l *loop) readOne(p *player, now time.Duration) {
+	n, err := discard(p.fd, l.scratch)
+	l.reads.Add(1)
+	switch {
+	case n > 0:
+		p.received(now, uint64(n))
+		l.maybeAck(p)
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+	case err != nil:
+		l.drop(p, err)
+	default:
+		l.drop(p, io.EOF) // the server closed the connection
+	}
+}
+
+// discard receives up to len(buf) bytes from a TCP socket without copying
+// them (MSG_TRUNC); buf is passed only so the kernel never sees a null
+// pointer should it copy after all.
+func discard(fd int, buf []byte) (int, error) {
+	r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+		unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+func (l *loop) drop(p *player, err error) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
+	p.lost(err)
+}
+
+// maybeAck sends an RTMP acknowledgement once a window of bytes arrived
+// since the last: the server here ignores them, but a server that enforces
+// its window (SRS, FMS) would stop sending without them. A full socket
+// buffer (EAGAIN) leaves it for the next read.
+func (l *loop) maybeAck(p *player) {
+	got := p.bytes.Load()
+	if got-p.acked < uint64(p.window) {
+		return
+	}
+	var b [32]byte
+	seq := []byte{byte(got >> 24), byte(got >> 16), byte(got >> 8), byte(got)}
+	ack := rtmp.AppendMessage(b[:0], &rtmp.Message{Type: rtmp.TypeAck, CSID: rtmp.CSIDControl, Payload: seq}, rtmp.DefaultChunkSize)
+	if n, err := unix.Write(p.fd, ack); err == nil && n == len(ack) {
+		p.acked = got
+	}
+}
+
+func (l *loop) close() {
+	l.stop.Store(true)
+	<-l.done
+	unix.Close(l.epfd)
+}

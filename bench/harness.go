@@ -1,0 +1,295 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bbllive/bbllive/bench/synth"
+)
+
+// RunConfig configures the benchmark harness: every configuration is run
+// at every player count, one server process each.
+type RunConfig struct {
+	// ServerBin is the bbllive binary to start as `serve`.
+	ServerBin string
+	// Configs are the server configurations compared.
+	Configs []ServerConfig
+	// Players are the player counts (each ≤ MaxHarnessPlayers).
+	Players []int
+	// Warmup runs after the last player is set up, before measuring
+	// (default 5 s); Window is the measurement (default 20 s).
+	Warmup, Window time.Duration
+	// Stream is the synthetic stream each publisher sends.
+	Stream synth.Config
+	// Publishers is the number of streams (default 1); players spread over
+	// them round-robin.
+	Publishers int
+	// Load tunes the players; its URL and Players are set per run.
+	Load LoadConfig
+	// Count is how system calls are counted (default "auto").
+	Count CountMethod
+	// Progress, if set, receives a progress line that rewrites itself.
+	Progress io.Writer
+}
+
+// Bounds of one harness run: it must stay a benchmark, not a load test.
+const (
+	MaxHarnessPlayers = 10000
+	MaxWindow         = 10 * time.Minute
+)
+
+// Result is one configuration at one player count.
+type Result struct {
+	Config  string   `json:"config"`
+	Flags   []string `json:"flags"`
+	Players int      `json:"players"`
+	// Server figures over the window.
+	ServerCPUSeconds float64        `json:"server_cpu_s"`
+	ServerCPUPercent float64        `json:"server_cpu_pct"` // of one core
+	CPUPer1000       float64        `json:"server_cpu_pct_per_1000_players"`
+	CPUPerGbit       float64        `json:"server_cpu_s_per_gbit"`
+	Syscalls         SyscallFigures `json:"syscalls"`
+	SyscallsPerSec   float64        `json:"syscalls_per_s"`
+	SyscallsPerGB    float64        `json:"syscalls_per_gb"`
+	RSSBytes         uint64         `json:"rss_bytes"`
+	PeakRSSBytes     uint64         `json:"peak_rss_bytes"`
+	// Delivery as the players saw it.
+	Bytes uint64      `json:"bytes_delivered"`
+	Gbps  float64     `json:"gbps"`
+	Load  *LoadReport `json:"players_report"`
+	// GenCPUPercent is the harness's own CPU (players and publisher), to
+	// show the load generator costs less than what it loads.
+	GenCPUPercent float64 `json:"loadgen_cpu_pct"`
+	Error         string  `json:"error,omitempty"`
+}
+
+func (c *RunConfig) withDefaults() {
+	if c.Warmup <= 0 {
+		c.Warmup = 5 * time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 20 * time.Second
+	}
+	if c.Publishers <= 0 {
+		c.Publishers = 1
+	}
+	if c.Count == "" {
+		c.Count = "auto"
+	}
+}
+
+func (c *RunConfig) validate() error {
+	if c.ServerBin == "" {
+		return errors.New("bench: no server binary")
+	}
+	if len(c.Configs) == 0 || len(c.Players) == 0 {
+		return errors.New("bench: nothing to run: no configuration or no player count")
+	}
+	for _, n := range c.Players {
+		if n <= 0 || n > MaxHarnessPlayers {
+			return fmt.Errorf("bench: %d players: want 1..%d", n, MaxHarnessPlayers)
+		}
+	}
+	if c.Window > MaxWindow || c.Warmup > MaxWindow {
+		return fmt.Errorf("bench: window and warm-up are bounded by %v", MaxWindow)
+	}
+	if c.Publishers > 100 {
+		return fmt.Errorf("bench: %d publishers: at most 100", c.Publishers)
+	}
+	return c.Stream.Validate()
+}
+
+// RunBench runs every configuration at every player count in turn and
+// returns one Result each. A run that fails is reported in its Result's
+// Error and the others go on; the error is for what stops everything.
+func RunBench(ctx context.Context, cfg RunConfig) ([]Result, error) {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	maxPlayers := 0
+	for _, n := range cfg.Players {
+		maxPlayers = max(maxPlayers, n)
+	}
+	if err := CheckFileLimit(maxPlayers + cfg.Publishers); err != nil {
+		return nil, err
+	}
+	var results []Result
+	total := len(cfg.Configs) * len(cfg.Players)
+	for _, n := range cfg.Players {
+		for _, sc := range cfg.Configs {
+			if ctx.Err() != nil {
+				return results, ctx.Err()
+			}
+			label := fmt.Sprintf("[%d/%d %s %dp]", len(results)+1, total, sc.Name, n)
+			r := runOne(ctx, &cfg, sc, n, label)
+			results = append(results, r)
+		}
+	}
+	if cfg.Progress != nil {
+		fmt.Fprint(cfg.Progress, "\r\033[K")
+	}
+	return results, nil
+}
+
+// runOne measures one configuration at one player count.
+func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, label string) Result {
+	res := Result{Config: sc.Name, Flags: sc.Flags, Players: players}
+	fail := func(err error) Result {
+		res.Error = err.Error()
+		return res
+	}
+	srv, err := StartServer(ctx, cfg.ServerBin, sc.Flags)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Stop()
+
+	pctx, stopPub := context.WithCancel(ctx)
+	pubURL := "rtmp://" + srv.Addr + "/live/bench_{i}"
+	wait, err := PublishMany(pctx, pubURL, cfg.Publishers, func(int) (MediaSource, error) {
+		s, err := synth.New(cfg.Stream)
+		if err != nil {
+			return nil, err
+		}
+		return SynthSource(s), nil
+	}, nil)
+	if err != nil {
+		stopPub()
+		return fail(err)
+	}
+	defer func() { stopPub(); wait() }()
+
+	lc := cfg.Load
+	lc.Players = players
+	lc.URL = fmt.Sprintf("rtmp://%s/live/bench_{i%%%d}", srv.Addr, cfg.Publishers)
+	g, err := StartLoad(ctx, lc)
+	if err != nil {
+		return fail(err)
+	}
+	defer g.Stop()
+	pr := newProgress(cfg.Progress, label, srv.PID, g)
+	if !pr.wait(ctx, "ramp", g.Ramped(), 0) {
+		return fail(ctx.Err())
+	}
+	if !pr.wait(ctx, "warmup", nil, cfg.Warmup) {
+		return fail(ctx.Err())
+	}
+	if srv.Exited() {
+		return fail(fmt.Errorf("server exited:\n%s", srv.Log()))
+	}
+
+	counter, note := startSyscallCount(srv.PID, cfg.Count)
+	cpu0, err1 := ProcCPU(srv.PID)
+	gen0, _ := ProcCPU(0)
+	start := time.Now()
+	g.Mark()
+	pr.wait(ctx, "measure", nil, cfg.Window)
+	cpu1, err2 := ProcCPU(srv.PID)
+	gen1, _ := ProcCPU(0)
+	elapsed := time.Since(start)
+	rss, peak, _ := ProcMemory(srv.PID)
+	sys, _ := counter.stop()
+	if note != "" && sys.Counted {
+		sys.Method += " (" + note + ")"
+	}
+	rep := g.Stop()
+	rep.Results = nil
+	res.Load = rep
+	if err := errors.Join(err1, err2); err != nil {
+		return fail(err)
+	}
+	if srv.Exited() {
+		return fail(fmt.Errorf("server exited during the window:\n%s", srv.Log()))
+	}
+	res.fill(cpu1-cpu0, (gen1-gen0)/elapsed.Seconds()*100, elapsed, rss, peak, sys)
+	return res
+}
+
+// fill derives the per-unit figures.
+func (r *Result) fill(cpu, genPct float64, window time.Duration, rss, peak uint64, sys SyscallFigures) {
+	secs := window.Seconds()
+	r.ServerCPUSeconds = cpu
+	r.ServerCPUPercent = cpu / secs * 100
+	r.CPUPer1000 = r.ServerCPUPercent / float64(r.Players) * 1000
+	r.Bytes = r.Load.Bytes
+	r.Gbps = float64(r.Bytes) * 8 / 1e9 / secs
+	if r.Bytes > 0 {
+		r.CPUPerGbit = cpu / (float64(r.Bytes) * 8 / 1e9)
+	}
+	r.Syscalls = sys
+	if sys.Counted {
+		r.SyscallsPerSec = float64(sys.Total) / secs
+		if r.Bytes > 0 {
+			r.SyscallsPerGB = float64(sys.Total) / (float64(r.Bytes) / 1e9)
+		}
+	}
+	r.RSSBytes, r.PeakRSSBytes = rss, peak
+	r.GenCPUPercent = genPct
+}
+
+// progress prints one line that rewrites itself each second.
+type progress struct {
+	w     io.Writer
+	label string
+	pid   int
+	g     *LoadGen
+	last  time.Time
+	bytes uint64
+	cpu   float64
+}
+
+func newProgress(w io.Writer, label string, pid int, g *LoadGen) *progress {
+	cpu, _ := ProcCPU(pid)
+	return &progress{w: w, label: label, pid: pid, g: g, last: time.Now(), cpu: cpu}
+}
+
+// wait waits for done (if set) or d, printing progress; false means ctx
+// ended first.
+func (p *progress) wait(ctx context.Context, phase string, done <-chan struct{}, d time.Duration) bool {
+	start := time.Now()
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return true
+		case <-timeout:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			p.print(phase, time.Since(start), d)
+		}
+	}
+}
+
+func (p *progress) print(phase string, elapsed, total time.Duration) {
+	if p.w == nil {
+		return
+	}
+	now := time.Now()
+	pr := p.g.Progress()
+	cpu, _ := ProcCPU(p.pid)
+	dt := now.Sub(p.last).Seconds()
+	rate := float64(pr.Bytes-p.bytes) * 8 / 1e6 / dt
+	cpuPct := (cpu - p.cpu) / dt * 100
+	p.last, p.bytes, p.cpu = now, pr.Bytes, cpu
+	var when strings.Builder
+	fmt.Fprintf(&when, "%s %.0fs", phase, elapsed.Seconds())
+	if total > 0 {
+		fmt.Fprintf(&when, "/%.0fs", total.Seconds())
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s %s  playing %d/%d  failed %d  %.0f Mbit/s  server %.0f%% cpu",
+		p.label, when.String(), pr.Playing, len(p.g.players), pr.Failed+pr.Lost, rate, cpuPct)
+}

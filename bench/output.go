@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bbllive/bbllive/bench/synth"
+)
+
+// row is one line of the comparison table: a label and how to print a
+// result's figure.
+type row struct {
+	label string
+	cell  func(r *Result) string
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+func countedPerSec(r *Result, n uint64) string {
+	if !r.Syscalls.Counted {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(n)/r.Load.WindowSeconds)
+}
+
+var tableRows = []row{
+	{"players playing/asked", func(r *Result) string { return fmt.Sprintf("%d/%d", r.Load.Played, r.Players) }},
+	{"delivered Mbit/s", func(r *Result) string { return fmt.Sprintf("%.0f", r.Gbps*1000) }},
+	{"server CPU % of a core", func(r *Result) string { return f1(r.ServerCPUPercent) }},
+	{"server CPU % per 1000 players", func(r *Result) string { return f1(r.CPUPer1000) }},
+	{"server CPU-s per Gbit", func(r *Result) string { return fmt.Sprintf("%.3f", r.CPUPerGbit) }},
+	{"syscalls/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Total) }},
+	{"syscalls per GB", func(r *Result) string {
+		if !r.Syscalls.Counted {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", r.SyscallsPerGB)
+	}},
+	{"io_uring_enter/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.IOUringEnter) }},
+	{"writev/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Writev) }},
+	{"write/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Write) }},
+	{"sendmsg/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Sendmsg) }},
+	{"server RSS MiB (peak)", func(r *Result) string {
+		return fmt.Sprintf("%.0f (%.0f)", float64(r.RSSBytes)/(1<<20), float64(r.PeakRSSBytes)/(1<<20))
+	}},
+	{"RSS KiB per player", func(r *Result) string { return fmt.Sprintf("%.0f", float64(r.RSSBytes)/1024/float64(r.Players)) }},
+	{"connect ms p50/p99/max", func(r *Result) string {
+		s := r.Load.ConnectMs
+		return fmt.Sprintf("%.1f/%.1f/%.0f", s.P50, s.P99, s.Max)
+	}},
+	{"first frame ms p50/p99/max", func(r *Result) string {
+		s := r.Load.TTFFMs
+		return fmt.Sprintf("%.1f/%.1f/%.0f", s.P50, s.P99, s.Max)
+	}},
+	{"player kbps min/p50", func(r *Result) string { return fmt.Sprintf("%.0f/%.0f", r.Load.Kbps.Min, r.Load.Kbps.P50) }},
+	{"stalls (players)", func(r *Result) string { return fmt.Sprintf("%d (%d)", r.Load.Stalls, r.Load.StalledPlayers) }},
+	{"disconnects", func(r *Result) string { return fmt.Sprint(r.Load.Disconnects) }},
+	{"errors", func(r *Result) string { return fmt.Sprint(r.Load.ErrorCount()) }},
+	{"load generator CPU %", func(r *Result) string { return f1(r.GenCPUPercent) }},
+}
+
+// WriteTable prints the results side by side, one column each, then the
+// counting method and any errors.
+func WriteTable(w io.Writer, results []Result) {
+	multi := false
+	for _, r := range results[1:] {
+		if r.Players != results[0].Players {
+			multi = true
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "\t")
+	for _, r := range results {
+		name := r.Config
+		if multi {
+			name += fmt.Sprintf("@%d", r.Players)
+		}
+		fmt.Fprintf(tw, "%s\t", name)
+	}
+	fmt.Fprintln(tw)
+	for _, rw := range tableRows {
+		fmt.Fprintf(tw, "%s\t", rw.label)
+		for i := range results {
+			r := &results[i]
+			if r.Load == nil || r.Error != "" {
+				fmt.Fprint(tw, "failed\t")
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t", rw.cell(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	methods := map[string]bool{}
+	for _, r := range results {
+		if r.Error == "" && !methods[r.Syscalls.Method] {
+			methods[r.Syscalls.Method] = true
+			fmt.Fprintf(w, "syscalls counted by: %s\n", describeMethod(r.Syscalls.Method))
+		}
+	}
+	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s @%d failed: %s\n", r.Config, r.Players, r.Error)
+		} else if r.Load.ErrorCount() > 0 {
+			fmt.Fprintf(w, "%s @%d errors: %s\n", r.Config, r.Players, r.Load.ErrorsLine())
+		}
+	}
+}
+
+func describeMethod(m string) string {
+	switch {
+	case strings.HasPrefix(m, "bpf"):
+		return m + " — the bpf package's counter on the raw_syscalls:sys_enter tracepoint"
+	case strings.HasPrefix(m, "perf"):
+		return m + " — perf stat -e raw_syscalls:sys_enter"
+	}
+	return m
+}
+
+// Report is what the harness writes as JSON.
+type RunReport struct {
+	Time       time.Time      `json:"time"`
+	Host       HostInfo       `json:"host"`
+	Stream     synth.Config   `json:"stream"`
+	Publishers int            `json:"publishers"`
+	WarmupS    float64        `json:"warmup_s"`
+	WindowS    float64        `json:"window_s"`
+	LoadMode   string         `json:"load_mode"`
+	Configs    []ServerConfig `json:"configs"`
+	Results    []Result       `json:"results"`
+}
+
+// HostInfo identifies the machine the figures come from.
+type HostInfo struct {
+	CPUs   int    `json:"cpus"`
+	Kernel string `json:"kernel"`
+	GoArch string `json:"goarch"`
+}
+
+// NewRunReport gathers a run's configuration and results.
+func NewRunReport(cfg RunConfig, results []Result) *RunReport {
+	cfg.withDefaults()
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	mode := "fast"
+	if cfg.Load.Full {
+		mode = "full"
+	}
+	stream := cfg.Stream
+	if s, err := synth.New(cfg.Stream); err == nil {
+		stream = s.Config()
+	}
+	return &RunReport{
+		Time: time.Now().UTC(), Stream: stream, Publishers: cfg.Publishers,
+		Host:    HostInfo{CPUs: runtime.NumCPU(), Kernel: unix.ByteSliceToString(uts.Release[:]), GoArch: runtime.GOARCH},
+		WarmupS: cfg.Warmup.Seconds(), WindowS: cfg.Window.Seconds(), LoadMode: mode,
+		Configs: cfg.Configs, Results: results,
+	}
+}
+
+// WriteJSON writes the report, indented.
+func (rr *RunReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rr)
+}
