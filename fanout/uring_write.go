@@ -139,6 +139,7 @@ func (w *uringWorker) submitWritev(uc *uringConn, iov []unix.Iovec) {
 	sqe.PrepWritev(uc.fd, iov, 0)
 	sqe.SetUserData(userData(opWrite, uc.slot))
 	uc.results = 1
+	w.inflight++
 }
 
 // submitSendZC sends one piece without copying it; its notification says
@@ -157,6 +158,7 @@ func (w *uringWorker) submitSendZC(uc *uringConn, v unix.Iovec) {
 	}
 	sqe.SetUserData(userData(opWrite, uc.slot))
 	uc.results = 1
+	w.inflight++
 }
 
 // submitChain writes each iovec with its own SQE, linked so they go out in
@@ -184,6 +186,7 @@ func (w *uringWorker) submitChain(uc *uringConn, iov []unix.Iovec) {
 		}
 	}
 	uc.results = len(iov)
+	w.inflight += len(iov)
 }
 
 // registeredIndex finds the registered buffer that holds buf, if any.
@@ -232,12 +235,19 @@ func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
 	}
 	if !uc.closing {
 		uc.p.advance(uc.st, uc.written, time.Now())
-		w.pending[uc.p.stream] = struct{}{}
+		if uc.p.behind() || uc.p.epoch != w.streamEpoch(uc.p.stream) {
+			// The write fell short of what the flush offered (or a
+			// publisher change is pending): continue now. Data that
+			// arrived since waits for the next flush, or batching would
+			// degrade into a write per message.
+			w.pending[uc.p.stream] = struct{}{}
+		}
 	}
 }
 
 func (w *uringWorker) writeResult(uc *uringConn, c uring.CQE) {
 	uc.results--
+	w.inflight--
 	if c.More() {
 		uc.notifs++
 	}
@@ -281,4 +291,11 @@ func (w *uringWorker) linkComplete(uc *uringConn) bool {
 		}
 	}
 	return total == uc.written
+}
+
+// streamEpoch is the stream's current publisher generation.
+func (w *uringWorker) streamEpoch(s *Stream) uint64 {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return s.log.epoch
 }

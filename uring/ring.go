@@ -29,6 +29,7 @@ type Ring struct {
 	// hands the kernel stable pointers without allocating per call.
 	waitTS  Timespec
 	waitArg geteventsArg
+	brief   bool // SubmitAndWaitBrief: wait in a raw system call
 }
 
 // subQueue is the submission side. tail counts SQEs handed out by GetSQE;

@@ -55,10 +55,19 @@ func sysSetup(entries uint32, p *params) (int, error) {
 	return int(fd), nil
 }
 
-// sysEnter uses Syscall6, not RawSyscall: a wait may block, and the runtime
-// must be told so it can hand the P to another thread.
-func sysEnter(fd int, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
-	n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit),
+// sysEnter uses Syscall6 when it may wait for completions, so the runtime
+// can hand the P to another thread. A call that does not wait (minComplete
+// 0, no SQPOLL wait) returns once the kernel has issued the submissions and
+// run deferred completions; it uses RawSyscall6, because under Syscall6 the
+// runtime's monitor takes the P back from a call that runs more than 20 µs
+// — which issuing hundreds of socket writes does — and then stops backing
+// off its own polling, costing more system calls than the ring saves.
+func sysEnter(fd int, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr, brief bool) (int, error) {
+	call := unix.Syscall6
+	if brief || minComplete == 0 && flags&enterSQWait == 0 {
+		call = unix.RawSyscall6
+	}
+	n, _, errno := call(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit),
 		uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 	if errno != 0 {
 		return int(n), errno
