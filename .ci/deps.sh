@@ -5,6 +5,7 @@ set -eu
 need=""
 command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v rtmpdump >/dev/null 2>&1 || need="$need rtmpdump"
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
 if [ -n "$need" ]; then
 	echo "installing:$need"
