@@ -40,10 +40,16 @@ const (
 // blocks in a system call keeps its P, which the scheduler's monitor then
 // takes back after 20 µs and, having had work to do, stops backing off —
 // measured here at over 1000 extra nanosleep calls a second with two
-// workers, more than all the ring's own calls. So each ring has an eventfd
-// registered (the kernel signals it when completions, or deferred task work,
-// are pending), publishers signal the same eventfd, and the worker parks in
-// a deadline-bounded read of it while holding no P.
+// workers, more than all the ring's own calls. So the worker parks in a
+// deadline-bounded wait for an eventfd, holding no P; publishers, new
+// players and closes signal it.
+//
+// With the interval flush (the default) the ring needs the worker only at
+// each tick: input (a publisher's media, players' acks) waits in socket
+// buffers and is received, ingested and fanned out in one go, so a worker
+// wakes about once per interval whatever the number of connections. With
+// per-message and GOP flushes the eventfd is also registered with the ring,
+// whose completions then wake the worker as they come.
 type uringWorker struct {
 	t      *Uring
 	id     int
@@ -159,6 +165,9 @@ func (w *uringWorker) setup(arena [][]byte) error {
 			return fmt.Errorf("registering %d MiB of wire-log buffers: %w", len(arena)*blockSize>>20, err)
 		}
 		w.fixed = true
+	}
+	if w.t.cfg.Flush == FlushInterval {
+		return nil
 	}
 	return ring.RegisterEventfd(int(w.efd.Fd()))
 }
