@@ -57,6 +57,7 @@ type Result struct {
 	SyscallsPerGB    float64        `json:"syscalls_per_gb"`
 	RSSBytes         uint64         `json:"rss_bytes"`
 	PeakRSSBytes     uint64         `json:"peak_rss_bytes"`
+	BaseRSSBytes     uint64         `json:"base_rss_bytes"` // with publishers, before any player
 	// Delivery as the players saw it.
 	Bytes uint64      `json:"bytes_delivered"`
 	Gbps  float64     `json:"gbps"`
@@ -163,6 +164,11 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 		return fail(err)
 	}
 	defer func() { stopPub(); wait() }()
+
+	// The server's memory with its publishers and no players: what each
+	// player adds is measured over it.
+	baseRSS, _, _ := ProcMemory(srv.PID)
+	res.BaseRSSBytes = baseRSS
 
 	lc := cfg.Load
 	lc.Players = players

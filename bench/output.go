@@ -51,6 +51,9 @@ var tableRows = []row{
 		return fmt.Sprintf("%.0f (%.0f)", float64(r.RSSBytes)/(1<<20), float64(r.PeakRSSBytes)/(1<<20))
 	}},
 	{"RSS KiB per player", func(r *Result) string { return fmt.Sprintf("%.0f", float64(r.RSSBytes)/1024/float64(r.Players)) }},
+	{"  over the idle server", func(r *Result) string {
+		return fmt.Sprintf("%.1f", (float64(r.RSSBytes)-float64(r.BaseRSSBytes))/1024/float64(r.Players))
+	}},
 	{"connect ms p50/p99/max", func(r *Result) string {
 		s := r.Load.ConnectMs
 		return fmt.Sprintf("%.1f/%.1f/%.0f", s.P50, s.P99, s.Max)
