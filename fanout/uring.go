@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/uring"
+	"golang.org/x/sys/unix"
 )
 
 // SendMode is the io_uring operation that writes wire-log bytes to players.
@@ -182,15 +183,69 @@ func (t *Uring) Add(p *Player) error {
 
 // addPublisher makes the publisher's reads io_uring receives: its input is
 // parsed and ingested on a worker, with no goroutine per publisher.
+//
+// The ring reads a duplicate of the descriptor and the net.Conn is closed:
+// while Go's poller keeps a socket registered it wakes for every packet that
+// arrives on it (edge-triggered, even with nobody waiting), which for a
+// publisher was 150 epoll_pwait calls a second — most of what a server
+// flushing every 350 ms did. The session writes its acknowledgements and
+// replies through the duplicate.
 func (t *Uring) addPublisher(p *publisher) error {
-	fd, _, err := t.own(p.sess.Conn())
-	if err != nil {
+	if _, _, err := t.own(p.sess.Conn()); err != nil {
 		return err
 	}
 	p.owned = true
-	uc := &uringConn{pub: p, sess: p.sess, fd: fd}
-	p.start = func() { t.attach(uc) }
+	p.start = func() {
+		fd, err := dupConn(p.sess.Conn())
+		if err != nil {
+			t.log.Warn("publisher connection not moved to io_uring", "err", err)
+			p.sess.Conn().Close()
+			return
+		}
+		p.sess.SetOutput(fdWriter(fd))
+		p.sess.Conn().Close()
+		t.attach(&uringConn{pub: p, sess: p.sess, fd: fd, ownFD: true})
+	}
 	return nil
+}
+
+// dupConn duplicates a connection's descriptor (close-on-exec).
+func dupConn(c net.Conn) (int32, error) {
+	raw, err := rawConnOf(c)
+	if err != nil {
+		return 0, err
+	}
+	var fd int
+	var derr error
+	if err := raw.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return 0, err
+	}
+	return int32(fd), derr
+}
+
+// fdWriter writes to a non-blocking socket descriptor, waiting for room
+// when it is full: it carries a publisher's acknowledgements and replies,
+// a few bytes now and then.
+type fdWriter int32
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(int(w), b[n:])
+		switch {
+		case err == unix.EAGAIN:
+			pfd := []unix.PollFd{{Fd: int32(w), Events: unix.POLLOUT}}
+			if k, perr := unix.Poll(pfd, 5000); perr != nil || k == 0 {
+				return n, fmt.Errorf("fanout: publisher socket not writable: %v", perr)
+			}
+		case err == unix.EINTR:
+		case err != nil:
+			return n, err
+		default:
+			n += m
+		}
+	}
+	return n, nil
 }
 
 // own checks that a connection can go to a ring and returns its
@@ -204,11 +259,7 @@ func (t *Uring) own(c net.Conn) (int32, syscall.RawConn, error) {
 	if t.closing.Load() {
 		return 0, nil, errors.New("fanout: transport is closing")
 	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0, nil, errors.New("fanout: io_uring transport needs a connection with a file descriptor")
-	}
-	raw, err := sc.SyscallConn()
+	raw, err := rawConnOf(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -254,4 +305,13 @@ func (t *Uring) Close() error {
 		t.wg.Wait()
 	})
 	return nil
+}
+
+// rawConnOf is the descriptor access of a connection that has one.
+func rawConnOf(c net.Conn) (syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("fanout: io_uring transport needs a connection with a file descriptor")
+	}
+	return sc.SyscallConn()
 }

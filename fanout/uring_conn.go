@@ -13,11 +13,12 @@ import (
 
 // uringConn is a player's or a publisher's connection on its worker.
 type uringConn struct {
-	p    *Player    // a player, or
-	pub  *publisher // a publisher
-	sess *rtmp.Session
-	fd   int32
-	slot int
+	p     *Player    // a player, or
+	pub   *publisher // a publisher
+	sess  *rtmp.Session
+	fd    int32
+	ownFD bool // fd is a duplicate the worker closes (the net.Conn is closed already)
+	slot  int
 
 	// Input: the session's parser, continued, and bytes it had read ahead.
 	input    *rtmp.ChunkParser
@@ -143,7 +144,11 @@ func (w *uringWorker) maybeFinish(uc *uringConn) {
 	w.live--
 	if uc.pub != nil {
 		w.pubs = remove(w.pubs, uc)
-		uc.pub.sess.Conn().Close()
+		if uc.ownFD {
+			unix.Close(int(uc.fd))
+		} else {
+			uc.pub.sess.Conn().Close()
+		}
 		uc.pub.Close()
 	} else {
 		s := uc.p.stream

@@ -178,6 +178,10 @@ func (cw *ChunkWriter) Flush() error {
 // ChunkSize is the chunk size this writer currently uses.
 func (cw *ChunkWriter) ChunkSize() uint32 { return cw.chunkSize }
 
+// SetOutput sends what follows to w instead (whoever took the connection
+// over writes through its own descriptor).
+func (cw *ChunkWriter) SetOutput(w io.Writer) { cw.w = w }
+
 // errChunkSize rejects a chunk size that Set Chunk Size cannot announce.
 var errChunkSize = errors.New("rtmp: chunk size must be in 1..0x7FFFFFFF")
 

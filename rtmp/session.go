@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -149,6 +150,15 @@ func (s *Session) DetachInput() (*ChunkParser, []byte) {
 // session writes nothing to a playing connection; an error means the
 // connection should end with it.
 func (s *Session) Input(m *Message) error { return s.handle(m) }
+
+// SetOutput makes the session write its own messages (acknowledgements,
+// command replies) to w from now on: a ConnOwner that moved the
+// connection to another descriptor passes it here.
+func (s *Session) SetOutput(w io.Writer) {
+	if s.cw != nil {
+		s.cw.SetOutput(w)
+	}
+}
 
 // CloseReason records why the handler is closing the connection ("slow",
 // "no_publisher", …), so that the session's end is logged and counted
