@@ -29,6 +29,7 @@
 #define IPPROTO_TCP 6
 #define MSG_PEEK 2
 #define TCP_CLOSE 7
+#define REFRESH_NS (50 * 1000 * 1000ULL)
 
 typedef struct {
 	__s64 counter;
@@ -74,6 +75,8 @@ volatile const __u32 target_tgid = 0;
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
+	/* Per-CPU LRU lists: a send on one CPU never takes another's lock. */
+	__uint(map_flags, 1U << 1 /* BPF_F_NO_COMMON_LRU */);
 	__type(key, __u64);
 	__type(value, struct sock_stats);
 } socks SEC(".maps");
@@ -149,7 +152,12 @@ static __always_inline void account(__u64 *ctx, int sending)
 		__sync_fetch_and_add(&st->bytes_received, ret);
 		__sync_fetch_and_add(&st->receives, 1);
 	}
-	refresh(st, sk);
+	/* The congestion figures are read at most every REFRESH_NS per socket
+	 * on this path: a server writes to each player many times a second,
+	 * and a scrape wants a recent value, not every one. Retransmissions
+	 * refresh at once, so the retransmit count stays exact. */
+	if (bpf_ktime_get_ns() - st->updated_ns >= REFRESH_NS)
+		refresh(st, sk);
 }
 
 SEC("tp_btf/sock_send_length")
