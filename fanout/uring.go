@@ -71,8 +71,9 @@ type UringStats struct {
 // everything from its cursor to the head; its completion submits the next.
 // Input — a player's acknowledgements and commands, a publisher's media —
 // arrives through multishot RECV into provided-buffer rings and continues
-// the session's chunk parsing on the worker. Publishers wake the workers
-// through an eventfd READ armed on each ring, once per flush.
+// the session's chunk parsing on the worker. Flushes wake the workers
+// through an eventfd they park on (uring_worker.go says why), once per
+// flush.
 type Uring struct {
 	cfg     Config
 	log     *slog.Logger
