@@ -91,6 +91,10 @@ func (l *loop) readOne(p *player, now time.Duration) {
 	case n > 0:
 		p.received(now, uint64(n))
 		l.maybeAck(p)
+		if lw := l.g.cfg.RcvLowat; lw > 0 && !p.lowat { // once per player
+			p.lowat = true
+			unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_RCVLOWAT, lw)
+		}
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 	case err != nil:
 		l.drop(p, err)

@@ -77,3 +77,17 @@ func TestRunBenchRefusesUnbounded(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoRcvLowat(t *testing.T) {
+	tests := []struct{ bitrate, want int }{
+		{0, 0},
+		{908_000, 28375},
+		{64_000, 4096},       // floor
+		{50_000_000, 262144}, // cap
+	}
+	for _, tt := range tests {
+		if got := autoRcvLowat(tt.bitrate); got != tt.want {
+			t.Errorf("autoRcvLowat(%d) = %d, want %d", tt.bitrate, got, tt.want)
+		}
+	}
+}

@@ -34,6 +34,12 @@ type LoadConfig struct {
 	// did not fill its event batch (default 2 ms; negative: never), trading
 	// that much timing resolution for far fewer wakeups.
 	Coalesce time.Duration
+	// RcvLowat, when positive, sets SO_RCVLOWAT on a fast-mode socket once
+	// its first bytes arrived: the kernel then reports it readable only
+	// when that much is queued, so a player costs one receive per that many
+	// bytes instead of one per server write. Keep it under what a player
+	// gets in a stall interval (a 1 Mbit/s stream brings 125 KB a second).
+	RcvLowat int
 	// SetupTimeout bounds one player's setup (default 10 s).
 	SetupTimeout time.Duration
 	// StallAfter is the silence after which a playing player counts a
@@ -113,6 +119,7 @@ type player struct {
 	checker  *checker
 	sess     *session
 	stallDur time.Duration
+	lowat    bool // SO_RCVLOWAT set (fast mode, owned by its loop)
 }
 
 // received records n bytes arriving at now.

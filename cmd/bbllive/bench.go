@@ -106,6 +106,7 @@ func loadFlags(fs *flag.FlagSet, c *bench.LoadConfig) {
 	fs.BoolVar(&c.Full, "full", false, "parse and check every message (a goroutine per player) instead of counting bytes in epoll loops")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll loops of the fast mode (0: one per CPU)")
 	fs.DurationVar(&c.Coalesce, "coalesce", bench.DefaultCoalesce, "fast mode: pause of an epoll loop after a wakeup, to gather more ready sockets per wakeup (negative: none)")
+	fs.IntVar(&c.RcvLowat, "rcvlowat", 0, "fast mode: SO_RCVLOWAT in bytes once a player has its first bytes, so it is read once per that many bytes (0: off for play; for run, a quarter second of the stream; negative: off)")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", bench.DefaultSetupTimeout, "time allowed for one player's dial, handshake, connect and play")
 	fs.DurationVar(&c.StallAfter, "stall", bench.DefaultStallAfter, "silence after which a playing player counts a stall")
 	fs.DurationVar(&c.GapAfter, "gap", bench.DefaultGapAfter, "full mode: video timestamp jump counted as a gap (streams without the synthetic frame counter)")
