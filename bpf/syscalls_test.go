@@ -38,10 +38,12 @@ func TestSyscallCounter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nothing else in a Go test process calls getpid in a loop, so the rise
-	// is exact; the total also includes the runtime's own calls.
-	if got := after - before; got != extra {
-		t.Errorf("getpid count rose by %d, want %d", got, extra)
+	// Nothing else in a Go test process calls getpid in a loop, but the
+	// runtime's asynchronous preemption signals a thread with
+	// tgkill(getpid(), …), so a few more may appear; the total also
+	// includes the runtime's own calls.
+	if got := after - before; got < extra || got > extra+20 {
+		t.Errorf("getpid count rose by %d, want %d (+ a few from preemption)", got, extra)
 	}
 	if got := totalAfter - totalBefore; got < extra {
 		t.Errorf("total rose by %d, want at least %d", got, extra)

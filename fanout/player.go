@@ -194,6 +194,12 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		p.behindSince = time.Time{}
 		return
 	}
+	if p.cursor >= st.to && len(p.prefix) == 0 {
+		// The socket took all it was offered; the step was cut short by
+		// the sender (a bounded write, the end of a message before a
+		// skip), not refused. That alone is not falling behind.
+		return
+	}
 	if p.behindSince.IsZero() {
 		p.behindSince = now
 	} else if now.Sub(p.behindSince) > p.stream.hub.cfg.SlowTimeout {

@@ -235,9 +235,10 @@ func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
 	}
 	if !uc.closing {
 		uc.p.advance(uc.st, uc.written, time.Now())
-		if uc.p.behind() || uc.p.epoch != w.streamEpoch(uc.p.stream) {
-			// The write fell short of what the flush offered (or a
-			// publisher change is pending): continue now. Data that
+		if uc.p.cursor < uc.st.head || uc.p.epoch != w.streamEpoch(uc.p.stream) {
+			// The write fell short of what the flush offered (the socket
+			// took less, or the write was bounded), or a publisher change
+			// is pending: continue now. Data that
 			// arrived since waits for the next flush, or batching would
 			// degrade into a write per message.
 			w.pending[uc.p.stream] = struct{}{}
