@@ -127,6 +127,12 @@ func (p *Probes) Close() error {
 // the socket has had no traffic yet, was closed, forgotten, or the Probes
 // are closed.
 func (p *Probes) Socket(cookie uint64) (SocketStats, bool) {
+	return p.read(cookie, func(o *sockstatsObjects, v *sockstatsSockStats) error { return o.Socks.Lookup(cookie, v) })
+}
+
+// read runs one map read for cookie under the Probes' lock, and converts
+// what it found.
+func (p *Probes) read(cookie uint64, get func(*sockstatsObjects, *sockstatsSockStats) error) (SocketStats, bool) {
 	if p == nil {
 		return SocketStats{}, false
 	}
@@ -136,7 +142,7 @@ func (p *Probes) Socket(cookie uint64) (SocketStats, bool) {
 		return SocketStats{}, false
 	}
 	var v sockstatsSockStats
-	if err := p.objs.Socks.Lookup(cookie, &v); err != nil {
+	if err := get(p.objs, &v); err != nil {
 		return SocketStats{}, false
 	}
 	return socketStats(cookie, &v), true
@@ -196,17 +202,5 @@ func (p *Probes) Forget(cookie uint64) {
 // retired removes and returns the final figures of a closed or forgotten
 // socket, once.
 func (p *Probes) retired(cookie uint64) (SocketStats, bool) {
-	if p == nil {
-		return SocketStats{}, false
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return SocketStats{}, false
-	}
-	var v sockstatsSockStats
-	if err := p.objs.Closed.LookupAndDelete(cookie, &v); err != nil {
-		return SocketStats{}, false
-	}
-	return socketStats(cookie, &v), true
+	return p.read(cookie, func(o *sockstatsObjects, v *sockstatsSockStats) error { return o.Closed.LookupAndDelete(cookie, v) })
 }
