@@ -235,7 +235,7 @@ func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
 	}
 	if !uc.closing {
 		uc.p.advance(uc.st, uc.written, time.Now())
-		if uc.p.cursor < uc.st.head || uc.p.epoch != w.streamEpoch(uc.p.stream) {
+		if uc.p.cursor < uc.st.head || uc.p.epoch != uc.p.stream.log.epoch.Load() {
 			// The write fell short of what the flush offered (the socket
 			// took less, or the write was bounded), or a publisher change
 			// is pending: continue now. Data that
@@ -292,11 +292,4 @@ func (w *uringWorker) linkComplete(uc *uringConn) bool {
 		}
 	}
 	return total == uc.written
-}
-
-// streamEpoch is the stream's current publisher generation.
-func (w *uringWorker) streamEpoch(s *Stream) uint64 {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	return s.log.epoch
 }

@@ -28,7 +28,9 @@ type wireLog struct {
 	firstKey   uint64
 	firstKeyTS uint32
 
-	epoch      uint64 // publisher generation; players rejoin when it moves
+	// epoch is the publisher generation (players rejoin when it moves);
+	// atomic so a sender can check it per write without the lock.
+	epoch      atomic.Uint64
 	epochStart uint64 // position where the current publisher began
 
 	lagWindow int
@@ -143,13 +145,13 @@ func (l *wireLog) setFloor(w int, pos uint64) {
 func (l *wireLog) joinPoint() (head, epoch uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.head.Load(), l.epoch
+	return l.head.Load(), l.epoch.Load()
 }
 
 // newEpoch marks the start of a new publisher's data at the head.
 func (l *wireLog) newEpoch() {
 	l.mu.Lock()
-	l.epoch++
+	l.epoch.Add(1)
 	l.epochStart = l.head.Load()
 	l.keyPos, l.firstKey = noPos, noPos
 	l.mu.Unlock()
@@ -221,7 +223,7 @@ func (v *logView) take(l *wireLog) {
 	v.tail = l.tail()
 	v.keyPos, v.keyTS = l.keyPos, l.keyTS
 	v.firstKey, v.firstKeyTS = l.firstKey, l.firstKeyTS
-	v.epoch, v.epochStart = l.epoch, l.epochStart
+	v.epoch, v.epochStart = l.epoch.Load(), l.epochStart
 	l.mu.Unlock()
 }
 
