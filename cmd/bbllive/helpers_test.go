@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,25 +98,7 @@ func (s *testServer) url(name string) string { return "rtmp://" + s.addr + "/liv
 
 func startServer(t *testing.T, opts ...string) *testServer {
 	t.Helper()
-	var c serveConfig
-	fs := serveFlags(&c)
-	if err := fs.Parse(serverArgs(t, opts)); err != nil {
-		t.Fatal(err)
-	}
-	var httpAddr string
-	c.onHTTP = func(a net.Addr) { httpAddr = a.String() } // before ready: ordered by addrc
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, &c, log, func(a net.Addr) { addrc <- a.String() }) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	}
+	srv, cancel, done := startServerCtx(t, opts...)
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -130,7 +110,7 @@ func startServer(t *testing.T, opts ...string) *testServer {
 			t.Error("server did not shut down within 10s")
 		}
 	})
-	return &testServer{addr: addr, http: httpAddr, logs: logs}
+	return srv
 }
 
 // testLogWriter forwards server logs to the test log when -v is on.

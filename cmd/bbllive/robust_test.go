@@ -1015,6 +1015,8 @@ func startServerCtx(t *testing.T, opts ...string) (*testServer, context.CancelFu
 	if err := fs.Parse(serverArgs(t, opts)); err != nil {
 		t.Fatal(err)
 	}
+	var httpAddr string
+	c.onHTTP = func(a net.Addr) { httpAddr = a.String() } // before ready: ordered by addrc
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1024,7 +1026,7 @@ func startServerCtx(t *testing.T, opts ...string) (*testServer, context.CancelFu
 	go func() { done <- serve(ctx, &c, log, func(a net.Addr) { addrc <- a.String() }) }()
 	select {
 	case addr := <-addrc:
-		return &testServer{addr: addr, logs: logs}, cancel, done
+		return &testServer{addr: addr, http: httpAddr, logs: logs}, cancel, done
 	case err := <-done:
 		t.Fatalf("server did not start: %v", err)
 	}
