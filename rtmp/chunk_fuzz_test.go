@@ -51,16 +51,7 @@ func FuzzChunkReader(f *testing.F) {
 		if cr.streams > lim.MaxChunkStreams {
 			t.Fatalf("%d chunk streams, limit %d", cr.streams, lim.MaxChunkStreams)
 		}
-		held := 0
-		for _, cs := range cr.low {
-			if cs != nil {
-				held += cap(cs.buf)
-			}
-		}
-		for _, cs := range cr.high {
-			held += cap(cs.buf)
-		}
-		if held > 2*len(data)+lim.MaxChunkStreams*initialMessageBuffer {
+		if held := bufferCapacity(&cr.chunkCore); held > 2*len(data)+lim.MaxChunkStreams*initialMessageBuffer {
 			t.Fatalf("%d bytes of buffers from %d bytes of input", held, len(data))
 		}
 	})
