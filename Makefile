@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF0$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF3$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout

@@ -45,6 +45,7 @@ type trackedConn struct {
 	stream string
 	last   SocketStats
 	listed uint64 // the scrape generation that last listed it
+	unseen int    // scrapes in a row that found it neither open nor closed
 }
 
 // streamTotals are the monotonic counters and histogram of one stream.
@@ -75,15 +76,15 @@ func NewCollector(p *Probes, streams StreamConns) *Collector {
 		enabled: prometheus.NewDesc("bbllive_bpf_enabled",
 			"1 if the eBPF socket probes are loaded and attached, 0 if the kernel or privileges did not allow it.", nil, nil),
 		sent: prometheus.NewDesc("bbllive_stream_kernel_sent_bytes_total",
-			"Bytes the stream's connections handed to the kernel, counted by eBPF at the socket layer.", label, nil),
+			"Bytes the stream's connections handed to the kernel, read by eBPF from the kernel's TCP sockets.", label, nil),
 		received: prometheus.NewDesc("bbllive_stream_kernel_received_bytes_total",
-			"Bytes the stream's connections took from the kernel, counted by eBPF at the socket layer.", label, nil),
+			"Bytes the stream's connections took from the kernel, read by eBPF from the kernel's TCP sockets.", label, nil),
 		retrans: prometheus.NewDesc("bbllive_stream_tcp_retransmitted_segments_total",
 			"TCP segments the kernel retransmitted on the stream's connections.", label, nil),
 		srtt: prometheus.NewDesc("bbllive_stream_tcp_srtt_seconds",
 			"Smoothed TCP round-trip time of the stream's connections, one observation per connection per scrape.", label, nil),
 		conns: prometheus.NewDesc("bbllive_stream_tcp_connections",
-			"Connections of the stream that the eBPF probes have seen traffic on.", label, nil),
+			"Open TCP connections of the stream, as the kernel reports them.", label, nil),
 		sendQueue: prometheus.NewDesc("bbllive_stream_tcp_send_queue_bytes",
 			"Bytes written to the stream's connections and not yet acknowledged, summed over connections.", label, nil),
 	}
@@ -138,10 +139,14 @@ func (c *Collector) update() map[string]scrapeGauges {
 		}
 	}
 	gauges := make(map[string]scrapeGauges, len(listed))
+	live, err := c.probes.snapshot()
+	if err != nil {
+		return gauges // keep what was counted; the next scrape catches up
+	}
 	for k, tr := range c.tracked {
 		t := c.totalsOf(tr.stream)
-		if s, ok := c.probes.Socket(k); ok {
-			tr.last = t.add(tr.last, s)
+		if s, ok := live[k]; ok {
+			tr.last, tr.unseen = t.add(tr.last, s), 0
 			if tr.listed == c.gen {
 				g := gauges[tr.stream]
 				g.conns++
@@ -156,16 +161,24 @@ func (c *Collector) update() map[string]scrapeGauges {
 			delete(c.tracked, k)
 			continue
 		}
-		if tr.listed != c.gen {
-			delete(c.tracked, k) // gone without a trace (evicted): nothing more to count
+		// Neither open nor closed: between its descriptor's close and the
+		// kernel's tcp_close, or closed and evicted. Wait one scrape for
+		// the first; after that nothing more will come.
+		if tr.unseen++; tr.listed != c.gen && tr.unseen > 1 {
+			delete(c.tracked, k)
 		}
 	}
+	c.endStreams(listed)
+	return gauges
+}
+
+// endStreams exports a stream that ended once more, with the final figures
+// of its last connections, then ends its series.
+func (c *Collector) endStreams(listed map[string][]uint64) {
 	draining := make(map[string]bool)
 	for _, tr := range c.tracked {
 		draining[tr.stream] = true
 	}
-	// A stream that ended is exported once more, with the final figures of
-	// its last connections, then its series end.
 	for stream, t := range c.totals {
 		_, ok := listed[stream]
 		switch {
@@ -177,7 +190,6 @@ func (c *Collector) update() map[string]scrapeGauges {
 			t.ended = true
 		}
 	}
-	return gauges
 }
 
 func (c *Collector) totalsOf(stream string) *streamTotals {
@@ -190,21 +202,16 @@ func (c *Collector) totalsOf(stream string) *streamTotals {
 }
 
 // add counts what cur has that last, the figures already counted, lacks,
-// and returns what is counted now. Byte counters below what was counted mean
-// the entry restarted (the socket was forgotten and used again), so all of
-// cur is new. Retransmits is a copy of the kernel's counter that two CPUs
-// may store out of order, so it is only ever taken forward.
+// and returns what is counted now. A socket's cookie is never reused and
+// its counters only grow, but a read racing the kernel may lag behind an
+// earlier one, so every figure is only ever taken forward.
 func (t *streamTotals) add(last, cur SocketStats) SocketStats {
-	if cur.BytesSent < last.BytesSent || cur.BytesReceived < last.BytesReceived {
-		last = SocketStats{}
-	}
+	cur.BytesSent = max(cur.BytesSent, last.BytesSent)
+	cur.BytesReceived = max(cur.BytesReceived, last.BytesReceived)
+	cur.Retransmits = max(cur.Retransmits, last.Retransmits)
 	t.sent += cur.BytesSent - last.BytesSent
 	t.received += cur.BytesReceived - last.BytesReceived
-	if cur.Retransmits > last.Retransmits {
-		t.retrans += cur.Retransmits - last.Retransmits
-	} else {
-		cur.Retransmits = last.Retransmits
-	}
+	t.retrans += cur.Retransmits - last.Retransmits
 	return cur
 }
 

@@ -4,14 +4,14 @@
 // Two independent eBPF object files are embedded (compiled from c/ by
 // `go generate`, output committed):
 //
-//   - sockstats: tp_btf programs on sock:sock_send_length and
-//     sock:sock_recv_length count the bytes and calls of every TCP socket of
-//     one process, keyed by socket cookie, with a copy of the kernel's
-//     srtt, cwnd, send queue and retransmitted-segment count, which
-//     tcp:tcp_retransmit_skb refreshes too; sock:inet_sock_set_state moves an entry out
-//     of the live table when its socket reaches TCP_CLOSE. Load attaches
-//     them and returns a *Probes; NewCollector turns them into per-stream
-//     Prometheus metrics.
+//   - sockstats: an iter/task_file program that, when read, walks one
+//     process's open files and reports every TCP socket's figures from the
+//     kernel's own tcp_sock (bytes sent and received, segments,
+//     retransmissions, srtt, cwnd, send queue), keyed by socket cookie; and
+//     a tp_btf program on sock:inet_sock_set_state that keeps the final
+//     figures of the sockets the process closes. Nothing runs per send or
+//     receive. Load attaches them and returns a *Probes; NewCollector turns
+//     them into per-stream Prometheus metrics.
 //   - syscalls: a raw tracepoint on raw_syscalls:sys_enter counting one
 //     process's system calls by number (CountSyscalls), for benchmarks that
 //     would otherwise need perf.

@@ -37,8 +37,10 @@ func Example() {
 			return
 		}
 		cookie, _ := bpf.Cookie(conn.(*net.TCPConn))
-		// … serve; for /api/connections: probes.Socket(cookie)
-		conn.Close()
-		probes.Forget(cookie)
+		// … serve, listing cookie under its stream; for /api/connections:
+		if s, ok := probes.Socket(cookie); ok {
+			log.Printf("sent %d bytes, srtt %v", s.BytesSent, s.SRTT)
+		}
+		conn.Close() // its final figures wait for the collector's next scrape
 	}()
 }

@@ -4,39 +4,43 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// DefaultMaxSockets bounds the live socket table when Options.MaxSockets is
-// zero: 64 Ki entries of 64 bytes, about 5 MiB of kernel memory with the
-// hash table's overhead, enough for the 30,000 players of the original
-// server with room for churn.
-const DefaultMaxSockets = 65536
+// DefaultMaxClosed bounds the table of closed sockets' final figures when
+// Options.MaxClosed is zero: a Collector drains it every scrape, so it only
+// has to hold the connections that close between two scrapes.
+const DefaultMaxClosed = 16384
 
 // Options configure Load.
 type Options struct {
-	// PID is the process whose TCP sockets are counted (all its threads,
-	// io_uring workers included). Zero means the calling process.
+	// PID is the process whose TCP sockets are reported (every socket in
+	// its file table, whichever thread or io_uring worker uses it). Zero
+	// means the calling process.
 	PID int
-	// MaxSockets bounds the live socket table; beyond it the least
-	// recently updated entries are evicted. Zero means DefaultMaxSockets.
-	MaxSockets int
+	// MaxClosed bounds the table holding the final figures of sockets the
+	// process closed until they are read; beyond it the oldest are
+	// evicted. Zero means DefaultMaxClosed.
+	MaxClosed int
 }
 
-// Probes are the attached socket-accounting programs and their maps. All
-// methods are safe for concurrent use; after Close they report nothing. A
-// nil *Probes is valid and reports nothing either, so a server that could
-// not load them keeps one code path.
+// Probes are the loaded socket-accounting programs: a socket iterator read
+// on demand and a close hook. All methods are safe for concurrent use; after
+// Close they report nothing. A nil *Probes is valid and reports nothing
+// either, so a server that could not load them keeps one code path.
 type Probes struct {
 	mu     sync.RWMutex
 	objs   *sockstatsObjects
-	links  []link.Link
+	dump   *link.Iter
+	state  link.Link
 	closed bool
 }
 
@@ -66,13 +70,13 @@ func Load(opts Options) (*Probes, error) {
 		return nil, unavailable("loading socket programs", err)
 	}
 	p := &Probes{objs: objs}
-	for _, prog := range []*ebpf.Program{objs.OnSend, objs.OnRecv, objs.OnRetransmit, objs.OnState} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			p.Close()
-			return nil, unavailable("attaching "+prog.String(), err)
-		}
-		p.links = append(p.links, l)
+	if p.dump, err = link.AttachIter(link.IterOptions{Program: objs.DumpSockets}); err != nil {
+		p.Close()
+		return nil, unavailable("attaching the socket iterator", err)
+	}
+	if p.state, err = link.AttachTracing(link.TracingOptions{Program: objs.OnState, AttachType: ebpf.AttachTraceRawTp}); err != nil {
+		p.Close()
+		return nil, unavailable("attaching "+objs.OnState.String(), err)
 	}
 	return p, nil
 }
@@ -82,22 +86,22 @@ func (o Options) resolve() (pid uint32, max uint32, err error) {
 	switch {
 	case o.PID < 0 || o.PID > 1<<22:
 		return 0, 0, fmt.Errorf("bpf: Options.PID %d out of range", o.PID)
-	case o.MaxSockets < 0 || o.MaxSockets > 1<<24:
-		return 0, 0, fmt.Errorf("bpf: Options.MaxSockets %d out of range [0, %d]", o.MaxSockets, 1<<24)
+	case o.MaxClosed < 0 || o.MaxClosed > 1<<24:
+		return 0, 0, fmt.Errorf("bpf: Options.MaxClosed %d out of range [0, %d]", o.MaxClosed, 1<<24)
 	}
-	pid, max = uint32(o.PID), uint32(o.MaxSockets)
+	pid, max = uint32(o.PID), uint32(o.MaxClosed)
 	if pid == 0 {
 		pid = uint32(os.Getpid())
 	}
 	if max == 0 {
-		max = DefaultMaxSockets
+		max = DefaultMaxClosed
 	}
 	return pid, max, nil
 }
 
 // configure writes the load-time constants into the spec.
 func configure(spec *ebpf.CollectionSpec, pid, max uint32) error {
-	spec.Maps[sockstatsMapSocks].MaxEntries = max
+	spec.Maps[sockstatsMapClosed].MaxEntries = max
 	if err := spec.Variables[sockstatsVarTargetTgid].Set(pid); err != nil {
 		return fmt.Errorf("bpf: setting target_tgid: %w", err)
 	}
@@ -116,91 +120,107 @@ func (p *Probes) Close() error {
 	}
 	p.closed = true
 	var errs []error
-	for _, l := range p.links {
-		errs = append(errs, l.Close())
+	for _, l := range []link.Link{p.dump, p.state} {
+		if l != nil {
+			errs = append(errs, l.Close())
+		}
 	}
 	errs = append(errs, p.objs.Close())
 	return errors.Join(errs...)
 }
 
-// Socket returns the live figures of the socket with this cookie; false if
-// the socket has had no traffic yet, was closed, forgotten, or the Probes
-// are closed.
+// Socket returns the current figures of the open socket with this cookie;
+// false if the process has no such socket open or the Probes are closed.
+// Each call walks the process's file table once: for many sockets, one
+// Sockets call is cheaper.
 func (p *Probes) Socket(cookie uint64) (SocketStats, bool) {
-	return p.read(cookie, func(o *sockstatsObjects, v *sockstatsSockStats) error { return o.Socks.Lookup(cookie, v) })
+	all, err := p.snapshot()
+	if err != nil {
+		return SocketStats{}, false
+	}
+	s, ok := all[cookie]
+	return s, ok
 }
 
-// read runs one map read for cookie under the Probes' lock, and converts
-// what it found.
-func (p *Probes) read(cookie uint64, get func(*sockstatsObjects, *sockstatsSockStats) error) (SocketStats, bool) {
-	if p == nil {
-		return SocketStats{}, false
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return SocketStats{}, false
-	}
-	var v sockstatsSockStats
-	if err := get(p.objs, &v); err != nil {
-		return SocketStats{}, false
-	}
-	return socketStats(cookie, &v), true
-}
-
-// Sockets returns the figures of every live socket, ordered by cookie: the
-// per-connection snapshot behind an /api/connections endpoint when the
-// caller has no list of cookies of its own. It walks the whole table, so
-// prefer Socket for a known set.
+// Sockets returns the figures of every TCP socket the process has open,
+// ordered by cookie, read from the kernel now.
 func (p *Probes) Sockets() ([]SocketStats, error) {
 	if p == nil {
 		return nil, nil
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return nil, errors.New("bpf: probes closed")
+	all, err := p.snapshot()
+	if err != nil {
+		return nil, err
 	}
-	var (
-		out    []SocketStats
-		cookie uint64
-		v      sockstatsSockStats
-	)
-	it := p.objs.Socks.Iterate()
-	for it.Next(&cookie, &v) {
-		out = append(out, socketStats(cookie, &v))
-	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("bpf: walking socket table: %w", err)
+	out := make([]SocketStats, 0, len(all))
+	for _, s := range all {
+		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b SocketStats) int { return cmp.Compare(a.Cookie, b.Cookie) })
 	return out, nil
 }
 
-// Forget retires the socket with this cookie from the live table, as the
-// kernel does by itself when a socket reaches TCP_CLOSE. Call it after
-// closing a connection so its entry goes at once rather than when TCP's
-// closing handshake ends; its final figures stay with the closed sockets
-// for a Collector's next scrape, so per-stream counters lose nothing.
-// Forgetting an unknown cookie does nothing.
-func (p *Probes) Forget(cookie uint64) {
+// errClosed is what reads of closed Probes return.
+var errClosed = errors.New("bpf: probes closed")
+
+// snapshot runs the socket iterator once and returns its records by cookie.
+// A socket open under two descriptors is reported once.
+func (p *Probes) snapshot() (map[uint64]SocketStats, error) {
 	if p == nil {
-		return
+		return nil, errClosed
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return
+		return nil, errClosed
 	}
-	var v sockstatsSockStats
-	if err := p.objs.Socks.LookupAndDelete(cookie, &v); err != nil {
-		return
+	rd, err := p.dump.Open()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: opening the socket iterator: %w", err)
 	}
-	_ = p.objs.Closed.Put(cookie, &v)
+	data, err := io.ReadAll(rd)
+	rd.Close()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: reading the socket iterator: %w", err)
+	}
+	return decodeRecords(data)
 }
 
-// retired removes and returns the final figures of a closed or forgotten
-// socket, once.
+// recordSize is the size of one struct sock_stats written by the iterator.
+const recordSize = int(unsafe.Sizeof(sockstatsSockStats{}))
+
+// decodeRecords converts the iterator's output, whole records only. The
+// records are in the kernel's own layout, which the generated struct
+// mirrors (structs.HostLayout), so each is copied, not parsed field by field:
+// a scrape of thousands of sockets stays well under a millisecond of CPU.
+func decodeRecords(data []byte) (map[uint64]SocketStats, error) {
+	if len(data)%recordSize != 0 {
+		return nil, fmt.Errorf("bpf: socket iterator wrote %d bytes, not a whole number of %d-byte records", len(data), recordSize)
+	}
+	clock := newMonoToWall()
+	out := make(map[uint64]SocketStats, len(data)/recordSize)
+	var v sockstatsSockStats
+	for off := 0; off < len(data); off += recordSize {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&v)), recordSize), data[off:])
+		out[v.Cookie] = socketStats(&v, clock)
+	}
+	return out, nil
+}
+
+// retired removes and returns the final figures of a socket the process
+// closed, once.
 func (p *Probes) retired(cookie uint64) (SocketStats, bool) {
-	return p.read(cookie, func(o *sockstatsObjects, v *sockstatsSockStats) error { return o.Closed.LookupAndDelete(cookie, v) })
+	if p == nil {
+		return SocketStats{}, false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return SocketStats{}, false
+	}
+	var v sockstatsSockStats
+	if err := p.objs.Closed.LookupAndDelete(cookie, &v); err != nil {
+		return SocketStats{}, false
+	}
+	return socketStats(&v, newMonoToWall()), true
 }

@@ -3,6 +3,7 @@ package bpf
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -57,8 +58,8 @@ func TestCountsExactBytes(t *testing.T) {
 			if ss.BytesReceived != uint64(total) || ss.BytesSent != 2 {
 				t.Errorf("server: received %d sent %d, want %d and 2", ss.BytesReceived, ss.BytesSent, total)
 			}
-			if cs.Sends == 0 || ss.Receives == 0 {
-				t.Errorf("call counts not kept: client sends %d, server receives %d", cs.Sends, ss.Receives)
+			if cs.SegmentsOut == 0 || ss.SegmentsIn == 0 || cs.SegmentsOut > uint64(total) {
+				t.Errorf("segment counts: client out %d, server in %d, for %d bytes", cs.SegmentsOut, ss.SegmentsIn, total)
 			}
 			if cs.SRTT <= 0 || cs.SRTT > time.Second {
 				t.Errorf("client srtt %v, want in (0, 1s] after traffic", cs.SRTT)
@@ -76,45 +77,93 @@ func TestCountsExactBytes(t *testing.T) {
 	}
 }
 
-func TestEntryRemovedAfterClose(t *testing.T) {
+func TestFinalFiguresAfterClose(t *testing.T) {
 	p := loadProbes(t)
-	for _, forget := range []bool{false, true} {
-		client, server := tcpPair(t)
-		ck, sk := cookieOf(t, client), cookieOf(t, server)
-		if _, err := client.Write([]byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		drain(t, server, 5)
-		if _, ok := p.Socket(ck); !ok {
-			t.Fatal("no entry before close")
-		}
-		client.Close()
-		server.Close()
-		if forget {
-			p.Forget(ck)
-			p.Forget(sk)
-		}
-		// Without Forget, the kernel retires the sockets when TCP's close
-		// handshake reaches TCP_CLOSE: immediate on loopback, but async.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			_, okc := p.Socket(ck)
-			_, oks := p.Socket(sk)
-			if !okc && !oks {
-				break
+	// Who closes first decides the TCP states the close goes through
+	// (FIN_WAIT1, LAST_ACK after CLOSE_WAIT, or a reset when data is left
+	// unread); each must keep exact final figures, the FINs not counted.
+	cases := []struct {
+		name  string
+		close func(t *testing.T, client, server *net.TCPConn)
+	}{
+		{"client first", func(t *testing.T, c, s *net.TCPConn) {
+			c.Close()
+			readEOF(t, s)
+			s.Close()
+		}},
+		{"server first", func(t *testing.T, c, s *net.TCPConn) {
+			s.Close()
+			readEOF(t, c)
+			c.Close()
+		}},
+		{"half close", func(t *testing.T, c, s *net.TCPConn) {
+			c.CloseWrite()
+			readEOF(t, s)
+			if _, err := s.Write([]byte("bye")); err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("forget=%v: entries still live 5s after close (client %v, server %v)", forget, okc, oks)
+			drain(t, c, 3)
+			s.Close()
+			readEOF(t, c)
+			c.Close()
+		}},
+		{"unread data resets", func(t *testing.T, c, s *net.TCPConn) {
+			if _, err := c.Write([]byte("unread")); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		final, ok := p.retired(ck)
-		if !ok || final.BytesSent != 5 {
-			t.Errorf("forget=%v: retired client figures %+v, %v; want 5 bytes sent", forget, final, ok)
-		}
-		if _, again := p.retired(ck); again {
-			t.Errorf("forget=%v: retired figures returned twice", forget)
-		}
+			time.Sleep(20 * time.Millisecond) // let it arrive
+			s.Close()
+			c.Close()
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			ck, sk := cookieOf(t, client), cookieOf(t, server)
+			if _, err := client.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, server, 5)
+			if s, ok := p.Socket(ck); !ok || s.BytesSent != 5 {
+				t.Fatalf("open client socket: %+v, %v; want 5 bytes sent", s, ok)
+			}
+			tc.close(t, client, server)
+			if _, ok := p.Socket(ck); ok {
+				t.Error("client socket still reported open after Close")
+			}
+			cf, ok := p.retired(ck)
+			if !ok {
+				t.Fatal("no final figures for the client socket")
+			}
+			sf, ok := p.retired(sk)
+			if !ok {
+				t.Fatal("no final figures for the server socket")
+			}
+			wantSent, wantRecv := uint64(5), uint64(5)
+			switch tc.name {
+			case "half close":
+				if cf.BytesReceived != 3 || sf.BytesSent != 3 {
+					t.Errorf("reply: client received %d, server sent %d; want 3", cf.BytesReceived, sf.BytesSent)
+				}
+			case "unread data resets":
+				wantSent = 11 // the server never read the last 6
+			}
+			if cf.BytesSent != wantSent || sf.BytesReceived != wantRecv {
+				t.Errorf("final: client sent %d, server received %d; want %d and %d", cf.BytesSent, sf.BytesReceived, wantSent, wantRecv)
+			}
+			if _, again := p.retired(ck); again {
+				t.Error("final figures returned twice")
+			}
+		})
+	}
+}
+
+// readEOF reads c until the peer's FIN.
+func readEOF(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("reading to EOF: %v", err)
 	}
 }
 
@@ -177,11 +226,10 @@ func TestClosedProbesReportNothing(t *testing.T) {
 	if _, err := p.Sockets(); err == nil {
 		t.Error("Sockets answered after Close")
 	}
-	p.Forget(cookieOf(t, client)) // must not panic
 }
 
 func TestOptionsRejected(t *testing.T) {
-	for _, o := range []Options{{PID: -1}, {MaxSockets: -5}, {MaxSockets: 1 << 30}} {
+	for _, o := range []Options{{PID: -1}, {MaxClosed: -5}, {MaxClosed: 1 << 30}} {
 		if _, err := Load(o); err == nil || errors.Is(err, ErrUnavailable) {
 			t.Errorf("Load(%+v) = %v, want a plain options error", o, err)
 		}
@@ -196,7 +244,6 @@ func TestNilProbes(t *testing.T) {
 	if all, err := p.Sockets(); all != nil || err != nil {
 		t.Errorf("nil Probes Sockets = %v, %v", all, err)
 	}
-	p.Forget(1)
 	if err := p.Close(); err != nil {
 		t.Errorf("nil Probes Close: %v", err)
 	}

@@ -15,28 +15,28 @@ import (
 
 type sockstatsSockStats struct {
 	_             structs.HostLayout
+	Cookie        uint64
 	BytesSent     uint64
 	BytesReceived uint64
-	Sends         uint64
-	Receives      uint64
-	UpdatedNs     uint64
+	SegsOut       uint64
+	SegsIn        uint64
+	ReadNs        uint64
 	SrttUs        uint32
 	SndCwnd       uint32
 	SendQueue     uint32
 	TotalRetrans  uint32
+	State         uint32
+	Pad           uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sockstatsMapClosed        = "closed"
-	sockstatsMapSocks         = "socks"
-	sockstatsProgOnRecv       = "on_recv"
-	sockstatsProgOnRetransmit = "on_retransmit"
-	sockstatsProgOnSend       = "on_send"
-	sockstatsProgOnState      = "on_state"
-	sockstatsVarTargetTgid    = "target_tgid"
+	sockstatsMapClosed       = "closed"
+	sockstatsProgDumpSockets = "dump_sockets"
+	sockstatsProgOnState     = "on_state"
+	sockstatsVarTargetTgid   = "target_tgid"
 )
 
 // loadSockstats returns the embedded CollectionSpec for sockstats.
@@ -81,10 +81,8 @@ type sockstatsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstatsProgramSpecs struct {
-	OnRecv       *ebpf.ProgramSpec `ebpf:"on_recv"`
-	OnRetransmit *ebpf.ProgramSpec `ebpf:"on_retransmit"`
-	OnSend       *ebpf.ProgramSpec `ebpf:"on_send"`
-	OnState      *ebpf.ProgramSpec `ebpf:"on_state"`
+	DumpSockets *ebpf.ProgramSpec `ebpf:"dump_sockets"`
+	OnState     *ebpf.ProgramSpec `ebpf:"on_state"`
 }
 
 // sockstatsMapSpecs contains maps before they are loaded into the kernel.
@@ -92,7 +90,6 @@ type sockstatsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstatsMapSpecs struct {
 	Closed *ebpf.MapSpec `ebpf:"closed"`
-	Socks  *ebpf.MapSpec `ebpf:"socks"`
 }
 
 // sockstatsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -123,13 +120,11 @@ func (o *sockstatsObjects) Close() error {
 // It can be passed to loadSockstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstatsMaps struct {
 	Closed *ebpf.Map `ebpf:"closed"`
-	Socks  *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *sockstatsMaps) Close() error {
 	return _SockstatsClose(
 		m.Closed,
-		m.Socks,
 	)
 }
 
@@ -144,17 +139,13 @@ type sockstatsVariables struct {
 //
 // It can be passed to loadSockstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstatsPrograms struct {
-	OnRecv       *ebpf.Program `ebpf:"on_recv"`
-	OnRetransmit *ebpf.Program `ebpf:"on_retransmit"`
-	OnSend       *ebpf.Program `ebpf:"on_send"`
-	OnState      *ebpf.Program `ebpf:"on_state"`
+	DumpSockets *ebpf.Program `ebpf:"dump_sockets"`
+	OnState     *ebpf.Program `ebpf:"on_state"`
 }
 
 func (p *sockstatsPrograms) Close() error {
 	return _SockstatsClose(
-		p.OnRecv,
-		p.OnRetransmit,
-		p.OnSend,
+		p.DumpSockets,
 		p.OnState,
 	)
 }

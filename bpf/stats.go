@@ -6,27 +6,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SocketStats are the kernel's figures for one TCP socket. The byte and call
-// counters are exact and cumulative since the socket's first send or
-// receive; the congestion fields are a snapshot taken at the socket's last
-// send, receive or retransmission (see Updated).
+// SocketStats are the kernel's figures for one TCP socket, read from its
+// tcp_sock when asked for (or when the process closed it). The byte
+// counters are exact and cumulative over the socket's life, SYN and FIN
+// excluded; they never include a byte twice, however often TCP
+// retransmitted it.
 type SocketStats struct {
 	// Cookie is the socket's SO_COOKIE, the key joining it to a connection.
 	Cookie uint64 `json:"cookie"`
-	// BytesSent is what successful send calls (write, writev, sendmsg,
-	// io_uring sends, …) handed to the kernel.
+	// BytesSent is what the application handed to the kernel (write,
+	// writev, sendmsg, io_uring sends, …): transmitted once, or queued.
 	BytesSent uint64 `json:"bytes_sent"`
-	// BytesReceived is what successful receive calls took from the kernel
-	// (MSG_PEEK excluded).
+	// BytesReceived is what the application took from the kernel
+	// (MSG_PEEK excluded): arrived in order and read.
 	BytesReceived uint64 `json:"bytes_received"`
-	// Sends and Receives count the successful calls, so BytesSent/Sends is
-	// the mean write size the batching achieved.
-	Sends    uint64 `json:"sends"`
-	Receives uint64 `json:"receives"`
+	// SegmentsOut and SegmentsIn count TCP segments carrying data, so
+	// BytesSent/SegmentsOut is the mean segment the batching achieved.
+	SegmentsOut uint64 `json:"segments_out"`
+	SegmentsIn  uint64 `json:"segments_in"`
 	// Retransmits counts retransmitted TCP segments (the kernel's
-	// total_retrans, as TCP_INFO reports it), refreshed at every send,
-	// receive and retransmission, so it rises even while the application
-	// does not touch the socket.
+	// total_retrans, as TCP_INFO and ss report it).
 	Retransmits uint64 `json:"retransmits"`
 	// SRTT is the kernel's smoothed round-trip time estimate.
 	SRTT time.Duration `json:"srtt_ns"`
@@ -35,12 +34,12 @@ type SocketStats struct {
 	// SendQueue is the bytes written but not yet acknowledged by the peer
 	// (what ss shows as Send-Q): a player falling behind shows here first.
 	SendQueue uint32 `json:"send_queue"`
-	// Updated is when SRTT, Cwnd and SendQueue were read; zero if never.
+	// Updated is when the kernel read these figures.
 	Updated time.Time `json:"updated"`
 }
 
-// monoClock converts bpf_ktime_get_ns (CLOCK_MONOTONIC) readings into wall
-// time; a variable so tests can pin it.
+// monoClock reads CLOCK_MONOTONIC (what bpf_ktime_get_ns counts) and the
+// wall clock together; a variable so tests can pin it.
 var monoClock = func() (mono time.Duration, wall time.Time) {
 	var ts unix.Timespec
 	wall = time.Now()
@@ -50,24 +49,38 @@ var monoClock = func() (mono time.Duration, wall time.Time) {
 	return time.Duration(ts.Nano()), wall
 }
 
-// socketStats converts the map value shared with c/sockstats.c.
-func socketStats(cookie uint64, v *sockstatsSockStats) SocketStats {
-	s := SocketStats{
-		Cookie:        cookie,
+// monoToWall converts bpf_ktime_get_ns readings into wall time, from one
+// reading of both clocks shared by a whole batch of records.
+type monoToWall struct {
+	mono time.Duration
+	wall time.Time
+}
+
+func newMonoToWall() monoToWall {
+	mono, wall := monoClock()
+	return monoToWall{mono, wall}
+}
+
+// at is the wall time of a bpf_ktime_get_ns reading; zero if unknown.
+func (c monoToWall) at(ns uint64) time.Time {
+	if ns == 0 || c.mono == 0 {
+		return time.Time{}
+	}
+	return c.wall.Add(time.Duration(ns) - c.mono)
+}
+
+// socketStats converts the record shared with c/sockstats.c.
+func socketStats(v *sockstatsSockStats, clock monoToWall) SocketStats {
+	return SocketStats{
+		Cookie:        v.Cookie,
 		BytesSent:     v.BytesSent,
 		BytesReceived: v.BytesReceived,
-		Sends:         v.Sends,
-		Receives:      v.Receives,
+		SegmentsOut:   v.SegsOut,
+		SegmentsIn:    v.SegsIn,
 		Retransmits:   uint64(v.TotalRetrans),
 		SRTT:          time.Duration(v.SrttUs) * time.Microsecond,
 		Cwnd:          v.SndCwnd,
 		SendQueue:     v.SendQueue,
+		Updated:       clock.at(v.ReadNs),
 	}
-	if v.UpdatedNs != 0 {
-		mono, wall := monoClock()
-		if mono != 0 {
-			s.Updated = wall.Add(time.Duration(v.UpdatedNs) - mono)
-		}
-	}
-	return s
 }

@@ -134,8 +134,8 @@ func TestCountsIOUring(t *testing.T) {
 		}
 		got += int64(n)
 	}
-	if s, _ := p.Socket(cookieOf(t, client)); s.BytesSent != uint64(sent) || s.Sends != 2 {
-		t.Errorf("client: sent %d bytes in %d calls, want %d in 2", s.BytesSent, s.Sends, sent)
+	if s, _ := p.Socket(cookieOf(t, client)); s.BytesSent != uint64(sent) || s.SegmentsOut == 0 {
+		t.Errorf("client: sent %d bytes in %d segments, want %d in at least 1", s.BytesSent, s.SegmentsOut, sent)
 	}
 	if s, _ := p.Socket(cookieOf(t, server)); s.BytesReceived != uint64(sent) {
 		t.Errorf("server: received %d, want %d", s.BytesReceived, sent)

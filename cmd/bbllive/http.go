@@ -157,13 +157,14 @@ func newConnSampler(hub *fanout.Hub, probes *bpf.Probes) *connSampler {
 func (c *connSampler) sample(now time.Time) []connRow {
 	conns := c.hub.Conns()
 	rows := make([]connRow, 0, len(conns))
+	kernel := c.kernelFigures()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ci := range conns {
 		r := connRow{ID: ci.ID, Role: ci.Role, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
 			Source: "app", BytesSent: ci.BytesSent, BytesReceived: ci.BytesReceived,
 			AppBytesSent: ci.BytesSent, AppBytesReceived: ci.BytesReceived}
-		if s, ok := c.probes.Socket(ci.Cookie); ok && ci.Cookie != 0 {
+		if s, ok := kernel[ci.Cookie]; ok && ci.Cookie != 0 {
 			srtt := s.SRTT.Seconds()
 			r.Source, r.BytesSent, r.BytesReceived = "kernel", s.BytesSent, s.BytesReceived
 			r.SRTT, r.Retransmits, r.SendQueue, r.Cwnd = &srtt, &s.Retransmits, &s.SendQueue, &s.Cwnd
@@ -173,6 +174,17 @@ func (c *connSampler) sample(now time.Time) []connRow {
 	}
 	c.forget(conns)
 	return rows
+}
+
+// kernelFigures reads every socket's kernel figures once, by cookie; empty
+// without eBPF.
+func (c *connSampler) kernelFigures() map[uint64]bpf.SocketStats {
+	all, _ := c.probes.Sockets() // an error leaves the rows with the app's figures
+	out := make(map[uint64]bpf.SocketStats, len(all))
+	for _, s := range all {
+		out[s.Cookie] = s
+	}
+	return out
 }
 
 // rate fills r's throughput and rolls its window. Called with c.mu held.

@@ -225,8 +225,6 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 	} else {
 		log.Info("eBPF socket figures off (-bpf=false)")
 	}
-	// A nil *Probes forgets nothing, so the hook is the same either way.
-	hub.OnDetach = o.probes.Forget
 	sm := newSessionMetrics()
 	srv.OnSessionEnd = sm.sessionEnded
 	if c.httpAddr == "" {
