@@ -16,6 +16,9 @@ import (
 type RunConfig struct {
 	// ServerBin is the bbllive binary to start as `serve`.
 	ServerBin string
+	// PublisherBin is the bbllive binary to start as `bench publish`
+	// (default ServerBin).
+	PublisherBin string
 	// Configs are the server configurations compared.
 	Configs []ServerConfig
 	// Players are the player counts (each ≤ MaxHarnessPlayers).
@@ -62,9 +65,12 @@ type Result struct {
 	Bytes uint64      `json:"bytes_delivered"`
 	Gbps  float64     `json:"gbps"`
 	Load  *LoadReport `json:"players_report"`
-	// GenCPUPercent is the harness's own CPU (players and publisher), to
-	// show the load generator costs less than what it loads.
+	// GenCPUPercent is the harness's own CPU (the players), to show the
+	// load generator costs less than what it loads.
 	GenCPUPercent float64 `json:"loadgen_cpu_pct"`
+	// PubCPUPercent is the publisher process's CPU, which on loopback
+	// includes the server's receive work for the published bytes.
+	PubCPUPercent float64 `json:"publisher_cpu_pct"`
 	Error         string  `json:"error,omitempty"`
 }
 
@@ -80,6 +86,9 @@ func (c *RunConfig) withDefaults() {
 	}
 	if c.Count == "" {
 		c.Count = "auto"
+	}
+	if c.PublisherBin == "" {
+		c.PublisherBin = c.ServerBin
 	}
 }
 
@@ -150,20 +159,11 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 	}
 	defer srv.Stop()
 
-	pctx, stopPub := context.WithCancel(ctx)
-	pubURL := "rtmp://" + srv.Addr + "/live/bench_{i}"
-	wait, err := PublishMany(pctx, pubURL, cfg.Publishers, func(int) (MediaSource, error) {
-		s, err := synth.New(cfg.Stream)
-		if err != nil {
-			return nil, err
-		}
-		return SynthSource(s), nil
-	}, nil)
+	pub, err := StartPublisherProcess(ctx, cfg.PublisherBin, "rtmp://"+srv.Addr+"/live/bench_{i}", cfg.Publishers, cfg.Stream)
 	if err != nil {
-		stopPub()
 		return fail(err)
 	}
-	defer func() { stopPub(); wait() }()
+	defer pub.Stop()
 
 	// The server's memory with its publishers and no players: what each
 	// player adds is measured over it.
@@ -191,15 +191,20 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 	if srv.Exited() {
 		return fail(fmt.Errorf("server exited:\n%s", srv.Log()))
 	}
+	if pub.Exited() {
+		return fail(fmt.Errorf("publisher exited:\n%s", pub.Log()))
+	}
 
 	counter, note := startSyscallCount(srv.PID, cfg.Count)
 	cpu0, err1 := ProcCPU(srv.PID)
 	gen0, _ := ProcCPU(0)
+	pub0, _ := ProcCPU(pub.PID)
 	start := time.Now()
 	g.Mark()
 	pr.wait(ctx, "measure", nil, cfg.Window)
 	cpu1, err2 := ProcCPU(srv.PID)
 	gen1, _ := ProcCPU(0)
+	pub1, _ := ProcCPU(pub.PID)
 	elapsed := time.Since(start)
 	rss, peak, _ := ProcMemory(srv.PID)
 	sys, _ := counter.stop()
@@ -215,12 +220,17 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 	if srv.Exited() {
 		return fail(fmt.Errorf("server exited during the window:\n%s", srv.Log()))
 	}
-	res.fill(cpu1-cpu0, (gen1-gen0)/elapsed.Seconds()*100, elapsed, rss, peak, sys)
+	if pub.Exited() {
+		return fail(fmt.Errorf("publisher exited during the window:\n%s", pub.Log()))
+	}
+	res.fill(cpu1-cpu0, elapsed, rss, peak, sys)
+	res.GenCPUPercent = (gen1 - gen0) / elapsed.Seconds() * 100
+	res.PubCPUPercent = (pub1 - pub0) / elapsed.Seconds() * 100
 	return res
 }
 
 // fill derives the per-unit figures.
-func (r *Result) fill(cpu, genPct float64, window time.Duration, rss, peak uint64, sys SyscallFigures) {
+func (r *Result) fill(cpu float64, window time.Duration, rss, peak uint64, sys SyscallFigures) {
 	secs := window.Seconds()
 	r.ServerCPUSeconds = cpu
 	r.ServerCPUPercent = cpu / secs * 100
@@ -238,7 +248,6 @@ func (r *Result) fill(cpu, genPct float64, window time.Duration, rss, peak uint6
 		}
 	}
 	r.RSSBytes, r.PeakRSSBytes = rss, peak
-	r.GenCPUPercent = genPct
 }
 
 // progress prints one line that rewrites itself each second.

@@ -67,6 +67,7 @@ var tableRows = []row{
 	{"disconnects", func(r *Result) string { return fmt.Sprint(r.Load.Disconnects) }},
 	{"errors", func(r *Result) string { return fmt.Sprint(r.Load.ErrorCount()) }},
 	{"load generator CPU %", func(r *Result) string { return f1(r.GenCPUPercent) }},
+	{"publisher CPU %", func(r *Result) string { return f1(r.PubCPUPercent) }},
 }
 
 // WriteTable prints the results side by side, one column each, then the

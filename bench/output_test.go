@@ -14,7 +14,7 @@ func sampleResults() []Result {
 	for _, n := range []int{500, 1000} {
 		for i, name := range []string{"netpoll-msg", "netpoll-100ms"} {
 			r := Result{Config: name, Players: n, Load: &LoadReport{Played: n, Bytes: uint64(n) * 2_300_000, WindowSeconds: 20, Errors: map[string]int{}}}
-			r.fill(float64(n)/100/float64(i+1), 2, 20e9, 50<<20, 60<<20, SyscallFigures{Method: "bpf", Counted: true, Total: uint64(n * 100 / (i + 1)), Writev: uint64(n * 90 / (i + 1))})
+			r.fill(float64(n)/100/float64(i+1), 20e9, 50<<20, 60<<20, SyscallFigures{Method: "bpf", Counted: true, Total: uint64(n * 100 / (i + 1)), Writev: uint64(n * 90 / (i + 1))})
 			out = append(out, r)
 		}
 	}

@@ -114,7 +114,7 @@ func TestReport(t *testing.T) {
 
 func TestResultFill(t *testing.T) {
 	r := Result{Players: 1000, Load: &LoadReport{Bytes: 2_500_000_000, WindowSeconds: 20}}
-	r.fill(5, 3, 20*time.Second, 100<<20, 120<<20, SyscallFigures{Counted: true, Total: 50_000})
+	r.fill(5, 20*time.Second, 100<<20, 120<<20, SyscallFigures{Counted: true, Total: 50_000})
 	checks := []struct {
 		name      string
 		got, want float64

@@ -183,12 +183,15 @@ func benchRun(ctx context.Context, args []string) int {
 	}
 	cfg.Configs = configs
 	cfg.Count = bench.CountMethod(*count)
-	if cfg.ServerBin == "" {
-		if cfg.ServerBin, err = os.Executable(); err != nil {
-			fmt.Fprintln(os.Stderr, "bbllive bench run: finding this binary:", err)
-			return 1
-		}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bbllive bench run: finding this binary:", err)
+		return 1
 	}
+	if cfg.ServerBin == "" {
+		cfg.ServerBin = self
+	}
+	cfg.PublisherBin = self // whichever server is measured, this binary publishes
 	cfg.Progress = os.Stderr
 	results, err := bench.RunBench(ctx, cfg)
 	if len(results) > 0 {
