@@ -14,23 +14,33 @@ import (
 const maxUringIov = 17
 
 // pass starts a write for every player of s that has none in flight.
+//
+// It goes over the players twice. By the time a pass comes, every player's
+// state is cold (the kernel's TCP work for a thousand sockets evicted it),
+// and the first access to each is a cache miss: the first loop is kept
+// short so the processor overlaps those misses across players instead of
+// taking them one after another between long stretches of work; the
+// second writes, on warm lines.
 func (w *uringWorker) pass(s *Stream, now time.Time) {
 	ucs := w.streams[s]
 	if len(ucs) == 0 {
 		w.dropStream(s)
 		return
 	}
+	todo, ending := w.todo[:0], w.ending[:0]
+	for _, uc := range ucs {
+		switch p := uc.p; {
+		case uc.closing:
+		case p.closed.Load() || p.gone.Load():
+			ending = append(ending, uc)
+		default:
+			todo = append(todo, uc)
+		}
+	}
 	w.view.take(&s.log)
 	floor := noPos
-	for _, uc := range ucs {
+	for _, uc := range todo {
 		p := uc.p
-		if uc.closing {
-			continue
-		}
-		if p.closed.Load() || p.gone.Load() {
-			w.beginClose(uc, nil)
-			continue
-		}
 		if !uc.recvArmed {
 			w.armRecv(uc)
 		}
@@ -49,6 +59,14 @@ func (w *uringWorker) pass(s *Stream, now time.Time) {
 	}
 	w.view.release()
 	s.log.setFloor(w.id, floor)
+	// Closing may drop a connection from w.streams[s] at once, so only
+	// after the loops.
+	for _, uc := range ending {
+		w.beginClose(uc, nil)
+	}
+	clear(todo)
+	clear(ending)
+	w.todo, w.ending = todo[:0], ending[:0]
 }
 
 func (w *uringWorker) dropStream(s *Stream) {
@@ -66,7 +84,10 @@ func (w *uringWorker) startWrite(uc *uringConn, now time.Time) {
 	// socket drains, and only a completed write lets the lag policy see it
 	// and skip it to a keyframe; half the lag window keeps that possible.
 	st.to = min(st.to, st.from+uint64(max(w.t.cfg.LagWindow/2, blockSize)))
-	iov := st.iovecs(uc.iov[:0], &w.view)
+	// Build in the worker's scratch, which stays in cache; the connection's
+	// own array (cold by now) is written only when the kernel or the chain
+	// accounting will read it, not for the common single-piece SEND.
+	iov := st.iovecs(w.iov[:0], &w.view)
 	if len(iov) > maxUringIov {
 		iov = iov[:maxUringIov]
 	}
@@ -89,17 +110,20 @@ func (w *uringWorker) startWrite(uc *uringConn, now time.Time) {
 	}
 	covered -= uint64(len(st.prefix))
 	st.to = st.from + covered
-	uc.niov = len(iov)
+	uc.niov = int32(len(iov))
 	w.pinRange(uc, st.from, st.to)
 	uc.st, uc.inflight, uc.sentAt = st, true, now
 	uc.written, uc.broken, uc.results = 0, false, 0
 	switch {
 	case w.t.mode == SendWritev || !w.fixed:
+		if len(iov) > 1 {
+			iov = uc.iov[:copy(uc.iov[:], iov)]
+		}
 		w.submitWritev(uc, iov)
 	case zc:
 		w.submitSendZC(uc, iov[0])
 	default:
-		w.submitChain(uc, iov)
+		w.submitChain(uc, uc.iov[:copy(uc.iov[:], iov)])
 	}
 }
 
@@ -130,13 +154,30 @@ func (w *uringWorker) unpin(uc *uringConn) {
 	uc.npins = 0
 }
 
+// submitWritev writes the range with one operation: a SEND when it is one
+// contiguous piece (most per-message writes), a WRITEV when it spans
+// blocks or carries a join prefix. SEND skips the iovec import (copying and
+// checking the array from user memory) that WRITEV pays on every write.
+// Both complete the same way on a socket: they wait for room with a poll
+// (the ring ignores the socket's O_NONBLOCK; MSG_DONTWAIT would instead
+// complete with EAGAIN and spin the next pass) and come back short with
+// what the socket took, never retrying the rest (no MSG_WAITALL).
+// MSG_NOSIGNAL: a write to a reset peer fails with EPIPE either way, this
+// only spares the process the signal.
 func (w *uringWorker) submitWritev(uc *uringConn, iov []unix.Iovec) {
 	sqe := w.getSQE()
 	if sqe == nil {
 		w.abortWrite(uc)
 		return
 	}
-	sqe.PrepWritev(uc.fd, iov, 0)
+	if len(iov) == 1 {
+		sqe.PrepSend(uc.rfd, iovecBytes(iov[0]), unix.MSG_NOSIGNAL)
+		w.sends++
+	} else {
+		sqe.PrepWritev(uc.rfd, iov, 0)
+		w.writevs++
+	}
+	uc.useFile(sqe)
 	sqe.SetUserData(userData(opWrite, uc.slot))
 	uc.results = 1
 	w.inflight++
@@ -152,10 +193,11 @@ func (w *uringWorker) submitSendZC(uc *uringConn, v unix.Iovec) {
 	}
 	buf := iovecBytes(v)
 	if idx, fixed := w.registeredIndex(buf); fixed {
-		sqe.PrepSendZCFixed(uc.fd, buf, unix.MSG_NOSIGNAL, 0, idx)
+		sqe.PrepSendZCFixed(uc.rfd, buf, unix.MSG_NOSIGNAL, 0, idx)
 	} else {
-		sqe.PrepSendZC(uc.fd, buf, unix.MSG_NOSIGNAL, 0)
+		sqe.PrepSendZC(uc.rfd, buf, unix.MSG_NOSIGNAL, 0)
 	}
+	uc.useFile(sqe)
 	sqe.SetUserData(userData(opWrite, uc.slot))
 	uc.results = 1
 	w.inflight++
@@ -176,16 +218,17 @@ func (w *uringWorker) submitChain(uc *uringConn, iov []unix.Iovec) {
 		buf := iovecBytes(v)
 		sqe := w.ring.GetSQE()
 		if idx, fixed := w.registeredIndex(buf); fixed {
-			sqe.PrepWriteFixed(uc.fd, buf, 0, idx)
+			sqe.PrepWriteFixed(uc.rfd, buf, 0, idx)
 		} else {
-			sqe.PrepWrite(uc.fd, buf, 0)
+			sqe.PrepWrite(uc.rfd, buf, 0)
 		}
+		uc.useFile(sqe)
 		sqe.SetUserData(userData(opWrite, uc.slot))
 		if i < len(iov)-1 {
 			sqe.SetFlags(uring.SQEIOLink)
 		}
 	}
-	uc.results = len(iov)
+	uc.results = int32(len(iov))
 	w.inflight += len(iov)
 }
 
@@ -227,14 +270,14 @@ func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
 	w.unpin(uc)
 	uc.inflight = false
 	want := int(uc.st.to-uc.st.from) + len(uc.st.prefix)
-	w.t.stats.Writes.Add(1)
-	w.t.stats.BytesWritten.Add(uint64(uc.written))
-	w.t.stats.WriteSizes[WriteSizeBucket(uc.written)].Add(1)
+	w.counts.writes++
+	w.counts.bytes += uint64(uc.written)
+	w.counts.sizes[WriteSizeBucket(uc.written)]++
 	if uc.written < want {
-		w.t.stats.ShortWrites.Add(1)
+		w.counts.short++
 	}
 	if !uc.closing {
-		uc.p.advance(uc.st, uc.written, time.Now())
+		uc.p.advance(uc.st, uc.written, w.reapedAt)
 		if uc.p.cursor < uc.st.head || uc.p.epoch != uc.p.stream.log.epoch.Load() {
 			// The write fell short of what the flush offered (the socket
 			// took less, or the write was bounded), or a publisher change
