@@ -108,6 +108,7 @@ func checkedPayload(rng *rand.Rand, seq uint32, key bool, n int) []byte {
 }
 
 type readerResult struct {
+	progress      atomic.Int64 // messages so far, for the test to wait on while the reader runs
 	messages, bad int
 	lastSeq       uint32
 	gapsAtKey     int // jumps in sequence that land on a keyframe (skips)
@@ -144,6 +145,7 @@ func verifyReader(conn net.Conn, chunkSize uint32, delay time.Duration, res *rea
 		first = false
 		res.lastSeq = seq
 		res.messages++
+		res.progress.Store(int64(res.messages))
 		if delay > 0 {
 			time.Sleep(delay)
 		}
@@ -192,7 +194,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for _, r := range results[:fast] {
-				for r.messages < total && time.Now().Before(deadline) {
+				for r.progress.Load() < total && time.Now().Before(deadline) {
 					time.Sleep(10 * time.Millisecond)
 				}
 			}
