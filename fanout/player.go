@@ -15,25 +15,29 @@ import (
 // to write to the connection. Its delivery state is owned by one sender
 // worker at a time; only closed and the counters are shared.
 type Player struct {
-	stream *Stream
+	// What every write touches comes first, in as few cache lines as
+	// possible: at a per-message flush a worker visits each of a thousand
+	// players per message, and each visit starts on cold memory.
+	stream      *Stream
+	cursor      uint64 // owned by the sender, as the rest up to closed
+	prefix      []byte // join prefix still to send, before cursor's bytes
+	epoch       uint64
+	behindSince time.Time
+	waiting     bool // waiting for a keyframe to start at
+	started     bool // first media written
+
+	closed    atomic.Bool
+	gone      atomic.Bool // disconnect already requested
+	BytesSent atomic.Uint64
+
+	waitFrom uint64    // log head when it began waiting (sender's)
+	joined   time.Time // (sender's)
+
 	sess   *rtmp.Session
 	conn   net.Conn
 	raw    syscall.RawConn
 	id     uint64
 	cookie uint64 // SO_COOKIE of conn, 0 if none
-
-	// Owned by the sender.
-	cursor      uint64
-	prefix      []byte // join prefix still to send, before cursor's bytes
-	waiting     bool   // waiting for a keyframe to start at
-	waitFrom    uint64 // log head when it began waiting
-	epoch       uint64
-	behindSince time.Time
-	joined      time.Time
-	started     bool // first media written
-
-	closed atomic.Bool
-	gone   atomic.Bool // disconnect already requested
 
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
@@ -41,8 +45,7 @@ type Player struct {
 	owned bool
 	start func() // the transport's take-over, run by TakeConn
 
-	BytesSent atomic.Uint64
-	Skips     atomic.Uint64
+	Skips atomic.Uint64
 }
 
 // Close stops delivery to the player; the session calls it when the
