@@ -26,11 +26,6 @@ type Hub struct {
 	mu      sync.Mutex
 	streams map[string]*Stream
 
-	// OnDetach, when set (before the hub serves), is called once with the
-	// socket cookie of every publisher and player that leaves its stream,
-	// so that per-socket accounting (eBPF) can retire the connection.
-	OnDetach func(cookie uint64)
-
 	firstFrame latencyHist // time to first frame of every player
 }
 
@@ -184,9 +179,6 @@ type publisherReader interface {
 func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }
 
 func (p *publisher) Close() error {
-	p.once.Do(func() {
-		p.s.detachPublisher(p)
-		p.s.hub.detached(p.cookie)
-	})
+	p.once.Do(func() { p.s.detachPublisher(p) })
 	return nil
 }

@@ -95,13 +95,6 @@ func (s *Stream) Codecs() (video, audio string) {
 	return rtmp.VideoCodec(s.videoSeq), rtmp.AudioCodec(s.audioSeq)
 }
 
-// detached tells the OnDetach hook that a connection left.
-func (h *Hub) detached(cookie uint64) {
-	if h.OnDetach != nil && cookie != 0 {
-		h.OnDetach(cookie)
-	}
-}
-
 // socketCookie returns conn's SO_COOKIE, the number eBPF programs key
 // sockets by (the same as bpf.Cookie, which fanout does not import); 0 when
 // conn is not a socket. It costs one getsockopt per attach.

@@ -56,7 +56,6 @@ func (p *Player) Close() error {
 	}
 	p.stream.removePlayer(p)
 	p.stream.hub.transport.Flush(p.stream)
-	p.stream.hub.detached(p.cookie)
 	return nil
 }
 
