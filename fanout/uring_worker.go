@@ -93,10 +93,8 @@ type uringWorker struct {
 	live     int
 	inflight int // player writes in flight (result CQEs still to come)
 	lastIdle time.Time
-	reapedAt time.Time // when the completions being handled were reaped
-	cqes     [reapBatch]uring.CQE
+	reapedAt time.Time                   // when the completions being handled were reaped
 	iov      [maxUringIov + 1]unix.Iovec // startWrite's scratch
-	warmSum  uint64
 }
 
 // startWorker creates a worker and waits until its ring is set up on its
@@ -366,41 +364,10 @@ func (w *uringWorker) attach(uc *uringConn) {
 	w.armRecv(uc)
 }
 
-// reapBatch is how many completions reap takes from the ring at a time.
-const reapBatch = 256
-
-// reap handles every ready completion, a batch at a time, warming each
-// batch's connections first (see warm).
+// reap handles every ready completion, with one clock reading for them all.
 func (w *uringWorker) reap() {
 	w.reapedAt = time.Now()
-	for {
-		n := w.ring.PeekCQEs(w.cqes[:])
-		w.warm(w.cqes[:n])
-		for _, c := range w.cqes[:n] {
-			w.complete(c)
-		}
-		if n < len(w.cqes) {
-			return
-		}
-	}
-}
-
-// warm reads the connection and player state a batch of completions will
-// update, in a loop short enough that the processor overlaps the cache
-// misses (the state went cold while the kernel wrote to a thousand other
-// sockets) instead of taking them one at a time while handling each
-// completion: the same reason pass loops twice. The sum only keeps the
-// loads from being optimised away.
-func (w *uringWorker) warm(cqes []uring.CQE) {
-	var sum uint64
-	for _, c := range cqes {
-		if slot := int(c.UserData & (1<<opShift - 1)); slot < len(w.slots) {
-			if uc := w.slots[slot]; uc != nil && uc.p != nil {
-				sum += uc.p.BytesSent.Load()
-			}
-		}
-	}
-	w.warmSum = sum
+	w.ring.ForEachCQE(w.complete)
 }
 
 // complete handles one CQE.
