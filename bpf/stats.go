@@ -38,27 +38,20 @@ type SocketStats struct {
 	Updated time.Time `json:"updated"`
 }
 
-// monoClock reads CLOCK_MONOTONIC (what bpf_ktime_get_ns counts) and the
-// wall clock together; a variable so tests can pin it.
-var monoClock = func() (mono time.Duration, wall time.Time) {
-	var ts unix.Timespec
-	wall = time.Now()
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0, wall
-	}
-	return time.Duration(ts.Nano()), wall
-}
-
-// monoToWall converts bpf_ktime_get_ns readings into wall time, from one
-// reading of both clocks shared by a whole batch of records.
+// monoToWall converts bpf_ktime_get_ns (CLOCK_MONOTONIC) readings into
+// wall time, from one reading of both clocks shared by a batch of records.
 type monoToWall struct {
 	mono time.Duration
 	wall time.Time
 }
 
 func newMonoToWall() monoToWall {
-	mono, wall := monoClock()
-	return monoToWall{mono, wall}
+	var ts unix.Timespec
+	wall := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return monoToWall{wall: wall}
+	}
+	return monoToWall{time.Duration(ts.Nano()), wall}
 }
 
 // at is the wall time of a bpf_ktime_get_ns reading; zero if unknown.
