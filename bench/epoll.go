@@ -77,14 +77,17 @@ func (l *loop) add(p *player) error {
 
 func (l *loop) run() {
 	defer close(l.done)
+	// The callback runs until the netpoller has parked the goroutine for a
+	// readiness it missed; close wakes it with a deadline. Made once: a
+	// closure per wakeup would be an allocation per wakeup.
+	var n int
+	poll := func(uintptr) bool {
+		n = l.waitNow()
+		return n != 0 || l.stop.Load()
+	}
 	for !l.stop.Load() {
-		var n int
-		// The callback runs until the netpoller has parked the goroutine
-		// for a readiness it missed; close wakes it with a deadline.
-		err := l.rc.Read(func(uintptr) bool {
-			n = l.waitNow()
-			return n != 0 || l.stop.Load()
-		})
+		n = 0
+		err := l.rc.Read(poll)
 		if err != nil || n <= 0 {
 			continue // a deadline (Stop) or EINTR: the loop condition decides
 		}
