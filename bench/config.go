@@ -8,31 +8,63 @@ import (
 )
 
 // ServerConfig is one server configuration the harness measures: a name
-// for the table and the flags given to `bbllive serve`.
+// for the table and the flags given to `bbllive serve` — or, with Floor,
+// to `bbllive bench floor`, the plain write loop that is the kernel's
+// floor for the same delivery.
 type ServerConfig struct {
 	Name  string   `json:"name"`
 	Flags []string `json:"flags"`
+	Floor bool     `json:"floor,omitempty"`
 }
 
-// Presets are the built-in configurations: each transport at the flush
-// settings DESIGN.md measured the kernel's floor at (per message, 40 ms,
-// 100 ms, 350 ms). A new transport or policy is one line each.
-var Presets = []ServerConfig{
-	{"netpoll-msg", []string{"-io", "netpoll", "-flush", "message"}},
-	{"netpoll-40ms", []string{"-io", "netpoll", "-flush", "interval", "-flush-interval", "40ms"}},
-	{"netpoll-100ms", []string{"-io", "netpoll", "-flush", "interval", "-flush-interval", "100ms"}},
-	{"netpoll-350ms", []string{"-io", "netpoll", "-flush", "interval", "-flush-interval", "350ms"}},
-	{"uring-msg", []string{"-io", "uring", "-flush", "message"}},
-	{"uring-40ms", []string{"-io", "uring", "-flush", "interval", "-flush-interval", "40ms"}},
-	{"uring-100ms", []string{"-io", "uring", "-flush", "interval", "-flush-interval", "100ms"}},
-	{"uring-350ms", []string{"-io", "uring", "-flush", "interval", "-flush-interval", "350ms"}},
+// Command is the bbllive command line that starts the configuration.
+func (sc ServerConfig) Command() []string {
+	if sc.Floor {
+		return []string{"bench", "floor"}
+	}
+	return []string{"serve"}
+}
+
+// flushFlags are the flush settings DESIGN.md measured the kernel's floor
+// at (per message, 40 ms, 100 ms, 350 ms), by the suffix of their preset.
+var flushFlags = []struct {
+	suffix string
+	flags  []string
+}{
+	{"msg", []string{"-flush", "message"}},
+	{"40ms", []string{"-flush", "interval", "-flush-interval", "40ms"}},
+	{"100ms", []string{"-flush", "interval", "-flush-interval", "100ms"}},
+	{"350ms", []string{"-flush", "interval", "-flush-interval", "350ms"}},
+}
+
+// Presets are the built-in configurations: each transport at each flush
+// setting, and beside them the floor — one goroutine writing the same
+// bytes to every player with plain write calls, no protocol work — at the
+// same settings, so the server is compared with it in the same run.
+var Presets = presets()
+
+func presets() []ServerConfig {
+	var out []ServerConfig
+	for _, kind := range []string{"netpoll", "uring", "floor"} {
+		for _, f := range flushFlags {
+			sc := ServerConfig{Name: kind + "-" + f.suffix, Flags: slices.Clone(f.flags), Floor: kind == "floor"}
+			if !sc.Floor {
+				sc.Flags = append([]string{"-io", kind}, sc.Flags...)
+			}
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // PresetGroups name sets of presets for -preset; "all" is every preset.
 var PresetGroups = map[string][]string{
 	"netpoll": {"netpoll-msg", "netpoll-40ms", "netpoll-100ms", "netpoll-350ms"},
 	"uring":   {"uring-msg", "uring-40ms", "uring-100ms", "uring-350ms"},
-	"100ms":   {"netpoll-100ms", "uring-100ms"},
+	"floor":   {"floor-msg", "floor-40ms", "floor-100ms", "floor-350ms"},
+	"servers": {"netpoll-msg", "netpoll-40ms", "netpoll-100ms", "netpoll-350ms", "uring-msg", "uring-40ms", "uring-100ms", "uring-350ms"},
+	"msg":     {"netpoll-msg", "uring-msg", "floor-msg"},
+	"100ms":   {"netpoll-100ms", "uring-100ms", "floor-100ms"},
 }
 
 // LookupPreset returns the presets a name stands for: one preset, a
@@ -75,6 +107,8 @@ func groupNames() string {
 // ParseServerConfig reads NAME=FLAGS, e.g.
 // `netpoll-100ms=-flush interval -flush-interval 100ms`. FLAGS is split on
 // white space; single or double quotes keep a value with spaces together.
+// FLAGS starting with the word floor configure `bbllive bench floor`
+// instead of the server: `floor-20ms=floor -flush interval -flush-interval 20ms`.
 func ParseServerConfig(s string) (ServerConfig, error) {
 	name, flags, ok := strings.Cut(s, "=")
 	name = strings.TrimSpace(name)
@@ -85,7 +119,11 @@ func ParseServerConfig(s string) (ServerConfig, error) {
 	if err != nil {
 		return ServerConfig{}, fmt.Errorf("bench: config %s: %w", name, err)
 	}
-	return ServerConfig{Name: name, Flags: args}, nil
+	sc := ServerConfig{Name: name, Flags: args}
+	if len(args) > 0 && args[0] == "floor" {
+		sc.Floor, sc.Flags = true, args[1:]
+	}
+	return sc, nil
 }
 
 // splitArgs splits a command line on white space, honouring quotes.

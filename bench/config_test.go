@@ -21,6 +21,7 @@ func TestParseServerConfig(t *testing.T) {
 		{"=-flush message", "", nil, "NAME=FLAGS"},
 		{"a b=-x", "", nil, "NAME=FLAGS"},
 		{`u=-x "open`, "", nil, "unclosed"},
+		{"f=floor -flush message", "f", []string{"-flush", "message"}, ""},
 	}
 	for _, tt := range tests {
 		got, err := ParseServerConfig(tt.in)
@@ -30,7 +31,7 @@ func TestParseServerConfig(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got.Name != tt.name || !slices.Equal(got.Flags, tt.flags) {
+		if err != nil || got.Name != tt.name || !slices.Equal(got.Flags, tt.flags) || got.Floor != strings.Contains(tt.in, "floor") {
 			t.Errorf("%q: %+v %v, want %s %q", tt.in, got, err, tt.name, tt.flags)
 		}
 	}
@@ -48,6 +49,19 @@ func TestLookupPreset(t *testing.T) {
 	one, err := LookupPreset("netpoll-350ms")
 	if err != nil || len(one) != 1 || !slices.Contains(one[0].Flags, "350ms") {
 		t.Fatalf("netpoll-350ms: %+v, %v", one, err)
+	}
+	floor, err := LookupPreset("floor")
+	if err != nil || len(floor) != 4 || !floor[0].Floor || !slices.Equal(floor[0].Command(), []string{"bench", "floor"}) || slices.Contains(floor[0].Flags, "-io") {
+		t.Fatalf("floor group: %+v, %v", floor, err)
+	}
+	if np[0].Floor || !slices.Equal(np[0].Command(), []string{"serve"}) {
+		t.Fatalf("netpoll-msg runs %q", np[0].Command())
+	}
+	// Every group names presets that exist.
+	for g := range PresetGroups {
+		if _, err := LookupPreset(g); err != nil {
+			t.Errorf("group %s: %v", g, err)
+		}
 	}
 	if _, err := LookupPreset("nope"); err == nil || !strings.Contains(err.Error(), "netpoll-msg") {
 		t.Fatalf("unknown preset: %v (should list the presets)", err)
@@ -80,7 +94,7 @@ func TestExpandName(t *testing.T) {
 
 func TestStartServerRefusesListen(t *testing.T) {
 	for _, flags := range [][]string{{"-listen", ":1935"}, {"--listen=:1935"}, {"-listen=0.0.0.0:1"}} {
-		if _, err := StartServer(t.Context(), "/bin/false", flags); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+		if _, err := StartServer(t.Context(), "/bin/false", ServerConfig{Name: "x", Flags: flags}); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
 			t.Errorf("%q: %v", flags, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +17,19 @@ import (
 type RunConfig struct {
 	// ServerBin is the bbllive binary to start as `serve`.
 	ServerBin string
-	// PublisherBin is the bbllive binary to start as `bench publish`
-	// (default ServerBin).
+	// PublisherBin is the bbllive binary to start as `bench publish` and,
+	// for the floor configurations, `bench floor` (default ServerBin).
 	PublisherBin string
 	// Configs are the server configurations compared.
 	Configs []ServerConfig
 	// Players are the player counts (each ≤ MaxHarnessPlayers).
 	Players []int
+	// Repeat runs everything this many times (default 1, at most
+	// MaxRepeat), in rounds whose order alternates, so that drift of a
+	// shared machine falls on every configuration alike; the table then
+	// shows each configuration's median run and compares configurations
+	// round by round.
+	Repeat int
 	// Warmup runs after the last player is set up, before measuring
 	// (default 5 s); Window is the measurement (default 20 s).
 	Warmup, Window time.Duration
@@ -43,6 +50,7 @@ type RunConfig struct {
 const (
 	MaxHarnessPlayers = 10000
 	MaxWindow         = 10 * time.Minute
+	MaxRepeat         = 10
 )
 
 // Result is one configuration at one player count.
@@ -50,6 +58,7 @@ type Result struct {
 	Config  string   `json:"config"`
 	Flags   []string `json:"flags"`
 	Players int      `json:"players"`
+	Round   int      `json:"round"` // 1-based, with RunConfig.Repeat
 	// Server figures over the window.
 	ServerCPUSeconds float64        `json:"server_cpu_s"`
 	ServerCPUPercent float64        `json:"server_cpu_pct"` // of one core
@@ -90,6 +99,9 @@ func (c *RunConfig) withDefaults() {
 	if c.PublisherBin == "" {
 		c.PublisherBin = c.ServerBin
 	}
+	if c.Repeat <= 0 {
+		c.Repeat = 1
+	}
 }
 
 func (c *RunConfig) validate() error {
@@ -107,14 +119,17 @@ func (c *RunConfig) validate() error {
 	if c.Window > MaxWindow || c.Warmup > MaxWindow {
 		return fmt.Errorf("bench: window and warm-up are bounded by %v", MaxWindow)
 	}
+	if c.Repeat > MaxRepeat {
+		return fmt.Errorf("bench: %d repeats: at most %d", c.Repeat, MaxRepeat)
+	}
 	if c.Publishers > 100 {
 		return fmt.Errorf("bench: %d publishers: at most 100", c.Publishers)
 	}
 	return c.Stream.Validate()
 }
 
-// RunBench runs every configuration at every player count in turn and
-// returns one Result each. A run that fails is reported in its Result's
+// RunBench runs every configuration at every player count in turn, in
+// cfg.Repeat rounds, and returns one Result per run. A run that fails is reported in its Result's
 // Error and the others go on; the error is for what stops everything.
 func RunBench(ctx context.Context, cfg RunConfig) ([]Result, error) {
 	cfg.withDefaults()
@@ -129,21 +144,36 @@ func RunBench(ctx context.Context, cfg RunConfig) ([]Result, error) {
 		return nil, err
 	}
 	var results []Result
-	total := len(cfg.Configs) * len(cfg.Players)
-	for _, n := range cfg.Players {
-		for _, sc := range cfg.Configs {
-			if ctx.Err() != nil {
-				return results, ctx.Err()
+	total := len(cfg.Configs) * len(cfg.Players) * cfg.Repeat
+	for round := 1; round <= cfg.Repeat; round++ {
+		for _, n := range cfg.Players {
+			for _, sc := range roundOrder(cfg.Configs, round) {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
+				}
+				label := fmt.Sprintf("[%d/%d %s %dp]", len(results)+1, total, sc.Name, n)
+				r := runOne(ctx, &cfg, sc, n, label)
+				r.Round = round
+				results = append(results, r)
 			}
-			label := fmt.Sprintf("[%d/%d %s %dp]", len(results)+1, total, sc.Name, n)
-			r := runOne(ctx, &cfg, sc, n, label)
-			results = append(results, r)
 		}
 	}
 	if cfg.Progress != nil {
 		fmt.Fprint(cfg.Progress, "\r\033[K")
 	}
 	return results, nil
+}
+
+// roundOrder is the order of the configurations in a round: as given in
+// odd rounds, reversed in even ones, so that no configuration always runs
+// first (on a cold machine) or right after the heaviest one.
+func roundOrder(configs []ServerConfig, round int) []ServerConfig {
+	if round%2 == 1 {
+		return configs
+	}
+	r := slices.Clone(configs)
+	slices.Reverse(r)
+	return r
 }
 
 // runOne measures one configuration at one player count.
@@ -153,7 +183,11 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 		res.Error = err.Error()
 		return res
 	}
-	srv, err := StartServer(ctx, cfg.ServerBin, sc.Flags)
+	bin := cfg.ServerBin
+	if sc.Floor {
+		bin = cfg.PublisherBin // the floor is the harness's tool, whatever server is measured
+	}
+	srv, err := StartServer(ctx, bin, sc)
 	if err != nil {
 		return fail(err)
 	}

@@ -55,7 +55,7 @@ func serverBinary(t *testing.T) string {
 // startTestServer runs the server binary with flags until the test ends.
 func startTestServer(t *testing.T, flags ...string) *ServerProcess {
 	t.Helper()
-	srv, err := StartServer(context.Background(), serverBinary(t), flags)
+	srv, err := StartServer(context.Background(), serverBinary(t), ServerConfig{Name: "test", Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,29 +71,34 @@ var tableRows = []row{
 	{"publisher CPU %", func(r *Result) string { return f1(r.PubCPUPercent) }},
 }
 
-// WriteTable prints the results side by side, one column each, then the
-// counting method and any errors.
+// WriteTable prints the results side by side, one column per
+// configuration and player count (its median run when there were several),
+// then the counting method, any errors, and the same-round comparisons.
 func WriteTable(w io.Writer, results []Result) {
-	multi := false
-	for _, r := range results[1:] {
-		if r.Players != results[0].Players {
-			multi = true
-		}
+	sums := Summarize(results)
+	multi, repeated := false, false
+	for _, s := range sums {
+		multi = multi || s.Players != sums[0].Players
+		repeated = repeated || s.Runs > 1
+	}
+	rows := tableRows
+	if repeated {
+		rows = append(slices.Clone(rows[:5]), append([]row{spreadRow(sums)}, rows[5:]...)...)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "\t")
-	for _, r := range results {
-		name := r.Config
+	for _, s := range sums {
+		name := s.Config
 		if multi {
-			name += fmt.Sprintf("@%d", r.Players)
+			name += fmt.Sprintf("@%d", s.Players)
 		}
 		fmt.Fprintf(tw, "%s\t", name)
 	}
 	fmt.Fprintln(tw)
-	for _, rw := range tableRows {
+	for _, rw := range rows {
 		fmt.Fprintf(tw, "%s\t", rw.label)
-		for i := range results {
-			r := &results[i]
+		for i := range sums {
+			r := &sums[i].Result
 			if r.Load == nil || r.Error != "" {
 				fmt.Fprint(tw, "failed\t")
 				continue
@@ -110,12 +116,28 @@ func WriteTable(w io.Writer, results []Result) {
 		}
 	}
 	for _, r := range results {
+		at := fmt.Sprintf("@%d", r.Players)
+		if repeated {
+			at += fmt.Sprintf(" round %d", r.Round)
+		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "%s @%d failed: %s\n", r.Config, r.Players, r.Error)
+			fmt.Fprintf(w, "%s %s failed: %s\n", r.Config, at, r.Error)
 		} else if r.Load.ErrorCount() > 0 {
-			fmt.Fprintf(w, "%s @%d errors: %s\n", r.Config, r.Players, r.Load.ErrorsLine())
+			fmt.Fprintf(w, "%s %s errors: %s\n", r.Config, at, r.Load.ErrorsLine())
 		}
 	}
+	WriteRatios(w, Compare(results))
+}
+
+// spreadRow shows how far the runs of each column spread: the figures
+// above and below it are the median run's.
+func spreadRow(sums []RunSummary) row {
+	spread := map[*Result]string{}
+	for i := range sums {
+		s := &sums[i]
+		spread[&s.Result] = fmt.Sprintf("%.3f–%.3f (%d)", s.CPUMin, s.CPUMax, s.Runs)
+	}
+	return row{"  min–max (runs)", func(r *Result) string { return spread[r] }}
 }
 
 func describeMethod(m string) string {

@@ -18,11 +18,12 @@ type ServerProcess struct {
 // in text (rtmp=127.0.0.1:1234) or JSON ("rtmp":"127.0.0.1:1234") form.
 var addrPattern = regexp.MustCompile(`"?rtmp"?[=:]"?(127\.0\.0\.1:[0-9]+)`)
 
-// StartServer runs bin serve on a free loopback port with flags appended
-// (a later flag wins, so flags may not move it off 127.0.0.1: -listen is
-// refused) and waits until it listens.
-func StartServer(ctx context.Context, bin string, flags []string) (*ServerProcess, error) {
-	for _, f := range flags {
+// StartServer runs the configuration — bin serve, or bin bench floor — on
+// a free loopback port with its flags appended (a later flag wins, so
+// flags may not move it off 127.0.0.1: -listen is refused) and waits until
+// it listens.
+func StartServer(ctx context.Context, bin string, sc ServerConfig) (*ServerProcess, error) {
+	for _, f := range sc.Flags {
 		if f == "-listen" || f == "--listen" || strings.HasPrefix(strings.TrimLeft(f, "-"), "listen=") {
 			return nil, errors.New("bench: a configuration may not set -listen: the harness only talks to 127.0.0.1 on a free port")
 		}
@@ -30,7 +31,8 @@ func StartServer(ctx context.Context, bin string, flags []string) (*ServerProces
 	// The HTTP listener stays on, as users run it, but on a free loopback
 	// port: a fixed :8080 would collide with a server already running on
 	// the machine or with a second benchmark.
-	args := append([]string{"serve", "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-stats-interval", "0"}, flags...)
+	args := append(sc.Command(), "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-stats-interval", "0")
+	args = append(args, sc.Flags...)
 	c, addr, err := startChild(ctx, "server", bin, args, addrPattern)
 	if err != nil {
 		return nil, err

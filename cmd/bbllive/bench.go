@@ -24,6 +24,7 @@ var benchCommands = map[string]func(ctx context.Context, args []string) int{
 	"play":    benchPlay,
 	"publish": benchPublish,
 	"synth":   benchSynth,
+	"floor":   benchFloor,
 }
 
 // runBench is `bbllive bench …`.
@@ -39,6 +40,7 @@ commands:
   play      run N players against any RTMP server and report what they received
   publish   publish a synthetic stream or an FLV file in real time, in a loop
   synth     write a synthetic stream to an FLV file
+  floor     the kernel's write floor as an RTMP server: one goroutine, one plain write per player per flush
 `)
 		if len(args) == 0 {
 			return 2
@@ -144,13 +146,14 @@ func benchRun(ctx context.Context, args []string) int {
 	var cfg bench.RunConfig
 	var configs configList
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "bbllive binary to start (default: this one)")
-	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll) or all; default all unless -config is given")
-	fs.Var(&configs, "config", `a configuration NAME=FLAGS for "bbllive serve", e.g. 'nodelay=-flush message' (repeatable)`)
+	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll, uring, floor, servers, msg, 100ms) or all; default all unless -config is given")
+	fs.Var(&configs, "config", `a configuration NAME=FLAGS for "bbllive serve", e.g. 'nodelay=-flush message', or NAME=floor FLAGS for "bbllive bench floor" (repeatable)`)
 	list := fs.Bool("list", false, "list the presets and exit")
 	players := fs.String("players", "1000", "player counts to measure, comma-separated (each ≤ 10000)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "settling time after the last player is set up")
 	fs.DurationVar(&cfg.Window, "window", 20*time.Second, "measurement window")
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "streams; players are spread over them")
+	fs.IntVar(&cfg.Repeat, "repeat", 1, "rounds of everything, in alternating order; the table shows each configuration's median run and compares configurations round by round (at most 10)")
 	count := fs.String("count", "auto", "how to count the server's syscalls: auto (bpf, else perf), bpf, perf, none")
 	out := fs.String("out", "bench-out", "directory for results.json and results.svg (empty: none)")
 	streamFlags(fs, &cfg.Stream)
@@ -160,7 +163,7 @@ func benchRun(ctx context.Context, args []string) int {
 	}
 	if *list {
 		for _, p := range bench.Presets {
-			fmt.Printf("%-16s %s\n", p.Name, strings.Join(p.Flags, " "))
+			fmt.Printf("%-16s %s\n", p.Name, strings.Join(append(p.Command(), p.Flags...), " "))
 		}
 		return 0
 	}
@@ -220,7 +223,11 @@ func writeOutputs(dir string, rep *bench.RunReport, results []bench.Result) erro
 	if err := writeFile(jp, func(f *os.File) error { return rep.WriteJSON(f) }); err != nil {
 		return err
 	}
-	if err := writeFile(sp, func(f *os.File) error { return bench.WriteSVG(f, results) }); err != nil {
+	medians := make([]bench.Result, 0, len(results))
+	for _, s := range bench.Summarize(results) {
+		medians = append(medians, s.Result)
+	}
+	if err := writeFile(sp, func(f *os.File) error { return bench.WriteSVG(f, medians) }); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s and %s\n", jp, sp)

@@ -2,7 +2,7 @@
 //
 //	bbllive [serve] [flags]   run the server (the default)
 //	bbllive tune plan|apply|revert [flags]
-//	bbllive bench run|play|publish|synth [flags]
+//	bbllive bench run|play|publish|synth|floor [flags]
 //	bbllive version
 package main
 
