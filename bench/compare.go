@@ -158,16 +158,23 @@ func WriteRatios(w io.Writer, ratios []Ratio) {
 	if len(ratios) == 0 {
 		return
 	}
+	width := 0
+	for _, r := range ratios {
+		width = max(width, len(r.A)+len(r.B)+3)
+	}
+	manyCounts := slices.ContainsFunc(ratios, func(r Ratio) bool { return r.Players != ratios[0].Players })
 	fmt.Fprintln(w, "CPU per Gbit, one configuration over another in the same round (median of rounds, min–max):")
 	for _, r := range ratios {
-		line := fmt.Sprintf("  %-22s %.2f×", r.A+" / "+r.B, r.CPU)
+		line := fmt.Sprintf("  %-*s  %.2f×", width, r.A+" / "+r.B, r.CPU)
 		if r.Rounds > 1 {
 			line += fmt.Sprintf(" (%.2f–%.2f, %d rounds)", r.CPUMin, r.CPUMax, r.Rounds)
 		}
-		if r.Syscalls >= 1 {
+		// Below 2× the difference in system calls is not what tells the
+		// two apart.
+		if r.Syscalls >= 2 {
 			line += fmt.Sprintf("; %.0f× fewer syscalls per GB", r.Syscalls)
 		}
-		if r.Players != ratios[0].Players || ratios[len(ratios)-1].Players != ratios[0].Players {
+		if manyCounts {
 			line += fmt.Sprintf(" @%d", r.Players)
 		}
 		fmt.Fprintln(w, line)

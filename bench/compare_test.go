@@ -78,6 +78,14 @@ func TestComparePairsRunsOfTheSameRound(t *testing.T) {
 	if strings.Contains(b.String(), "@1000") {
 		t.Errorf("one player count needs no @N:\n%s", b.String())
 	}
+	if _, last, _ := strings.Cut(b.String(), "netpoll-msg / floor-msg"); strings.Contains(last, "fewer") {
+		t.Errorf("netpoll over floor makes 5× more calls, not fewer:\n%s", b.String())
+	}
+	var two bytes.Buffer
+	WriteRatios(&two, []Ratio{{A: "uring-msg", B: "floor-msg", CPU: 0.7, Players: 500}, {A: "uring-msg", B: "floor-msg", CPU: 0.8, Players: 1000}})
+	if !strings.Contains(two.String(), "0.70× @500") || !strings.Contains(two.String(), "0.80× @1000") {
+		t.Errorf("several player counts need @N:\n%s", two.String())
+	}
 }
 
 func TestRoundOrderAlternates(t *testing.T) {
