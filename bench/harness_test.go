@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -59,6 +60,55 @@ func TestRunBenchSmall(t *testing.T) {
 	}
 }
 
+// TestRunBenchFloorRounds runs the floor beside the io_uring server in two
+// rounds: the floor starts as `bench floor`, rounds alternate their order,
+// and the two are compared round by round.
+func TestRunBenchFloorRounds(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("counting the server's syscalls with eBPF needs root")
+	}
+	configs, err := LookupPreset("100ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs = configs[1:] // uring-100ms, floor-100ms
+	cfg := RunConfig{
+		ServerBin: serverBinary(t),
+		Configs:   configs,
+		Players:   []int{50},
+		Repeat:    2,
+		Warmup:    300 * time.Millisecond,
+		Window:    2 * time.Second,
+		Stream:    synth.Config{Audio: true},
+		Load:      LoadConfig{Rate: 1000},
+		Count:     "bpf",
+	}
+	results, err := RunBench(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range results {
+		order = append(order, fmt.Sprintf("%s/%d", r.Config, r.Round))
+		if r.Error != "" || r.Load.Played != 50 || r.Bytes == 0 {
+			t.Fatalf("%s round %d: error %q, %d played, %d bytes", r.Config, r.Round, r.Error, r.Load.Played, r.Bytes)
+		}
+		uring := r.Syscalls.IOUringEnter > 0
+		if uring != (r.Config == "uring-100ms") || (r.Config == "floor-100ms" && r.Syscalls.Write == 0) {
+			t.Errorf("%s: %d io_uring_enter, %d write: not the process it names", r.Config, r.Syscalls.IOUringEnter, r.Syscalls.Write)
+		}
+	}
+	if want := "uring-100ms/1 floor-100ms/1 floor-100ms/2 uring-100ms/2"; strings.Join(order, " ") != want {
+		t.Errorf("runs %s, want %s", strings.Join(order, " "), want)
+	}
+	// At this size a run's CPU may be under one clock tick, which Compare
+	// leaves out; pairing itself is TestComparePairsRunsOfTheSameRound's.
+	ratios := Compare(results)
+	if len(ratios) != 1 || ratios[0].A != "uring-100ms" || ratios[0].B != "floor-100ms" || ratios[0].Rounds < 1 || ratios[0].CPU <= 0 {
+		t.Errorf("ratios %+v", ratios)
+	}
+}
+
 func TestRunBenchRefusesUnbounded(t *testing.T) {
 	base := RunConfig{ServerBin: "/bin/false", Configs: Presets[:1], Players: []int{10}}
 	tests := []func(*RunConfig){
@@ -68,6 +118,7 @@ func TestRunBenchRefusesUnbounded(t *testing.T) {
 		func(c *RunConfig) { c.Configs = nil },
 		func(c *RunConfig) { c.ServerBin = "" },
 		func(c *RunConfig) { c.Stream.FPS = 1000 },
+		func(c *RunConfig) { c.Repeat = MaxRepeat + 1 },
 	}
 	for i, mod := range tests {
 		c := base
