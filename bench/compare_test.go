@@ -113,6 +113,9 @@ func TestWriteTableWithRounds(t *testing.T) {
 	if !strings.Contains(out, "min–max (runs)") || !strings.Contains(out, "0.400–0.500 (3)") {
 		t.Errorf("table lacks the spread row:\n%s", out)
 	}
+	if i := strings.Index(out, cpuPerGbitLabel); i < 0 || !strings.HasPrefix(strings.TrimSpace(strings.SplitN(out[i:], "\n", 3)[1]), "min–max (runs)") {
+		t.Errorf("the spread row should follow %q:\n%s", cpuPerGbitLabel, out)
+	}
 	if strings.Count(out, "uring-msg") != 1 {
 		t.Errorf("three runs of one configuration should be one column:\n%s", out)
 	}

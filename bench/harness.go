@@ -129,8 +129,9 @@ func (c *RunConfig) validate() error {
 }
 
 // RunBench runs every configuration at every player count in turn, in
-// cfg.Repeat rounds, and returns one Result per run. A run that fails is reported in its Result's
-// Error and the others go on; the error is for what stops everything.
+// cfg.Repeat rounds, and returns one Result per run. A run that fails is
+// reported in its Result's Error and the others go on; the error is for
+// what stops everything.
 func RunBench(ctx context.Context, cfg RunConfig) ([]Result, error) {
 	cfg.withDefaults()
 	if err := cfg.validate(); err != nil {

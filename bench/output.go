@@ -31,12 +31,14 @@ func countedPerSec(r *Result, n uint64) string {
 	return fmt.Sprintf("%.0f", float64(n)/r.Load.WindowSeconds)
 }
 
+const cpuPerGbitLabel = "server CPU-s per Gbit"
+
 var tableRows = []row{
 	{"players playing/asked", func(r *Result) string { return fmt.Sprintf("%d/%d", r.Load.Played, r.Players) }},
 	{"delivered Mbit/s", func(r *Result) string { return fmt.Sprintf("%.0f", r.Gbps*1000) }},
 	{"server CPU % of a core", func(r *Result) string { return f1(r.ServerCPUPercent) }},
 	{"server CPU % per 1000 players", func(r *Result) string { return f1(r.CPUPer1000) }},
-	{"server CPU-s per Gbit", func(r *Result) string { return fmt.Sprintf("%.3f", r.CPUPerGbit) }},
+	{cpuPerGbitLabel, func(r *Result) string { return fmt.Sprintf("%.3f", r.CPUPerGbit) }},
 	{"syscalls/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Total) }},
 	{"syscalls per GB", func(r *Result) string {
 		if !r.Syscalls.Counted {
@@ -83,7 +85,9 @@ func WriteTable(w io.Writer, results []Result) {
 	}
 	rows := tableRows
 	if repeated {
-		rows = append(slices.Clone(rows[:5]), append([]row{spreadRow(sums)}, rows[5:]...)...)
+		// The spread goes right under the figure it is the spread of.
+		i := 1 + slices.IndexFunc(rows, func(r row) bool { return r.label == cpuPerGbitLabel })
+		rows = slices.Insert(slices.Clone(rows), i, spreadRow(sums))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "\t")
