@@ -146,36 +146,6 @@ func (r *recorder) read(c *rtmp.Client) {
 	}
 }
 
-// publishUntil publishes a synthetic stream to url until the returned stop
-// is called, and waits until the floor accepted it.
-func publishUntil(t *testing.T, url string, cfg synth.Config) (*PublishStats, func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stats := new(PublishStats)
-	wait, err := PublishMany(ctx, url, 1, func(int) (MediaSource, error) {
-		s, err := synth.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return SynthSource(s), nil
-	}, stats)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := wait(); err != nil {
-				t.Errorf("publisher %s: %v", url, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stats, stop
-}
-
 // waitFor polls cond for up to d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

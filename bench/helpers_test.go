@@ -63,9 +63,9 @@ func startTestServer(t *testing.T, flags ...string) *ServerProcess {
 	return srv
 }
 
-// publishSynth publishes a synthetic stream to url until the test ends and
-// waits until the server accepted it.
-func publishSynth(t *testing.T, url string, cfg synth.Config) *PublishStats {
+// publishUntil publishes a synthetic stream to url until the returned stop
+// is called or the test ends, and waits until the server accepted it.
+func publishUntil(t *testing.T, url string, cfg synth.Config) (*PublishStats, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stats := new(PublishStats)
@@ -80,13 +80,17 @@ func publishSynth(t *testing.T, url string, cfg synth.Config) *PublishStats {
 		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := wait(); err != nil {
-			t.Errorf("publisher: %v", err)
-		}
-	})
-	return stats
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := wait(); err != nil {
+				t.Errorf("publisher %s: %v", url, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stats, stop
 }
 
 // waitRamped waits for every player's setup, bounded by d.

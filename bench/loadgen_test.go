@@ -15,7 +15,7 @@ func TestLoadGenAgainstServer(t *testing.T) {
 	srv := startTestServer(t, "-flush", "interval", "-flush-interval", "100ms")
 	url := "rtmp://" + srv.Addr + "/live/load"
 	cfg := synth.Config{Bitrate: 908000, Audio: true}
-	publishSynth(t, url, cfg)
+	publishUntil(t, url, cfg)
 
 	tests := []struct {
 		name    string
