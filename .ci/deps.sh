@@ -7,6 +7,10 @@ command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v rtmpdump >/dev/null 2>&1 || need="$need rtmpdump"
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
+# Browser tests: Debian's headless Chromium plays H.264+AAC through MSE;
+# npm installs the web players (hls.js, mpegts.js) at test time.
+[ -x /usr/lib/chromium/chromium-headless-shell ] || need="$need chromium-headless-shell"
+command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then
 	echo "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive
