@@ -315,9 +315,4 @@ func statusObject(cmd *Command) (Object, bool) {
 	return nil, false
 }
 
-func statusCode(cmd *Command) string {
-	if o, ok := statusObject(cmd); ok {
-		return o.String("code")
-	}
-	return ""
-}
+func statusCode(cmd *Command) string { return cmd.StatusCode() }

@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// Sink receives a pulled stream's media and data messages as a publisher's
+// would arrive (the payload is only valid during the call).
+type Sink interface {
+	WriteMessage(m *rtmp.Message) error
+}
+
+// Puller plays one stream from its owning origin and feeds it to a Sink;
+// on a connect failure, a refused play or a dead upstream it moves to the
+// next origin of the stream's ranking at once.
+type Puller struct {
+	// Key is the stream's "app/name"; Query (without '?') is passed to the
+	// origin as the stream name's query (tokens travel this way).
+	Key, Query string
+	// Origins ranks the origins; refreshed by its owner.
+	Origins *Set
+	// Sink receives every message.
+	Sink Sink
+	// ConnectTimeout bounds dialling, the handshake and play (default 1 s:
+	// a dead owner must not hold the failover up).
+	ConnectTimeout time.Duration
+	// Log, when set, receives a line per upstream change.
+	Log *slog.Logger
+
+	// Connected, when set, is called with each origin the pull starts
+	// playing from.
+	Connected func(Origin)
+}
+
+// errNoOrigins is returned by a round over an empty origin set.
+var errNoOrigins = errors.New("relay: no origins")
+
+// Run pulls until ctx ends. Each round tries the stream's origins in rank
+// order, starting after the one that just failed, so a dead owner costs one
+// failed connect, not one per round; a round in which every origin fails
+// waits a second before the next.
+func (p *Puller) Run(ctx context.Context) error {
+	var last string // the origin that just failed, tried last next round
+	for ctx.Err() == nil {
+		ranked := rotateAfter(p.Origins.Rank(p.Key), last)
+		if len(ranked) == 0 {
+			p.logf("pull: no origins", "stream", p.Key)
+		}
+		ok := false
+		for _, o := range ranked {
+			err := p.pullFrom(ctx, o)
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.logf("pull: upstream lost", "stream", p.Key, "origin", o.URL, "err", err)
+			last = o.Addr
+			if errors.Is(err, errPlayed) {
+				ok = true // it played: start the next round at once
+				break
+			}
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+// errPlayed marks an upstream that played before it failed.
+var errPlayed = errors.New("upstream ended")
+
+// rotateAfter moves the origin addr, if present, to the end of ranked.
+func rotateAfter(ranked []Origin, addr string) []Origin {
+	for i, o := range ranked {
+		if o.Addr == addr {
+			return append(append(ranked[:i:i], ranked[i+1:]...), o)
+		}
+	}
+	return ranked
+}
+
+// pullFrom plays the stream from o until the upstream fails or ctx ends.
+func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
+	timeout := p.ConnectTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := rtmp.Dial(dctx, o.URL+"/"+p.streamPath())
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	c.Timeout = timeout
+	if err := c.Play(); err != nil {
+		return fmt.Errorf("play: %w", err)
+	}
+	p.logf("pull: playing", "stream", p.Key, "origin", o.URL)
+	if p.Connected != nil {
+		p.Connected(o)
+	}
+	for {
+		m, err := c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errPlayed, err)
+		}
+		if !relayed(m) {
+			if code := statusCode(m); code == rtmp.CodePlayUnpublish || code == rtmp.CodePlayStreamNotFound {
+				return fmt.Errorf("%w: %s", errPlayed, code)
+			}
+			continue
+		}
+		if err := p.Sink.WriteMessage(m); err != nil {
+			return fmt.Errorf("%w: sink: %w", errPlayed, err)
+		}
+	}
+}
+
+func (p *Puller) streamPath() string {
+	if p.Query == "" {
+		return p.Key
+	}
+	return p.Key + "?" + p.Query
+}
+
+func (p *Puller) logf(msg string, args ...any) {
+	if p.Log != nil {
+		p.Log.Info(msg, args...)
+	}
+}
+
+// relayed reports whether m is part of the stream itself: audio, video and
+// its metadata. Other data messages (|RtmpSampleAccess and the like) are the
+// origin's own words to its player, not the publisher's.
+func relayed(m *rtmp.Message) bool {
+	switch m.Type {
+	case rtmp.TypeAudio, rtmp.TypeVideo:
+		return true
+	case rtmp.TypeDataAMF0:
+		_, ok := rtmp.MetadataPayload(m.Payload)
+		return ok
+	}
+	return false
+}
+
+// statusCode is the code of an onStatus command, or "".
+func statusCode(m *rtmp.Message) string {
+	if m.Type != rtmp.TypeCommandAMF0 {
+		return ""
+	}
+	cmd, err := rtmp.ParseCommand(m.Type, m.Payload)
+	if err != nil || cmd.Name != "onStatus" {
+		return ""
+	}
+	return cmd.StatusCode()
+}

@@ -1,0 +1,77 @@
+package relay
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestPullFailsOverToTheNextOrigin: a pull plays from the stream's owner;
+// when the owner dies, the next origin of the ranking takes over within a
+// second or so, and the puller reports each upstream it plays from.
+func TestPullFailsOverToTheNextOrigin(t *testing.T) {
+	o1, o2 := startOrigin(t), startOrigin(t)
+	const key = "live/failover"
+	entries, err := ParseList(o1.addr + "," + o2.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(entries, nil)
+	if _, err := set.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	byAddr := map[string]*testOrigin{o1.addr: o1, o2.addr: o2}
+	tags := map[string]byte{o1.addr: 1, o2.addr: 2}
+	for addr, o := range byAddr {
+		o.publish(t, key, tags[addr])
+	}
+	ranked := set.Rank(key)
+	owner, next := ranked[0].Addr, ranked[1].Addr
+
+	sink := make(recordingSink, 64)
+	connected := make(chan string, 4)
+	p := &Puller{Key: key, Origins: set, Sink: sink, Connected: func(o Origin) { connected <- o.Addr }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+
+	if got := <-connected; got != owner {
+		t.Fatalf("pulled from %s first, want the owner %s", got, owner)
+	}
+	waitTag(t, sink, tags[owner], 5*time.Second)
+
+	killed := time.Now()
+	byAddr[owner].stop()
+	select {
+	case got := <-connected:
+		if got != next {
+			t.Fatalf("failed over to %s, want %s", got, next)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no failover within 3 s")
+	}
+	waitTag(t, sink, tags[next], 3*time.Second)
+	t.Logf("media again from the next origin %s after the owner died", time.Since(killed).Round(time.Millisecond))
+}
+
+func TestRotateAfter(t *testing.T) {
+	r := []Origin{{Addr: "a"}, {Addr: "b"}, {Addr: "c"}}
+	got := rotateAfter(r, "a")
+	if got[0].Addr != "b" || got[1].Addr != "c" || got[2].Addr != "a" {
+		t.Fatalf("rotateAfter a = %v", got)
+	}
+	if r[0].Addr != "a" {
+		t.Fatal("rotateAfter changed its input")
+	}
+	if got := rotateAfter(r, "x"); got[0].Addr != "a" {
+		t.Fatalf("rotateAfter of an absent origin = %v", got)
+	}
+}
