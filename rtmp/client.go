@@ -1,11 +1,8 @@
 package rtmp
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"net/url"
-	"strings"
 	"time"
 )
 
@@ -24,57 +21,6 @@ type Client struct {
 	acked    uint64
 	// Timeout bounds each wait for a reply (default 10 s).
 	Timeout time.Duration
-}
-
-// ParseURL splits rtmp://host[:port]/app[/more]/name into the address to
-// dial, the app (everything between host and the last segment), and the
-// stream name (with any query).
-func ParseURL(raw string) (addr, app, name string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", "", err
-	}
-	if u.Scheme != "rtmp" {
-		return "", "", "", fmt.Errorf("rtmp: %q: scheme must be rtmp", raw)
-	}
-	addr = u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "1935")
-	}
-	path := strings.Trim(u.Path, "/")
-	i := strings.LastIndexByte(path, '/')
-	if i <= 0 {
-		return "", "", "", fmt.Errorf("rtmp: %q: want rtmp://host/app/name", raw)
-	}
-	app, name = path[:i], path[i+1:]
-	if u.RawQuery != "" {
-		name += "?" + u.RawQuery
-	}
-	return addr, app, name, nil
-}
-
-// Dial connects to an rtmp:// URL, runs the handshake and the connect
-// command. The stream name in the URL is kept for Publish and Play.
-func Dial(ctx context.Context, rawURL string) (*Client, error) {
-	addr, app, name, err := ParseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c := NewClient(conn, app, name, "rtmp://"+addr+"/"+app)
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	if err := c.Connect(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	conn.SetDeadline(time.Time{})
-	return c, nil
 }
 
 // NewClient wraps an established connection; call Connect next.

@@ -2,6 +2,13 @@ package relay
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"io"
 	"log/slog"
 	"net"
@@ -15,8 +22,9 @@ import (
 // testOrigin is a real bbllive RTMP server (hub + netpoll transport) on a
 // loopback port.
 type testOrigin struct {
-	addr string
-	srv  *rtmp.Server
+	addr   string
+	scheme string // rtmp or rtmps
+	srv    *rtmp.Server
 	hub  *fanout.Hub
 }
 
@@ -30,8 +38,8 @@ func startOrigin(t *testing.T) *testOrigin {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := &testOrigin{addr: ln.Addr().String(), srv: srv, hub: hub, scheme: "rtmp"}
 	go srv.Serve(ln)
-	o := &testOrigin{addr: ln.Addr().String(), srv: srv, hub: hub}
 	t.Cleanup(o.stop)
 	return o
 }
@@ -42,10 +50,14 @@ func (o *testOrigin) stop() { o.srv.Close(); o.hub.Close() }
 // test ends; every frame's last byte is tag, so a sink can tell which origin
 // a frame came through.
 func (o *testOrigin) publish(t *testing.T, key string, tag byte) {
+	o.publishWith(t, &rtmp.Dialer{}, key, tag)
+}
+
+func (o *testOrigin) publishWith(t *testing.T, d *rtmp.Dialer, key string, tag byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+o.addr+"/"+key)
+	c, err := d.Dial(ctx, o.scheme+"://"+o.addr+"/"+key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,4 +114,63 @@ func waitTag(t *testing.T, s recordingSink, tag byte, within time.Duration) {
 			t.Fatalf("no frame from origin %d within %s", tag, within)
 		}
 	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and the client config that
+// trusts it.
+func selfSigned(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bbllive test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool}
+}
+
+// behindTLS puts a TLS terminator in front of o, as users put stunnel or
+// an nginx stream block in front of an RTMP server, and returns o as seen
+// through it (rtmps://).
+func behindTLS(t *testing.T, o *testOrigin, cfg *tls.Config) *testOrigin {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", o.addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return &testOrigin{addr: ln.Addr().String(), scheme: "rtmps", srv: o.srv, hub: o.hub}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Puller struct {
 	// ConnectTimeout bounds dialling, the handshake and play (default 1 s:
 	// a dead owner must not hold the failover up).
 	ConnectTimeout time.Duration
+	// TLSConfig is used for rtmps:// origins (nil: the system roots).
+	TLSConfig *tls.Config
 	// Log, when set, receives a line per upstream change.
 	Log *slog.Logger
 
@@ -95,7 +98,7 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 		timeout = time.Second
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
-	c, err := rtmp.Dial(dctx, o.URL+"/"+p.streamPath())
+	c, err := (&rtmp.Dialer{TLSConfig: p.TLSConfig}).Dial(dctx, o.URL+"/"+p.streamPath())
 	cancel()
 	if err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
 )
 
 // TestPullFailsOverToTheNextOrigin: a pull plays from the stream's owner;
@@ -74,4 +76,34 @@ func TestRotateAfter(t *testing.T) {
 	if got := rotateAfter(r, "x"); got[0].Addr != "a" {
 		t.Fatalf("rotateAfter of an absent origin = %v", got)
 	}
+}
+
+// TestPullOverRTMPS: publish and pull over RTMPS, through a TLS terminator
+// with a self-signed certificate the client trusts; a client that does not
+// trust it is refused. (The server's own TLS listener is not here yet: its
+// transports write to raw sockets.)
+func TestPullOverRTMPS(t *testing.T) {
+	srvCfg, cliCfg := selfSigned(t)
+	o := behindTLS(t, startOrigin(t), srvCfg)
+	const key = "live/tls"
+	o.publishWith(t, &rtmp.Dialer{TLSConfig: cliCfg}, key, 7)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := (&rtmp.Dialer{}).Dial(ctx, "rtmps://"+o.addr+"/"+key); err == nil {
+		t.Fatal("an untrusted certificate was accepted")
+	}
+
+	entries, err := ParseList("rtmps://" + o.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(entries, nil)
+	set.Refresh(ctx)
+	sink := make(recordingSink, 64)
+	p := &Puller{Key: key, Origins: set, Sink: sink, TLSConfig: cliCfg}
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	go p.Run(pctx)
+	waitTag(t, sink, 7, 5*time.Second)
 }
