@@ -8,9 +8,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -25,7 +25,7 @@ type testOrigin struct {
 	addr   string
 	scheme string // rtmp or rtmps
 	srv    *rtmp.Server
-	hub  *fanout.Hub
+	hub    *fanout.Hub
 }
 
 func startOrigin(t *testing.T) *testOrigin {

@@ -41,9 +41,6 @@ type Puller struct {
 	Connected func(Origin)
 }
 
-// errNoOrigins is returned by a round over an empty origin set.
-var errNoOrigins = errors.New("relay: no origins")
-
 // Run pulls until ctx ends. Each round tries the stream's origins in rank
 // order, starting after the one that just failed, so a dead owner costs one
 // failed connect, not one per round; a round in which every origin fails
