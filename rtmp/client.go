@@ -3,6 +3,7 @@ package rtmp
 import (
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type Client struct {
 	streamID uint32
 	window   uint32
 	acked    uint64
+	// wmu serializes writes once publishing: WriteMessage and Flush on one
+	// goroutine may run beside ReadMessage's pings and acknowledgements on
+	// another.
+	wmu sync.Mutex
 	// Timeout bounds each wait for a reply (default 10 s).
 	Timeout time.Duration
 }
@@ -105,11 +110,17 @@ func (c *Client) WriteMessage(m *Message) error {
 			m.CSID = CSIDData
 		}
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	return c.cw.WriteMessage(m)
 }
 
 // Flush sends what WriteMessage buffered.
-func (c *Client) Flush() error { return c.cw.Flush() }
+func (c *Client) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.cw.Flush()
+}
 
 // ReadMessage returns the next message from the server, answering pings
 // and acknowledging received bytes on the way. The payload is valid until
@@ -132,7 +143,11 @@ func (c *Client) ReadMessage() (*Message, error) {
 // BytesRead is what the client has received since the handshake.
 func (c *Client) BytesRead() uint64 { return c.cr.BytesRead() }
 
+// housekeep answers pings and acknowledges; it writes under wmu because a
+// publisher may read on one goroutine while it writes media on another.
 func (c *Client) housekeep(m *Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	switch m.Type {
 	case TypeWindowAckSize:
 		if n, err := ParseUint32(m.Payload); err == nil && n > 0 {

@@ -30,18 +30,28 @@ type testOrigin struct {
 
 func startOrigin(t *testing.T) *testOrigin {
 	t.Helper()
+	o, err := tryOriginOn(t, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// tryOriginOn starts an origin listening on addr.
+func tryOriginOn(t *testing.T, addr string) (*testOrigin, error) {
+	t.Helper()
 	cfg := fanout.Config{Flush: fanout.FlushMessage}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub := fanout.NewHub(cfg, fanout.NewNetpoll(cfg), log)
 	srv := &rtmp.Server{Handler: hub, Logger: log, ChunkSize: fanout.DefaultChunkSize}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	o := &testOrigin{addr: ln.Addr().String(), srv: srv, hub: hub, scheme: "rtmp"}
 	go srv.Serve(ln)
 	t.Cleanup(o.stop)
-	return o
+	return o, nil
 }
 
 func (o *testOrigin) stop() { o.srv.Close(); o.hub.Close() }

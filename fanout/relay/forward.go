@@ -1,0 +1,218 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// Forwarder pushes one published stream to a target (another bbllive, a
+// CDN ingest, a platform), reconnecting with backoff. It never holds up
+// the local stream: WriteMessage only copies into a bounded queue, and a
+// target that cannot keep up loses whole GOPs, never the local players'
+// media.
+type Forwarder struct {
+	// URL is the target, rtmp:// or rtmps://host/app/name[?query].
+	URL string
+	// QueueBytes bounds what waits for the target (default 8 MiB).
+	QueueBytes int
+	// MinBackoff and MaxBackoff bound the wait between reconnects
+	// (defaults 1 s and 30 s); it doubles after each failed attempt and
+	// resets once a connection has carried media.
+	MinBackoff, MaxBackoff time.Duration
+	// TLSConfig is used for rtmps:// targets.
+	TLSConfig *tls.Config
+	// Log, when set, receives a line per connect and loss.
+	Log *slog.Logger
+
+	// Stats are the forwarder's running counters.
+	Stats ForwardStats
+
+	mu       sync.Mutex
+	queue    []*rtmp.Message
+	queued   int
+	meta     *rtmp.Message // kept aside: sent first on every connection
+	videoSeq *rtmp.Message
+	audioSeq *rtmp.Message
+	skipping bool // dropping until the next keyframe
+	wake     chan struct{}
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// ForwardStats count what a forwarder did.
+type ForwardStats struct {
+	Connects, Failures atomic.Uint64
+	Messages, Bytes    atomic.Uint64
+	Dropped            atomic.Uint64 // messages dropped because the target fell behind
+	Connected          atomic.Bool
+}
+
+// Start runs the forwarder until Close.
+func (f *Forwarder) Start() {
+	if f.QueueBytes <= 0 {
+		f.QueueBytes = 8 << 20
+	}
+	if f.MinBackoff <= 0 {
+		f.MinBackoff = time.Second
+	}
+	if f.MaxBackoff < f.MinBackoff {
+		f.MaxBackoff = 30 * time.Second
+	}
+	f.wake = make(chan struct{}, 1)
+	f.done = make(chan struct{})
+	f.skipping = true // a target starts at a keyframe
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	go f.run(ctx)
+}
+
+// Close stops the forwarder and waits for its connection to close.
+func (f *Forwarder) Close() {
+	f.stop()
+	<-f.done
+}
+
+// WriteMessage queues a copy of m for the target; it never blocks.
+func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
+	c := &rtmp.Message{Type: m.Type, Timestamp: m.Timestamp, Payload: append([]byte(nil), m.Payload...)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case m.Type == rtmp.TypeVideo && rtmp.IsVideoSequenceHeader(m.Payload):
+		f.videoSeq = c
+	case m.Type == rtmp.TypeAudio && rtmp.IsAudioSequenceHeader(m.Payload):
+		f.audioSeq = c
+	case m.Type == rtmp.TypeDataAMF0:
+		if _, ok := rtmp.MetadataPayload(m.Payload); ok {
+			f.meta = c
+		}
+		return nil
+	}
+	if m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload) {
+		f.skipping = false
+	}
+	if f.skipping || f.queued+len(c.Payload) > f.QueueBytes {
+		if !f.skipping {
+			// Behind by a whole queue: drop it and start again at the
+			// next keyframe rather than send a broken GOP.
+			f.Stats.Dropped.Add(uint64(len(f.queue)))
+			f.queue, f.queued, f.skipping = nil, 0, true
+		}
+		f.Stats.Dropped.Add(1)
+		return nil
+	}
+	f.queue = append(f.queue, c)
+	f.queued += len(c.Payload)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (f *Forwarder) run(ctx context.Context) {
+	defer close(f.done)
+	backoff := f.MinBackoff
+	for ctx.Err() == nil {
+		carried, err := f.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.Stats.Failures.Add(1)
+		if carried {
+			backoff = f.MinBackoff
+		}
+		f.logf("forward: target lost", "target", redact(f.URL), "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, f.MaxBackoff)
+	}
+}
+
+// session connects, publishes and sends until the target fails; carried
+// says whether any media went out.
+func (f *Forwarder) session(ctx context.Context) (carried bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, f.URL)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := c.Publish(); err != nil {
+		return false, err
+	}
+	f.Stats.Connects.Add(1)
+	f.Stats.Connected.Store(true)
+	defer f.Stats.Connected.Store(false)
+	f.logf("forward: publishing", "target", redact(f.URL))
+	go discard(c) // acknowledgements and the like; a read error ends nothing here
+	f.mu.Lock()
+	head := []*rtmp.Message{f.meta, f.videoSeq, f.audioSeq}
+	f.queue, f.queued, f.skipping = nil, 0, true // a new connection starts at a keyframe
+	f.mu.Unlock()
+	for _, m := range head {
+		if m != nil {
+			if err := f.send(c, m); err != nil {
+				return false, err
+			}
+		}
+	}
+	for {
+		f.mu.Lock()
+		batch := f.queue
+		f.queue, f.queued = nil, 0
+		f.mu.Unlock()
+		for _, m := range batch {
+			if err := f.send(c, m); err != nil {
+				return carried, err
+			}
+			carried = true
+		}
+		if err := c.Flush(); err != nil {
+			return carried, err
+		}
+		select {
+		case <-ctx.Done():
+			return carried, ctx.Err()
+		case <-f.wake:
+		}
+	}
+}
+
+func (f *Forwarder) send(c *rtmp.Client, m *rtmp.Message) error {
+	c.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	out := *m
+	if err := c.WriteMessage(&out); err != nil {
+		return err
+	}
+	f.Stats.Messages.Add(1)
+	f.Stats.Bytes.Add(uint64(len(m.Payload)))
+	return nil
+}
+
+// discard reads and drops what the target sends until the connection ends.
+func discard(c *rtmp.Client) {
+	for {
+		if _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+func (f *Forwarder) logf(msg string, args ...any) {
+	if f.Log != nil {
+		f.Log.Info(msg, args...)
+	}
+}
