@@ -145,8 +145,14 @@ func tunePlanApply(verb string, f tuneFlags) error {
 			State   string        `json:"state_file,omitempty"`
 		}{plan, st, stateFileIf(st, f.state)})
 	}
+	for _, n := range plan.Notes {
+		fmt.Printf("note: %s\n", n)
+	}
+	if err := plan.WriteUnwritable(os.Stdout); err != nil {
+		return err
+	}
 	if len(st.Entries) == 0 {
-		fmt.Println("nothing to change: every setting is already tuned")
+		fmt.Println("nothing to change: every setting that can be set from here is already tuned")
 		return nil
 	}
 	if err := st.WriteSummary(os.Stdout, "applied"); err != nil {
