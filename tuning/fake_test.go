@@ -46,7 +46,7 @@ type fakeNetNS string
 const (
 	// nsIPNetns: ip netns exec, whose namespace link differs from pid 1's;
 	// the kernel hides netdev_max_backlog and rps_sock_flow_entries there
-	// and shows wmem_max and rmem_max read-only (6.14+).
+	// and shows wmem_max and rmem_max read-only (recent kernels).
 	nsIPNetns fakeNetNS = "ip-netns"
 	// nsContainer: a container, where pid 1 shares the namespace, so only
 	// the missing host-global sysctls tell.

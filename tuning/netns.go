@@ -9,8 +9,8 @@ import (
 // Scope says what a setting reaches and from where it may be written. A
 // network namespace (ip netns, a container) has its own copy of some net.*
 // sysctls; others exist once per machine and only the initial namespace may
-// set them: in another namespace the kernel shows them read-only (6.14+:
-// wmem_max, rmem_max) or not at all (netdev_max_backlog,
+// set them: in another namespace the kernel shows them read-only (recent
+// kernels: wmem_max, rmem_max) or not at all (netdev_max_backlog,
 // rps_sock_flow_entries, registered for init_net only).
 type Scope string
 
