@@ -7,6 +7,10 @@ command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v rtmpdump >/dev/null 2>&1 || need="$need rtmpdump"
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
+# systemd-analyze verifies contrib/systemd/bbllive.service; setpriv and
+# prlimit run the server with that unit's capabilities and limits.
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+{ command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || need="$need util-linux"
 if [ -n "$need" ]; then
 	echo "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive

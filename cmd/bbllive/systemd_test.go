@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,6 +112,35 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil || out != "" {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// maxExposure bounds systemd-analyze security's score for the unit (0 is
+// locked down, 10 is unprotected; 3.2 when written). It keeps hardening
+// from being dropped unnoticed.
+const maxExposure = 4.0
+
+var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
+
+// TestSystemdUnitExposure scores the unit's sandboxing offline.
+func TestSystemdUnitExposure(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("needs systemd-analyze (Debian package systemd; .ci/deps.sh installs it): ", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "systemd-analyze", "security", "--offline=yes", unitWithBinary(t, serverBinary(t))).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "--offline") {
+		t.Skipf("needs systemd-analyze security --offline (systemd 250+): %s", out)
+	}
+	m := exposureRE.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("systemd-analyze security: %v: no exposure level in:\n%s", err, out)
+	}
+	score, perr := strconv.ParseFloat(string(m[1]), 64)
+	if perr != nil || score > maxExposure {
+		t.Errorf("exposure %s, want at most %.1f:\n%s", m[1], maxExposure, out)
+	}
+	t.Logf("systemd-analyze security: exposure %s", m[1])
 }
 
 // unitCaps turns the unit's AmbientCapabilities into setpriv's "+bpf,…"
