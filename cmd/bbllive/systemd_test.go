@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -241,9 +242,9 @@ func TestServesUnprivilegedWithUnitCapabilities(t *testing.T) {
 	caps := unitCaps(t, u)
 	bin := serverBinary(t)
 	wrapper := filepath.Join(filepath.Dir(bin), "bbllive-as-unit")
-	script := fmt.Sprintf("#!/bin/sh\nexec prlimit --nofile=%s --memlock=%s -- setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --inh-caps=-all,%s --ambient-caps=-all,%s --bounding-set=-all,%s %s \"$@\"\n",
+	script := fmt.Sprintf("#!/bin/sh\nexec prlimit --nofile=%s --memlock=%s -- %s \"$@\"\n",
 		unitLimit(t, u, "LimitNOFILE", unix.RLIMIT_NOFILE), unitLimit(t, u, "LimitMEMLOCK", unix.RLIMIT_MEMLOCK),
-		caps, caps, caps, bin)
+		strings.Join(setprivArgs(caps, bin), " "))
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestServesUnprivilegedWithUnitCapabilities(t *testing.T) {
 	rootOn := mustSeries(t, scrape(t, root.http), "bbllive_bpf_enabled")
 	switch {
 	case rootOn == 0:
-		t.Skipf("eBPF does not load here even as root, so the unit's eBPF capabilities are unchecked: %s", bpfLine(root.logs.String()))
+		t.Skipf("the socket probes do not load here even as root, so this server's eBPF figures are unchecked with the unit's capabilities (TestBPFTracingLoadsWithUnitCapabilities loads a tracing program with them): %s", bpfLine(root.logs.String()))
 	case bpfOn != 1:
 		t.Errorf("eBPF loads as root but not with the unit's capabilities %s: %s", caps, bpfLine(c.logs.String()))
 	}
@@ -300,4 +301,70 @@ func bpfLine(logs string) string {
 		}
 	}
 	return "(no eBPF line)"
+}
+
+// bpfProbeEnv turns this test binary, started by the test below, into a
+// probe that loads and attaches an eBPF tracing program and says whether
+// the kernel let it.
+const bpfProbeEnv = "BBLLIVE_UNIT_BPF_PROBE"
+
+// setprivArgs runs a command as uid 65534 with no_new_privs and exactly
+// caps ("+bpf,+perfmon") as its ambient and bounding sets, as the unit does.
+func setprivArgs(caps string, cmd ...string) []string {
+	return append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs",
+		"--inh-caps=-all," + caps, "--ambient-caps=-all," + caps, "--bounding-set=-all," + caps}, cmd...)
+}
+
+// TestBPFTracingLoadsWithUnitCapabilities loads the syscall counter (a
+// raw-tracepoint program, the same kind of tracing program as the socket
+// probes) as an unprivileged user holding only the unit's capabilities:
+// the kernel must accept it. Without CAP_PERFMON it must refuse, which
+// shows the check can fail and why the unit grants it.
+func TestBPFTracingLoadsWithUnitCapabilities(t *testing.T) {
+	if os.Getenv(bpfProbeEnv) == "1" {
+		c, err := bpf.CountSyscalls(0)
+		if err != nil {
+			fmt.Println("refused:", err)
+		} else {
+			fmt.Println("loaded")
+			c.Close()
+		}
+		os.Exit(0)
+	}
+	needBPF(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux): ", err)
+	}
+	caps := unitCaps(t, readUnit(t))
+	// go test's binary sits in a directory only root may enter.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "probe.test")
+	if err := os.WriteFile(probe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runProbe := func(caps string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		args := setprivArgs(caps, probe, "-test.run=^TestBPFTracingLoadsWithUnitCapabilities$")
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), bpfProbeEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("probe with %s: %v: %s", caps, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out := runProbe(caps); out != "loaded" {
+		t.Errorf("with the unit's capabilities %s: %s", caps, out)
+	}
+	if out := runProbe("+bpf"); !strings.HasPrefix(out, "refused:") {
+		t.Errorf("with CAP_BPF alone the kernel should refuse a tracing program: %s", out)
+	}
 }
