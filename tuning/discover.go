@@ -115,7 +115,7 @@ func Discover(opts Options) (*System, error) {
 			}
 		}
 	}
-	sys.NetNS = discoverNetNS(t, sys.ReadOnlySysctls)
+	sys.NetNS = discoverNetNS(t)
 	return sys, nil
 }
 

@@ -82,7 +82,7 @@ type NetNS struct {
 // exec, nsenter); in a container pid 1 shares the container's namespace, so
 // the kernel's own tables decide: a sysctl registered only for init_net
 // that is not visible, or one the kernel shows read-only.
-func discoverNetNS(t tree, readOnly map[string]bool) NetNS {
+func discoverNetNS(t tree) NetNS {
 	ns := NetNS{Initial: true}
 	ns.Self, _ = os.Readlink(t.path("/proc/self/ns/net"))
 	ns.PID1, _ = os.Readlink(t.path("/proc/1/ns/net"))
@@ -93,7 +93,7 @@ func discoverNetNS(t tree, readOnly map[string]bool) NetNS {
 	case t.exists("/proc/sys/net/core/somaxconn") && !t.exists(sysctlPath(initNetOnlyProbe)):
 		ns.Initial = false
 		ns.Evidence = initNetOnlyProbe + ", which exists only in the initial network namespace, is not visible here"
-	case readOnly["net.core.wmem_max"]:
+	case sysctlReadOnly(t, "net.core.wmem_max"):
 		ns.Initial = false
 		ns.Evidence = "net.core.wmem_max is read-only, as the kernel shows it outside the initial network namespace"
 	default:
@@ -103,6 +103,27 @@ func discoverNetNS(t tree, readOnly map[string]bool) NetNS {
 		}
 	}
 	return ns
+}
+
+// CurrentNetNS reports the network namespace of this process, as seen
+// under root ("" or "/" for the real one).
+func CurrentNetNS(root string) NetNS {
+	return discoverNetNS(tree{root: root})
+}
+
+// StatePathFor is the default state file for a namespace: DefaultStatePath
+// on the host; in another network namespace a name carrying its inode
+// number, because "ip netns exec" shares /var/lib with the host and a
+// namespace's apply must not refuse (or be refused) over the host's state.
+func StatePathFor(ns NetNS) string {
+	if ns.Initial {
+		return DefaultStatePath
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(ns.Self, "net:["), "]")
+	if id == "" || strings.ContainsFunc(id, func(r rune) bool { return r < '0' || r > '9' }) {
+		id = "unknown"
+	}
+	return strings.TrimSuffix(DefaultStatePath, ".json") + "-netns-" + id + ".json"
 }
 
 // sysctlReadOnly reports a sysctl file without any write permission bit:

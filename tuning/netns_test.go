@@ -176,3 +176,26 @@ func TestNetNSPlanReport(t *testing.T) {
 		t.Errorf("json lacks rmem_max as an unwritable host-net setting: %s", b)
 	}
 }
+
+func TestStatePathFor(t *testing.T) {
+	cases := []struct {
+		ns   NetNS
+		want string
+	}{
+		{NetNS{Initial: true, Self: "net:[4026531833]"}, DefaultStatePath},
+		{NetNS{Self: "net:[4026532178]"}, "/var/lib/bbllive/tune-state-netns-4026532178.json"},
+		{NetNS{Self: ""}, "/var/lib/bbllive/tune-state-netns-unknown.json"},
+		{NetNS{Self: "net:[../../etc/x]"}, "/var/lib/bbllive/tune-state-netns-unknown.json"},
+	}
+	for _, tc := range cases {
+		if got := StatePathFor(tc.ns); got != tc.want {
+			t.Errorf("StatePathFor(%+v) = %q, want %q", tc.ns, got, tc.want)
+		}
+	}
+	// The host and a namespace of the same fake machine get different files.
+	host := CurrentNetNS(buildTree(t, shape{online: "0-1", nics: []fakeNIC{virtioNIC()}}))
+	ns := CurrentNetNS(buildTree(t, shape{online: "0-1", nics: []fakeNIC{virtioNIC()}, netns: nsIPNetns}))
+	if StatePathFor(host) != DefaultStatePath || StatePathFor(ns) == DefaultStatePath {
+		t.Errorf("host %q, namespace %q", StatePathFor(host), StatePathFor(ns))
+	}
+}
