@@ -97,7 +97,7 @@ func discoverNetNS(t tree) NetNS {
 		ns.Initial = false
 		ns.Evidence = "net.core.wmem_max is read-only, as the kernel shows it outside the initial network namespace"
 	default:
-		ns.Evidence = "net.core sysctls of the initial network namespace are visible and writable"
+		ns.Evidence = initNetOnlyProbe + ", registered only for the initial network namespace, is visible"
 		if ns.Self != "" && ns.Self == ns.PID1 {
 			ns.Evidence = "same network namespace as pid 1 (" + ns.Self + ")"
 		}
@@ -134,16 +134,18 @@ func sysctlReadOnly(t tree, name string) bool {
 }
 
 // unwritableReason explains why a sysctl cannot be set from here, or
-// returns "" where it can be.
-func unwritableReason(sys *System, name string, present bool) string {
-	if sysctlScope(name) == ScopeInitNetNS && !sys.NetNS.Initial {
+// returns "" where it can be. For a host-global one it gives the command
+// to run on the host.
+func unwritableReason(sys *System, s sysctl, present bool) string {
+	if sysctlScope(s.Name) == ScopeInitNetNS && !sys.NetNS.Initial {
 		how := "read-only in this network namespace"
 		if !present {
 			how = "not visible in this network namespace"
 		}
-		return fmt.Sprintf("host-global (%s): only the initial network namespace sets it; run bbllive tune apply -only sysctl,rfs on the host", how)
+		return fmt.Sprintf("host-global (%s): only the initial network namespace sets it; on the host: sysctl -w %s=%q",
+			how, s.Name, s.Want)
 	}
-	if sys.ReadOnlySysctls[name] {
+	if sys.ReadOnlySysctls[s.Name] {
 		return "read-only here (mode 0444): the kernel does not let this namespace set it"
 	}
 	return ""
@@ -165,6 +167,6 @@ func netnsNote(ns NetNS) string {
 	}
 	hostNet = append(hostNet, shortName(rfsSysctl))
 	return fmt.Sprintf("not the initial network namespace (%s): per-namespace sysctls (%s) and this namespace's device queues are set here; "+
-		"host-global ones (%s) are skipped, set them on the host; %s and IRQ affinity are machine-wide and change the host too",
+		"host-global ones (%s) are skipped: set them on the host (bbllive tune apply there, or sysctl -w); %s and IRQ affinity are machine-wide and change the host too",
 		ns.Evidence, strings.Join(netns, ", "), strings.Join(hostNet, ", "), strings.Join(host, ", "))
 }

@@ -226,7 +226,7 @@ func (pl *planner) sysctls() {
 	for _, s := range sysctlTable {
 		cur, ok := pl.sys.Sysctls[s.Name]
 		switch {
-		case !ok && unwritableReason(pl.sys, s.Name, false) != "":
+		case !ok && unwritableReason(pl.sys, s, false) != "":
 			pl.addAbsent(KindSysctl, s)
 		case !ok:
 			pl.plan.Warnings = append(pl.plan.Warnings, s.Name+" is not present on this kernel: skipped")
@@ -251,7 +251,7 @@ func sysctlChange(kind Kind, s sysctl, cur string) Change {
 // outside the initial network namespace) as a skipped row, so the plan says
 // where to set it rather than that the kernel lacks it.
 func (pl *planner) addAbsent(kind Kind, s sysctl) {
-	c := skip(sysctlChange(kind, s, ""), unwritableReason(pl.sys, s.Name, false))
+	c := skip(sysctlChange(kind, s, ""), unwritableReason(pl.sys, s, false))
 	c.Unwritable = true
 	pl.add(c)
 }
@@ -259,7 +259,7 @@ func (pl *planner) addAbsent(kind Kind, s sysctl) {
 func (pl *planner) addSysctl(kind Kind, s sysctl, cur string) {
 	c := sysctlChange(kind, s, cur)
 	target, err := sysctlTarget(cur, s.Want, s.Dir)
-	why := unwritableReason(pl.sys, s.Name, true)
+	why := unwritableReason(pl.sys, s, true)
 	switch {
 	case why != "" && (err != nil || target != ""):
 		c = skip(c, why)
