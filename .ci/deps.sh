@@ -11,6 +11,10 @@ command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
 # npm installs the web players (hls.js, mpegts.js) at test time.
 [ -x /usr/lib/chromium/chromium-headless-shell ] || need="$need chromium-headless-shell"
 command -v npm >/dev/null 2>&1 || need="$need npm"
+# systemd-analyze verifies contrib/systemd/bbllive.service; setpriv and
+# prlimit run the server with that unit's capabilities and limits.
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+{ command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || need="$need util-linux"
 if [ -n "$need" ]; then
 	echo "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive

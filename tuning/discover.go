@@ -23,6 +23,11 @@ type System struct {
 	// Sysctls holds the current value of each sysctl the plan may change,
 	// by dotted name; a sysctl absent here does not exist on this kernel.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// ReadOnlySysctls marks sysctls whose file has no write permission:
+	// the kernel's way of showing a host-global one inside a namespace.
+	ReadOnlySysctls map[string]bool `json:"read_only_sysctls,omitempty"`
+	// NetNS is the network namespace this process runs in.
+	NetNS NetNS `json:"netns"`
 	// Warnings are things discovery could not read but could work around.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -84,7 +89,7 @@ func (n NIC) HWQueues() int {
 // and IRQs, the current settings and whether irqbalance runs.
 func Discover(opts Options) (*System, error) {
 	t := tree{root: opts.Root}
-	sys := &System{Root: opts.rootOrSlash(), Sysctls: map[string]string{}}
+	sys := &System{Root: opts.rootOrSlash(), Sysctls: map[string]string{}, ReadOnlySysctls: map[string]bool{}}
 	var err error
 	if sys.Online, err = readOnline(t); err != nil {
 		return nil, err
@@ -105,8 +110,12 @@ func Discover(opts Options) (*System, error) {
 	for _, name := range sysctlNames() {
 		if v, err := t.readTrim(sysctlPath(name)); err == nil {
 			sys.Sysctls[name] = v
+			if sysctlReadOnly(t, name) {
+				sys.ReadOnlySysctls[name] = true
+			}
 		}
 	}
+	sys.NetNS = discoverNetNS(t)
 	return sys, nil
 }
 

@@ -35,7 +35,29 @@ type shape struct {
 	irqbalance bool
 	// others are /proc/interrupts lines of unrelated devices.
 	others []string
+	// netns places the machine's view in a network namespace other than
+	// the initial one (see the fakeNetNS constants); "" is the host.
+	netns fakeNetNS
 }
+
+// fakeNetNS is how a fake tree looks from a network namespace.
+type fakeNetNS string
+
+const (
+	// nsIPNetns: ip netns exec, whose namespace link differs from pid 1's;
+	// the kernel hides netdev_max_backlog and rps_sock_flow_entries there
+	// and shows wmem_max and rmem_max read-only (recent kernels).
+	nsIPNetns fakeNetNS = "ip-netns"
+	// nsContainer: a container, where pid 1 shares the namespace, so only
+	// the missing host-global sysctls tell.
+	nsContainer fakeNetNS = "container"
+	// nsReadOnly: namespace links unreadable, every sysctl visible, the
+	// host-global ones read-only.
+	nsReadOnly fakeNetNS = "read-only"
+)
+
+// hostGlobalNet are the net sysctls the kernel keeps for init_net only.
+var hostGlobalNet = []string{"net.core.netdev_max_backlog", "net.core.wmem_max", "net.core.rmem_max", rfsSysctl}
 
 var defaultSysctls = map[string]string{
 	"net.core.somaxconn":             "4096",
@@ -76,6 +98,7 @@ func buildTree(t *testing.T, sh shape) string {
 	for name, v := range defaultSysctls {
 		put(sysctlPath(name), v+"\n")
 	}
+	buildNetNS(t, root, sh.netns)
 	var lines []string
 	irq := 30
 	for _, nic := range sh.nics {
@@ -91,6 +114,52 @@ func buildTree(t *testing.T, sh shape) string {
 	}
 	put("/proc/1/comm", "systemd\n")
 	return root
+}
+
+// buildNetNS makes the tree look as it does from inside a network namespace.
+func buildNetNS(t *testing.T, root string, ns fakeNetNS) {
+	t.Helper()
+	link := func(p, target string) {
+		t.Helper()
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, full); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, pid1 := "net:[4026531833]", "net:[4026531833]"
+	switch ns {
+	case "":
+	case nsIPNetns:
+		self = "net:[4026532178]"
+	case nsContainer:
+		self, pid1 = "net:[4026532178]", "net:[4026532178]"
+	case nsReadOnly:
+		self, pid1 = "", ""
+	default:
+		t.Fatalf("unknown fake namespace %q", ns)
+	}
+	if self != "" {
+		link("/proc/self/ns/net", self)
+		link("/proc/1/ns/net", pid1)
+	}
+	if ns == "" {
+		return
+	}
+	for _, name := range hostGlobalNet {
+		p := filepath.Join(root, sysctlPath(name))
+		var err error
+		if name == "net.core.wmem_max" || name == "net.core.rmem_max" || ns == nsReadOnly {
+			err = os.Chmod(p, 0o444)
+		} else {
+			err = os.Remove(p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func buildNIC(t *testing.T, root string, put func(string, string), nic fakeNIC, irq *int, online CPUSet) []string {

@@ -83,6 +83,10 @@ func (o Options) wants(k Kind) bool {
 // Change is one file the plan would write.
 type Change struct {
 	Kind Kind `json:"kind"`
+	// Scope says what the setting reaches and who may write it: this
+	// network namespace, the host (from the initial namespace only, or from
+	// anywhere), or one device's queues.
+	Scope Scope `json:"scope"`
 	// Target names the setting for people: "eth0 irq 38 (virtio2-input.0)",
 	// "eth0 rx-0", "net.core.somaxconn".
 	Target string `json:"target"`
@@ -95,6 +99,10 @@ type Change struct {
 	// Skip says why this setting stays as it is (already tuned, owned by
 	// irqbalance, unreadable); such changes are shown but not applied.
 	Skip string `json:"skip,omitempty"`
+	// Unwritable marks a skip because the setting cannot be written from
+	// here (host-global inside a network namespace, read-only), as opposed
+	// to one already tuned.
+	Unwritable bool `json:"unwritable,omitempty"`
 }
 
 // Plan is what apply would do, computed without changing anything.
@@ -103,6 +111,9 @@ type Plan struct {
 	Online   CPUSet   `json:"online_cpus"`
 	Reserved CPUSet   `json:"reserved_cpus"`
 	Devices  []string `json:"devices"`
+	// NetNS is the network namespace the plan was made in: outside the
+	// initial one, host-global sysctls are skipped.
+	NetNS    NetNS    `json:"netns"`
 	Notes    []string `json:"notes,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Changes  []Change `json:"changes"`
@@ -113,6 +124,18 @@ func (p *Plan) Pending() []Change {
 	var out []Change
 	for _, c := range p.Changes {
 		if c.Skip == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Unwritable returns the settings skipped because they cannot be written
+// from here, such as host-global sysctls inside a network namespace.
+func (p *Plan) Unwritable() []Change {
+	var out []Change
+	for _, c := range p.Changes {
+		if c.Unwritable {
 			out = append(out, c)
 		}
 	}
@@ -142,6 +165,7 @@ func MakePlan(sys *System, opts Options) (*Plan, error) {
 			Root:     sys.Root,
 			Online:   sys.Online,
 			Reserved: opts.Reserve,
+			NetNS:    sys.NetNS,
 			Warnings: append([]string(nil), sys.Warnings...),
 		},
 	}
@@ -181,6 +205,9 @@ type planner struct {
 func (pl *planner) add(c Change) { pl.plan.Changes = append(pl.plan.Changes, c) }
 
 func (pl *planner) notes() {
+	if !pl.sys.NetNS.Initial {
+		pl.plan.Notes = append(pl.plan.Notes, netnsNote(pl.sys.NetNS))
+	}
 	if r := pl.opts.Reserve; r.Len() > 0 {
 		pl.plan.Notes = append(pl.plan.Notes, fmt.Sprintf(
 			"reserved CPUs %s are kept free of queue IRQs and RPS: run the server there (taskset -c %s bbllive serve)",

@@ -22,16 +22,30 @@ func (p *Plan) WriteTable(w io.Writer) error {
 	for _, wn := range p.Warnings {
 		fmt.Fprintf(tw, "warning: %s\n", wn)
 	}
-	fmt.Fprintln(tw, "KIND\tTARGET\tCURRENT\t\tNEW\tREASON")
+	fmt.Fprintln(tw, "KIND\tSCOPE\tTARGET\tCURRENT\t\tNEW\tREASON")
 	for _, c := range p.Changes {
 		newv, reason := c.New, c.Reason
 		if c.Skip != "" {
 			newv, reason = "=", "kept: "+c.Skip
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t→\t%s\t%s\n", c.Kind, c.Target, cell(c.Current), cell(newv), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t→\t%s\t%s\n", c.Kind, c.Scope, c.Target, cell(c.Current), cell(newv), reason)
 	}
-	n := len(p.Pending())
-	fmt.Fprintf(tw, "%d change(s) to apply, %d setting(s) kept\n", n, len(p.Changes)-n)
+	n, u := len(p.Pending()), len(p.Unwritable())
+	fmt.Fprintf(tw, "%d change(s) to apply, %d setting(s) kept", n, len(p.Changes)-n)
+	if u > 0 {
+		fmt.Fprintf(tw, " (%d of them cannot be set from here)", u)
+	}
+	fmt.Fprintln(tw)
+	return tw.Flush()
+}
+
+// WriteUnwritable prints, after an apply, each setting that was skipped
+// because it cannot be written from here, with the reason.
+func (p *Plan) WriteUnwritable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range p.Unwritable() {
+		fmt.Fprintf(tw, "skipped\t%s\t%s\t%s\n", c.Kind, c.Target, c.Skip)
+	}
 	return tw.Flush()
 }
 

@@ -27,6 +27,7 @@ func (pl *planner) irqs(nic NIC, order []int) {
 		cpu := queueCPU[q.Queue]
 		c := Change{
 			Kind:    KindIRQ,
+			Scope:   ScopeHost,
 			Target:  fmt.Sprintf("%s irq %d (%s)", nic.Name, q.IRQ, q.Name),
 			Path:    irqAffinityPath(q.IRQ),
 			Current: q.Affinity,
@@ -102,6 +103,7 @@ func (pl *planner) rps(nic NIC) bool {
 		}
 		c := Change{
 			Kind:    KindRPS,
+			Scope:   ScopeDevice,
 			Target:  fmt.Sprintf("%s rx-%d", nic.Name, q.Index),
 			Path:    queuePath(nic.Name, "rx", q.Index, "rps_cpus"),
 			Current: q.RPSCPUs,
@@ -145,6 +147,7 @@ func (pl *planner) rfs(nic NIC, rpsOn bool) {
 		pl.rfsQueues++
 		c := Change{
 			Kind:    KindRFS,
+			Scope:   ScopeDevice,
 			Target:  fmt.Sprintf("%s rx-%d", nic.Name, q.Index),
 			Path:    queuePath(nic.Name, "rx", q.Index, "rps_flow_cnt"),
 			Current: q.FlowCnt,
@@ -171,13 +174,19 @@ func (pl *planner) rfsTable() {
 	if pl.rfsQueues == 0 {
 		return
 	}
+	s := sysctl{rfsSysctl, strconv.Itoa(rfsFlowEntries), raise,
+		"global RFS table of socket flows, sized for tens of thousands of player connections"}
 	cur, ok := pl.sys.Sysctls[rfsSysctl]
-	if !ok {
+	switch {
+	case !ok && !pl.sys.NetNS.Initial:
+		pl.plan.Warnings = append(pl.plan.Warnings, rfsSysctl+
+			" is host-global and not visible in this network namespace: the per-queue flow counts take effect once the host sets it")
+		pl.addAbsent(KindRFS, s)
+	case !ok:
 		pl.plan.Warnings = append(pl.plan.Warnings, rfsSysctl+" is missing: kernel without RFS, per-queue flow counts have no effect")
-		return
+	default:
+		pl.addSysctl(KindRFS, s, cur)
 	}
-	pl.addSysctl(KindRFS, sysctl{rfsSysctl, strconv.Itoa(rfsFlowEntries), raise,
-		"global RFS table of socket flows, sized for tens of thousands of player connections"}, cur)
 }
 
 // xps maps every CPU, server CPUs included (they transmit), to one tx queue,
@@ -197,6 +206,7 @@ func (pl *planner) xps(nic NIC, order []int) {
 		}
 		c := Change{
 			Kind:    KindXPS,
+			Scope:   ScopeDevice,
 			Target:  fmt.Sprintf("%s tx-%d", nic.Name, q.Index),
 			Path:    queuePath(nic.Name, "tx", q.Index, "xps_cpus"),
 			Current: q.XPSCPUs,
@@ -215,24 +225,45 @@ func (pl *planner) xps(nic NIC, order []int) {
 func (pl *planner) sysctls() {
 	for _, s := range sysctlTable {
 		cur, ok := pl.sys.Sysctls[s.Name]
-		if !ok {
+		switch {
+		case !ok && unwritableReason(pl.sys, s, false) != "":
+			pl.addAbsent(KindSysctl, s)
+		case !ok:
 			pl.plan.Warnings = append(pl.plan.Warnings, s.Name+" is not present on this kernel: skipped")
-			continue
+		default:
+			pl.addSysctl(KindSysctl, s, cur)
 		}
-		pl.addSysctl(KindSysctl, s, cur)
 	}
 }
 
-func (pl *planner) addSysctl(kind Kind, s sysctl, cur string) {
-	c := Change{
+func sysctlChange(kind Kind, s sysctl, cur string) Change {
+	return Change{
 		Kind:    kind,
+		Scope:   sysctlScope(s.Name),
 		Target:  s.Name,
 		Path:    sysctlPath(s.Name),
 		Current: cur,
 		Reason:  fmt.Sprintf("%s %s: %s", shortName(s.Name), s.Want, s.Reason),
 	}
+}
+
+// addAbsent shows a sysctl this namespace cannot see (a host-global one
+// outside the initial network namespace) as a skipped row, so the plan says
+// where to set it rather than that the kernel lacks it.
+func (pl *planner) addAbsent(kind Kind, s sysctl) {
+	c := skip(sysctlChange(kind, s, ""), unwritableReason(pl.sys, s, false))
+	c.Unwritable = true
+	pl.add(c)
+}
+
+func (pl *planner) addSysctl(kind Kind, s sysctl, cur string) {
+	c := sysctlChange(kind, s, cur)
 	target, err := sysctlTarget(cur, s.Want, s.Dir)
+	why := unwritableReason(pl.sys, s, true)
 	switch {
+	case why != "" && (err != nil || target != ""):
+		c = skip(c, why)
+		c.Unwritable = true
 	case err != nil:
 		c = skip(c, "current value unreadable: "+err.Error())
 	case target == "" && s.Dir == lower:

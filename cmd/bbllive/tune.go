@@ -32,7 +32,7 @@ func newTuneFlagSet(f *tuneFlags, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.dev, "dev", "", "tune only these NICs (comma-separated); default: every NIC backed by hardware")
 	fs.BoolVar(&f.json, "json", false, "print JSON for machines instead of a table")
-	fs.StringVar(&f.state, "state", tuning.DefaultStatePath, "state file that apply writes and revert reads")
+	fs.StringVar(&f.state, "state", tuning.DefaultStatePath, "state file that apply writes and revert reads (in a network namespace other than the host's, the default carries its inode number)")
 	fs.StringVar(&f.reserve, "reserve-cpus", "", "keep CPUs free for the server: a count N (the N highest) or a list like 6-7")
 	fs.StringVar(&f.only, "only", "", "limit to some of irq,rps,rfs,xps,sysctl")
 	fs.Usage = func() {
@@ -56,6 +56,9 @@ func runTune(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	if !flagGiven(fs, "state") {
+		f.state = tuning.StatePathFor(tuning.CurrentNetNS("/"))
+	}
 	switch verb {
 	case "plan", "apply":
 		err = tunePlanApply(verb, f)
@@ -71,6 +74,12 @@ func runTune(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func parseTuneArgs(fs *flag.FlagSet, args []string) (string, error) {
@@ -145,8 +154,14 @@ func tunePlanApply(verb string, f tuneFlags) error {
 			State   string        `json:"state_file,omitempty"`
 		}{plan, st, stateFileIf(st, f.state)})
 	}
+	for _, n := range plan.Notes {
+		fmt.Printf("note: %s\n", n)
+	}
+	if err := plan.WriteUnwritable(os.Stdout); err != nil {
+		return err
+	}
 	if len(st.Entries) == 0 {
-		fmt.Println("nothing to change: every setting is already tuned")
+		fmt.Println("nothing to change: every setting that can be set from here is already tuned")
 		return nil
 	}
 	if err := st.WriteSummary(os.Stdout, "applied"); err != nil {
