@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bbllive/bbllive/fanout/access"
@@ -186,6 +187,7 @@ type publisher struct {
 	since     time.Time         // when it attached
 	baseIn    uint64            // the stream's BytesIn when it attached
 	admission *access.Admission // access control's hold, released at Close
+	kicked    atomic.Bool       // the control API asked it to go (kick.go)
 	owned     bool              // the transport reads its connection (io_uring)
 	start     func()
 }
@@ -206,7 +208,12 @@ type publisherReader interface {
 	addPublisher(p *publisher) error
 }
 
-func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }
+func (p *publisher) WriteMessage(m *rtmp.Message) error {
+	if p.kicked.Load() {
+		return errKicked // ends the connection, whoever reads it (kick.go)
+	}
+	return p.s.ingest(m)
+}
 
 func (p *publisher) Close() error {
 	p.once.Do(func() {

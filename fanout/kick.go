@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"errors"
 	"net"
 	"syscall"
 
@@ -45,10 +46,22 @@ func (s *Stream) kick(id uint64) {
 		victim.disconnect("kicked")
 	}
 	if pub != nil {
-		pub.sess.Logger().Info("disconnecting publisher", "reason", "kicked")
-		pub.sess.CloseReason("kicked")
-		shutdownConn(pub.sess.Conn())
+		pub.kick()
 	}
+}
+
+// errKicked ends a kicked publisher's connection at its next message.
+var errKicked = errors.New("kicked by the control API")
+
+// kick ends the publisher. While its net.Conn is open, shutting the socket
+// down ends it at once; io_uring reads a duplicate descriptor that only its
+// worker may touch and closes the net.Conn (a no-op shutdown then), so the
+// publisher's next message fails too, which ends it on every transport.
+func (p *publisher) kick() {
+	p.sess.Logger().Info("disconnecting publisher", "reason", "kicked")
+	p.sess.CloseReason("kicked")
+	p.kicked.Store(true)
+	shutdownConn(p.sess.Conn())
 }
 
 // shutdownConn shuts conn down both ways; shutdown rather than close keeps

@@ -26,11 +26,24 @@ type accessServer struct {
 // startAccessServer runs `bbllive serve` in-process from serverArgs(opts).
 func startAccessServer(t *testing.T, opts ...string) *accessServer {
 	t.Helper()
-	c, err := parseServeArgs(serverArgs(t, opts))
+	// Without serverArgs' -log-level debug: a level on the command line
+	// would beat the one in a reloaded config file.
+	var args []string
+	for i, base := 0, serverArgs(t, nil); i < len(base); i++ {
+		if base[i] == "-log-level" {
+			i++
+			continue
+		}
+		args = append(args, base[i])
+	}
+	c, err := parseServeArgs(append(args, opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.levelVar = new(slog.LevelVar)
+	if err := setLogLevel(c.levelVar, c.logLevel); err != nil {
+		t.Fatal(err)
+	}
 	srv := &accessServer{testServer: &testServer{logs: &logBuffer{}}}
 	c.onHTTP = func(a net.Addr) { srv.http = a.String() }
 	c.onAPI = func(a net.Addr) { srv.api = a.String() }
