@@ -315,11 +315,17 @@ func startMetricsPubOn(t *testing.T, c *rtmp.Client) {
 func TestLimitsRTMP(t *testing.T) {
 	srv := startAccessServer(t, "-max-players", "1", "-max-streams", "1", "-max-connections", "3", "-publish-deny", "127.0.0.2")
 	startMetricsPub(t, srv.url("a"), 300_000)
-	startCountingPlayer(t, srv.url("a"))
+	first := startCountingPlayer(t, srv.url("a"))
+	// Play.Start comes before the decision: media means admitted.
+	waitFor(t, 5*time.Second, "the first player's media", func() bool { return first.n.Load() > 0 })
 	wantRefusal(t, rtmpPlayOutcome(srv.url("a")), rtmp.CodePlayFailed, access.ReasonMaxPlayers)
 	_, err := rtmpPublish(srv.url("b"))
 	wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonMaxStreams)
 	startCountingPlayer(t, srv.url("c")) // waits for a publisher: the third connection
+	waitFor(t, 5*time.Second, "the waiting player's admission", func() bool {
+		v, _ := series(scrape(t, srv.http), "bbllive_access_admitted", "action=play")
+		return v == 2
+	})
 	wantRefusal(t, rtmpPlayOutcome(srv.url("d")), rtmp.CodePlayFailed, access.ReasonMaxConnections)
 	mfs := scrape(t, srv.http)
 	for _, c := range []struct{ action, reason string }{{"play", "max_players"}, {"publish", "max_streams"}, {"play", "max_connections"}} {
