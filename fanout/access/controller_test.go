@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 func TestIPLists(t *testing.T) {
@@ -264,7 +263,9 @@ func TestReload(t *testing.T) {
 	tok := func(secret string) string {
 		return "token=" + mint(t, MintOptions{Action: Play, Stream: "live/x", TTL: time.Hour, Secret: []byte(secret)})
 	}
-	req := func(q string) Request { return Request{Action: Play, App: "live", Name: "x", Query: q, Remote: "127.0.0.1:1"} }
+	req := func(q string) Request {
+		return Request{Action: Play, App: "live", Name: "x", Query: q, Remote: "127.0.0.1:1"}
+	}
 	held, err := admit(c, req(tok("old")))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package access
 
 import (
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -110,13 +109,8 @@ func (k *jwk) publicKey() (crypto.PublicKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("y: %w", err)
 		}
-		// crypto/ecdh checks the point is on the curve; ecdsa.PublicKey
-		// alone would take any numbers.
-		point := append(append([]byte{4}, x...), y...)
-		if _, err := ecdh.P256().NewPublicKey(point); err != nil {
-			return nil, err
-		}
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+		// The parser checks that the point is on the curve.
+		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
 	}
 	return nil, fmt.Errorf("key type %q: RSA or EC wanted", k.Kty)
 }

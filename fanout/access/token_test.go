@@ -121,10 +121,13 @@ func TestPublicKeyTokens(t *testing.T) {
 func writeJWKS(t *testing.T, rk *rsa.PrivateKey, ek *ecdsa.PrivateKey) string {
 	t.Helper()
 	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	pad := func(n *big.Int) []byte { return n.FillBytes(make([]byte, 32)) }
+	pt, err := ek.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	doc := map[string]any{"keys": []map[string]string{
 		{"kty": "RSA", "kid": "rsa1", "use": "sig", "n": b64(rk.N.Bytes()), "e": b64(big.NewInt(int64(rk.E)).Bytes())},
-		{"kty": "EC", "kid": "ec1", "crv": "P-256", "x": b64(pad(ek.X)), "y": b64(pad(ek.Y))},
+		{"kty": "EC", "kid": "ec1", "crv": "P-256", "x": b64(pt[1:33]), "y": b64(pt[33:])},
 		{"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"}, // not for signatures: ignored
 	}}
 	data, _ := json.Marshal(doc)
