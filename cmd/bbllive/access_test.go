@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -368,6 +369,20 @@ func TestKick(t *testing.T) {
 			t.Fatalf("kick publisher: %d %s", st, body)
 		}
 		waitFor(t, 5*time.Second, "the publisher to be gone", func() bool { return len(connIDs(t, srv.http)["publisher"]) == 0 })
+		// Every admission was released: the kicked player and the publisher
+		// no longer count, the other player does.
+		waitFor(t, 5*time.Second, "the admissions to be released", func() bool {
+			req, _ := http.NewRequest("GET", "http://"+srv.http+"/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+testAPIToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return strings.Contains(string(body), `bbllive_access_admitted{action="play"} 1`) &&
+				strings.Contains(string(body), `bbllive_access_admitted{action="publish"} 0`)
+		})
 		if n := srv.logs.count("reason=kicked"); n < 2 {
 			t.Errorf("%d kicked lines in the log", n)
 		}

@@ -2,6 +2,8 @@ package access
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -301,6 +303,12 @@ func TestHTTPStatus(t *testing.T) {
 		if got := (&Refusal{Reason: reason}).HTTPStatus(); got != want {
 			t.Errorf("%s: %d, want %d", reason, got, want)
 		}
+		if got := HTTPStatusOf(fmt.Errorf("wrapped: %w", &Refusal{Reason: reason})); got != want {
+			t.Errorf("wrapped %s: %d, want %d", reason, got, want)
+		}
+	}
+	if got := HTTPStatusOf(errors.New("other")); got != 500 {
+		t.Errorf("another error: %d", got)
 	}
 }
 

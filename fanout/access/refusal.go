@@ -1,6 +1,9 @@
 package access
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+)
 
 // The reasons a request is refused: the label values of the refusal
 // counter, and the word in every refusal's log line.
@@ -53,3 +56,13 @@ func (r *Refusal) HTTPStatus() int {
 }
 
 func refuse(reason, detail string) *Refusal { return &Refusal{Reason: reason, Detail: detail} }
+
+// HTTPStatusOf is the status an HTTP entry answers a failed Admit with:
+// the refusal's HTTPStatus, or 500 for any other error.
+func HTTPStatusOf(err error) int {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.HTTPStatus()
+	}
+	return http.StatusInternalServerError
+}
