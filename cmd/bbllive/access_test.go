@@ -1,10 +1,17 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -508,10 +515,7 @@ func TestReloadRotatesSecret(t *testing.T) {
 // TestSIGHUPKeepsProcess: the built binary survives SIGHUP and logs the
 // reload.
 func TestSIGHUPKeepsProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "bbllive")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
+	bin := buildBinary(t)
 	logs := &logBuffer{}
 	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-http", "", "-bpf=false", "-io", "netpoll")
 	cmd.Stderr = logs
@@ -606,10 +610,7 @@ func TestAPIGuardWithoutToken(t *testing.T) {
 
 // TestTokenCommand: bbllive token prints a token the server accepts.
 func TestTokenCommand(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "bbllive")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
+	bin := buildBinary(t)
 	out, err := exec.Command(bin, "token", "-secret", testSecret, "-action", "publish", "-stream", "live/cmd", "-ttl", "1h").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -623,4 +624,73 @@ func TestTokenCommand(t *testing.T) {
 	if err := exec.Command(bin, "token", "-secret", "s", "-action", "watch", "-stream", "live/x").Run(); err == nil {
 		t.Error("an unknown action minted a token")
 	}
+}
+
+// TestJWKSToken: a backend signs with its EC private key (bbllive token
+// -key), the server holds only the public key in a JWKS file.
+func TestJWKSToken(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "backend.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pt, _ := key.PublicKey.Bytes()
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"EC","kid":"k1","crv":"P-256","x":%q,"y":%q}]}`, b64(pt[1:33]), b64(pt[33:]))
+	jwksFile := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, []byte(jwks), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "token", "-key", keyFile, "-kid", "k1", "-action", "publish", "-stream", "live/*").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startAccessServer(t, "-auth-jwks", jwksFile)
+	c, err := rtmpPublish(srv.url("j") + "?token=" + strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("ES256 token: %v", err)
+	}
+	c.Close()
+	hs := tokenFor(t, "some-secret", access.Publish, "live/j", time.Hour)
+	_, err = rtmpPublish(srv.url("j2") + "?token=" + hs)
+	wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonTokenInvalid)
+}
+
+// TestTokenInConnectURL: an encoder that puts the query on the app
+// (rtmp://h/live?token=…/name) is admitted by the connect URL's query.
+func TestTokenInConnectURL(t *testing.T) {
+	srv := startAccessServer(t, "-auth-secret", testSecret)
+	tok := tokenFor(t, testSecret, access.Publish, "live/app", time.Hour)
+	conn, err := net.DialTimeout("tcp", srv.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := rtmp.NewClient(conn, "live", "app", "rtmp://"+srv.addr+"/live?token="+tok)
+	if err := c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(); err != nil {
+		t.Fatalf("token in the connect URL: %v", err)
+	}
+}
+
+// buildBinary builds bbllive once per test into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bbllive")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	return bin
 }
