@@ -180,16 +180,17 @@ func (h *Hub) Close() error {
 
 // publisher is a publishing session's handle on its stream.
 type publisher struct {
-	s         *Stream
-	sess      *rtmp.Session
-	once      sync.Once
-	cookie    uint64            // SO_COOKIE of its socket, 0 if none
-	since     time.Time         // when it attached
-	baseIn    uint64            // the stream's BytesIn when it attached
+	s      *Stream
+	sess   *rtmp.Session
+	once   sync.Once
+	cookie uint64    // SO_COOKIE of its socket, 0 if none
+	since  time.Time // when it attached
+	baseIn uint64    // the stream's BytesIn when it attached
+	owned  bool      // the transport reads its connection (io_uring)
+	start  func()
+
 	admission *access.Admission // access control's hold, released at Close
 	kicked    atomic.Bool       // the control API asked it to go (kick.go)
-	owned     bool              // the transport reads its connection (io_uring)
-	start     func()
 }
 
 // OwnsConn tells the session whether the transport reads the publisher's
