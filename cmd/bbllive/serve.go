@@ -149,6 +149,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
 	ctl := newControl(c, srv, hub, gate, transport.Name(), log)
+	defer ctl.watchSIGHUP()() // from here on SIGHUP reloads rather than kills
 	obs, err := startObservability(c, srv, hub, ctl, log)
 	if err != nil {
 		hub.Close()
@@ -169,7 +170,6 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ctl.ready.Store(true)
-	defer ctl.watchSIGHUP()()
 
 	var tick <-chan time.Time
 	if c.statsInterval > 0 {
