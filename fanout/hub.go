@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -27,6 +29,8 @@ type Hub struct {
 	streams map[string]*Stream
 
 	firstFrame latencyHist // time to first frame of every player
+
+	gate Gate // access control (admit.go); nil admits everyone
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
@@ -58,13 +62,26 @@ func (h *Hub) stream(key string) *Stream {
 	return s
 }
 
-// Publish implements rtmp.Handler: one publisher per name; a second one is
-// refused and the first is untouched.
+// Publish implements rtmp.Handler: access control first (admit.go), then
+// one publisher per name; a second one is refused and the first is
+// untouched.
 func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
+	adm, err := h.admitRTMP(sess, access.Publish)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.publish(sess, adm)
+	if err != nil {
+		adm.Done()
+	}
+	return p, err
+}
+
+func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher, error) {
 	for range 2 { // a stream expiring right now is replaced once
 		s := h.stream(sess.Key())
 		p := &publisher{s: s, sess: sess, cookie: socketCookie(sess.Conn()), since: time.Now(),
-			baseIn: s.stats.BytesIn.Load()} // no ingest until attached: the base is exact
+			baseIn: s.stats.BytesIn.Load(), admission: adm} // no ingest until attached: the base is exact
 		err := s.attachPublisher(p)
 		if errors.Is(err, errStreamGone) {
 			continue
@@ -82,13 +99,26 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 	return nil, errStreamGone
 }
 
-// Play implements rtmp.Handler. A player of a name nobody publishes yet
-// waits for the publisher (up to the grace period).
+// Play implements rtmp.Handler: access control first (admit.go), then a
+// player of a name nobody publishes yet waits for the publisher (up to the
+// grace period).
 func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
+	adm, err := h.admitRTMP(sess, access.Play)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.play(sess, adm)
+	if err != nil {
+		adm.Done()
+	}
+	return p, err
+}
+
+func (h *Hub) play(sess *rtmp.Session, adm *access.Admission) (rtmp.Player, error) {
 	for range 2 {
 		s := h.stream(sess.Key())
 		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now(),
-			cookie: socketCookie(sess.Conn())}
+			cookie: socketCookie(sess.Conn()), admission: adm}
 		p.waitFrom, p.epoch = s.log.joinPoint()
 		err := s.addPlayer(p)
 		if errors.Is(err, errStreamGone) {
@@ -158,6 +188,9 @@ type publisher struct {
 	baseIn uint64    // the stream's BytesIn when it attached
 	owned  bool      // the transport reads its connection (io_uring)
 	start  func()
+
+	admission *access.Admission // access control's hold, released at Close
+	kicked    atomic.Bool       // the control API asked it to go (kick.go)
 }
 
 // OwnsConn tells the session whether the transport reads the publisher's
@@ -176,9 +209,17 @@ type publisherReader interface {
 	addPublisher(p *publisher) error
 }
 
-func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }
+func (p *publisher) WriteMessage(m *rtmp.Message) error {
+	if p.kicked.Load() {
+		return errKicked // ends the connection, whoever reads it (kick.go)
+	}
+	return p.s.ingest(m)
+}
 
 func (p *publisher) Close() error {
-	p.once.Do(func() { p.s.detachPublisher(p) })
+	p.once.Do(func() {
+		p.s.detachPublisher(p)
+		p.admission.Done()
+	})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/rtmp"
 	"golang.org/x/sys/unix"
 )
@@ -46,6 +47,8 @@ type Player struct {
 	start func() // the transport's take-over, run by TakeConn
 
 	Skips atomic.Uint64
+
+	admission *access.Admission // access control's hold, released at Close
 }
 
 // Close stops delivery to the player; the session calls it when the
@@ -56,6 +59,7 @@ func (p *Player) Close() error {
 	}
 	p.stream.removePlayer(p)
 	p.stream.hub.transport.Flush(p.stream)
+	p.admission.Done()
 	return nil
 }
 
@@ -82,19 +86,7 @@ func (p *Player) disconnect(reason string) {
 	if p.sess != nil {
 		p.sess.CloseReason(reason)
 	}
-	if p.conn == nil {
-		return
-	}
-	sc, ok := p.conn.(syscall.Conn)
-	if !ok {
-		p.conn.Close()
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+	shutdownConn(p.conn)
 }
 
 func (p *Player) logger() *slog.Logger {

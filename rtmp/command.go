@@ -101,6 +101,7 @@ const (
 	CodePlayStart           = "NetStream.Play.Start"
 	CodePlayStop            = "NetStream.Play.Stop"
 	CodePlayStreamNotFound  = "NetStream.Play.StreamNotFound"
+	CodePlayFailed          = "NetStream.Play.Failed"
 	CodePlayUnpublish       = "NetStream.Play.UnpublishNotify"
 	CodePlayPublishNotify   = "NetStream.Play.PublishNotify"
 	CodeDataStart           = "NetStream.Data.Start"

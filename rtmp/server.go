@@ -15,12 +15,14 @@ import (
 // Server accepts and speaks the protocol, the Handler decides.
 type Handler interface {
 	// Publish is called when a session asks to publish s.Key(). An error
-	// refuses it: the client gets NetStream.Publish.BadName and is closed.
+	// refuses it: the client gets NetStream.Publish.BadName (or the code of
+	// an error with a StatusCode() string method) and is closed.
 	Publish(s *Session) (Publisher, error)
 	// Play is called when a session asks to play s.Key(), after the play
 	// replies have been written. From then on the handler writes to
 	// s.Conn(); the session only reads (acknowledgements, closeStream). An
-	// error refuses it with NetStream.Play.StreamNotFound.
+	// error refuses it with NetStream.Play.StreamNotFound (or the code of
+	// an error with a StatusCode() string method).
 	Play(s *Session) (Player, error)
 }
 

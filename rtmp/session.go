@@ -403,7 +403,7 @@ func (s *Session) onPublish(c *Command) error {
 	pub, err := s.srv.Handler.Publish(s)
 	if err != nil {
 		s.log.Warn("publish refused", "reason", err)
-		s.onStatus("error", CodePublishBadName, err.Error())
+		s.onStatus("error", refusalCode(err, CodePublishBadName), err.Error())
 		return &refusedError{reason: "publish_refused"}
 	}
 	s.publisher = pub
@@ -460,13 +460,24 @@ func (s *Session) onPlay(c *Command) error {
 	if err != nil {
 		s.role.Store(int32(RoleNone))
 		s.log.Warn("play refused", "reason", err)
-		s.onStatus("error", CodePlayStreamNotFound, err.Error())
+		s.onStatus("error", refusalCode(err, CodePlayStreamNotFound), err.Error())
 		return &refusedError{reason: "play_refused"}
 	}
 	s.player = p
 	s.log.Info("playing")
 	s.handOffTo(p)
 	return nil
+}
+
+// refusalCode is the onStatus code a handler's refusal asks for (an error
+// with a StatusCode method, such as an access refusal's
+// NetStream.Play.Failed), else def.
+func refusalCode(err error, def string) string {
+	var sc interface{ StatusCode() string }
+	if errors.As(err, &sc) {
+		return sc.StatusCode()
+	}
+	return def
 }
 
 // handOffTo ends the session's reading if the handler's object owns the

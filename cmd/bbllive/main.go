@@ -3,6 +3,7 @@
 //	bbllive [serve] [flags]   run the server (the default)
 //	bbllive tune plan|apply|revert [flags]
 //	bbllive bench run|play|publish|synth|floor [flags]
+//	bbllive token -secret S -action publish|play -stream app/name [-ttl 1h]
 //	bbllive version
 package main
 
@@ -18,6 +19,7 @@ var subcommands = map[string]func(args []string) int{
 	"serve":   runServe,
 	"tune":    runTune,
 	"bench":   runBench,
+	"token":   runToken,
 	"version": func([]string) int { fmt.Println("bbllive", version); return 0 },
 }
 
@@ -48,6 +50,7 @@ commands:
   serve     run the RTMP server (the default; "bbllive serve -h" lists its flags)
   tune      plan, apply or revert kernel tuning for multiqueue NICs
   bench     load generator, publisher emulator and benchmark harness
+  token     print a signed token for -auth-secret / -auth-jwks
   version   print the version
 `)
 }

@@ -206,13 +206,14 @@ func (c *perConnCollector) Collect(ch chan<- prometheus.Metric) {
 type observability struct {
 	probes *bpf.Probes
 	http   *http.Server
+	api    *http.Server // the -api listener, when the API has its own
 }
 
 // startObservability loads the eBPF probes (when asked and possible; a
 // kernel or process that cannot run them costs one log line), hooks the
 // session and connection events, and starts the HTTP listener. Call it
 // before the RTMP listener opens, so the probes count every byte.
-func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *slog.Logger) (*observability, error) {
+func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *control, log *slog.Logger) (*observability, error) {
 	o := &observability{}
 	if c.bpf {
 		p, err := bpf.Load(bpf.Options{})
@@ -227,17 +228,27 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 	}
 	sm := newSessionMetrics()
 	srv.OnSessionEnd = sm.sessionEnded
-	if c.httpAddr == "" {
+	if c.httpAddr == "" && c.access.apiAddr == "" {
 		return o, nil
 	}
 	conns := newConnSampler(hub, o.probes)
-	var g prometheus.Gatherer = newRegistry(srv, sm, hub, o.probes)
+	reg := newRegistry(srv, sm, hub, o.probes)
+	reg.MustRegister(ctl.gate)
+	var g prometheus.Gatherer = reg
 	if c.perConnMetrics {
 		perConn := prometheus.NewRegistry()
 		perConn.MustRegister(newPerConnCollector(conns))
 		g = prometheus.Gatherers{g, perConn}
 	}
-	hs, ln, err := startHTTP(c.httpAddr, newHTTPHandler(g, hub, conns, log), log)
+	h := newHTTPHandler(g, hub, conns, log)
+	if err := o.startAPI(c, ctl, h, log); err != nil {
+		o.close()
+		return nil, err
+	}
+	if c.httpAddr == "" {
+		return o, nil
+	}
+	hs, ln, err := startHTTP(c.httpAddr, ctl.handler(h, c.access.apiAddr == ""), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)
@@ -255,6 +266,9 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 func (o *observability) close() {
 	if o.http != nil {
 		o.http.Close()
+	}
+	if o.api != nil {
+		o.api.Close()
 	}
 	o.probes.Close()
 }

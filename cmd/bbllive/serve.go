@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -43,10 +44,21 @@ type serveConfig struct {
 	perConnMetrics   bool
 	bpf              bool
 	configFile       string
+	access           accessSettings // access.go
+
+	// args, when set, is the command line the settings came from: a
+	// reload parses it again (reload.go), and flagValues is every flag's
+	// value then. levelVar, when set, is the logger's level, which a
+	// reload changes.
+	args       []string
+	flagValues map[string]string
+	levelVar   *slog.LevelVar
 
 	// onHTTP, when set, receives the bound HTTP address (tests listen on
 	// port 0).
 	onHTTP func(net.Addr)
+	// onAPI, when set, receives the bound -api address.
+	onAPI func(net.Addr)
 }
 
 func serveFlags(c *serveConfig) *flag.FlagSet {
@@ -74,36 +86,28 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
+	c.access.register(fs)
 	return fs
 }
 
 func runServe(args []string) int {
-	var c serveConfig
-	fs := serveFlags(&c)
-	if err := fs.Parse(args); err != nil {
+	c, err := parseServeArgs(args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(os.Stderr, "bbllive:", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "bbllive serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if c.configFile != "" {
-		if err := applyConfigFile(fs, c.configFile); err != nil {
-			fmt.Fprintln(os.Stderr, "bbllive:", err)
-			return 2
-		}
-	}
-	log, err := newLogger(c.logLevel, c.logFormat)
+	log, level, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bbllive:", err)
 		return 2
 	}
+	c.levelVar = level
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, &c, log, nil); err != nil {
+	if err := serve(ctx, c, log, nil); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}
@@ -130,13 +134,23 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		return err
 	}
 	hub := fanout.NewHub(cfg, transport, log)
+	gate, err := access.New(c.access.config(), log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer gate.Close()
+	hub.SetGate(gate)
+	logAccess(log, "access control", &c.access)
 	srv := &rtmp.Server{
 		Handler: hub, Logger: log, ChunkSize: uint32(c.chunkSize),
 		HandshakeTimeout: c.handshakeTimeout, IdleTimeout: c.idleTimeout,
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
-	obs, err := startObservability(c, srv, hub, log)
+	ctl := newControl(c, srv, hub, gate, transport.Name(), log)
+	defer ctl.watchSIGHUP()() // from here on SIGHUP reloads rather than kills
+	obs, err := startObservability(c, srv, hub, ctl, log)
 	if err != nil {
 		hub.Close()
 		return err
@@ -155,6 +169,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	ctl.ready.Store(true)
 
 	var tick <-chan time.Time
 	if c.statsInterval > 0 {
@@ -169,6 +184,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 			continue
 		case err = <-errc:
 		case <-ctx.Done():
+			ctl.ready.Store(false)
 			log.Info("shutting down", "sessions", srv.SessionCount())
 		}
 		break
@@ -182,19 +198,31 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	return err
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+// newLogger builds the server's logger; its level is a LevelVar so that a
+// reload can change it.
+func newLogger(level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	if err := setLogLevel(lv, level); err != nil {
+		return nil, nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), lv, nil
 	}
-	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+	return nil, nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// setLogLevel sets lv from a -log-level value.
+func setLogLevel(lv *slog.LevelVar, level string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	lv.Set(l)
+	return nil
 }
 
 // newTransport builds the player transport -io asks for; auto falls back

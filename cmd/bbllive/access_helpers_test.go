@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// accessServer is a test server started from a command line (so that it
+// can reload), with its -api address when it has one.
+type accessServer struct {
+	*testServer
+	api string
+}
+
+// startAccessServer runs `bbllive serve` in-process from serverArgs(opts).
+func startAccessServer(t *testing.T, opts ...string) *accessServer {
+	t.Helper()
+	// Without serverArgs' -log-level debug: a level on the command line
+	// would beat the one in a reloaded config file.
+	var args []string
+	for i, base := 0, serverArgs(t, nil); i < len(base); i++ {
+		if base[i] == "-log-level" {
+			i++
+			continue
+		}
+		args = append(args, base[i])
+	}
+	c, err := parseServeArgs(append(args, opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.levelVar = new(slog.LevelVar)
+	if err := setLogLevel(c.levelVar, c.logLevel); err != nil {
+		t.Fatal(err)
+	}
+	srv := &accessServer{testServer: &testServer{logs: &logBuffer{}}}
+	c.onHTTP = func(a net.Addr) { srv.http = a.String() }
+	c.onAPI = func(a net.Addr) { srv.api = a.String() }
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(srv.logs, testLogWriter{t}), &slog.HandlerOptions{Level: c.levelVar}))
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, c, log, func(a net.Addr) { addrc <- a.String() }) }()
+	select {
+	case srv.addr = <-addrc:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("server did not shut down within 10s")
+		}
+	})
+	return srv
+}
+
+// tokenFor signs a token with secret, failing the test on error.
+func tokenFor(t testing.TB, secret string, a access.Action, stream string, ttl time.Duration) string {
+	t.Helper()
+	tok, err := access.Mint(access.MintOptions{Action: a, Stream: stream, TTL: ttl, Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// rtmpPublish publishes url and returns the client, or the refusal.
+func rtmpPublish(url string) (*rtmp.Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Publish(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// errPlayEnded is a play that the server ended without a status.
+var errPlayEnded = errors.New("the server closed the connection")
+
+// rtmpPlayOutcome plays url until the first media message (nil) or an
+// error status (its code and description), within 10 s. The server
+// replies Play.Start before it decides, so the refusal is the status that
+// follows it.
+func rtmpPlayOutcome(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.Conn().SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Play(); err != nil {
+		return err
+	}
+	for {
+		m, err := c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errPlayEnded, err)
+		}
+		switch m.Type {
+		case rtmp.TypeAudio, rtmp.TypeVideo:
+			return nil
+		case rtmp.TypeCommandAMF0:
+			cmd, err := rtmp.ParseCommand(m.Type, m.Payload)
+			if err != nil || cmd.Name != "onStatus" || len(cmd.Args) == 0 {
+				continue
+			}
+			if o, ok := cmd.Args[0].(rtmp.Object); ok && o.String("level") == "error" {
+				return fmt.Errorf("%s (%s)", o.String("code"), o.String("description"))
+			}
+		}
+	}
+}
+
+// apiCall makes an HTTP request with an optional bearer token and returns
+// the status and body.
+func apiCall(t testing.TB, method, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(body)
+}
+
+// wantRefusal checks err is a refusal naming code and reason.
+func wantRefusal(t testing.TB, err error, code, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("admitted; want %s (%s)", code, reason)
+	}
+	if !strings.Contains(err.Error(), code) || !strings.Contains(err.Error(), reason) {
+		t.Fatalf("%v; want %s with %s", err, code, reason)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// streamLive reports whether /api/streams has key with a publisher.
+func streamLive(t testing.TB, httpAddr, key string) bool {
+	var rows []streamRow
+	getJSON(t, httpAddr, "/api/streams", &rows)
+	for _, r := range rows {
+		if r.Stream == key {
+			return r.Live
+		}
+	}
+	return false
+}

@@ -1,0 +1,75 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"net/url"
+
+	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// Gate decides who may publish and play; *access.Controller is the one the
+// server runs. A nil Gate admits everyone.
+type Gate interface {
+	Admit(ctx context.Context, r access.Request) (*access.Admission, error)
+}
+
+// SetGate puts g in front of every publish and play from now on. Call it
+// before serving.
+func (h *Hub) SetGate(g Gate) { h.gate = g }
+
+// Admit is the one access check of every protocol: each entry (RTMP
+// publish and play here, the HTTP viewers' handlers) calls it before
+// attaching a client, on the client's own goroutine (it may wait for a
+// hook), and calls the Admission's Done when the client goes. A refusal is
+// an *access.Refusal (HTTP: answer Refusal.HTTPStatus()).
+func (h *Hub) Admit(ctx context.Context, r access.Request) (*access.Admission, error) {
+	if h.gate == nil {
+		return nil, nil
+	}
+	return h.gate.Admit(ctx, r)
+}
+
+// admitRTMP is Admit for an RTMP session. A refusal comes back as an error
+// that tells the session which onStatus to send.
+func (h *Hub) admitRTMP(sess *rtmp.Session, action access.Action) (*access.Admission, error) {
+	r := access.Request{Action: action, App: sess.App, Name: sess.Name, Query: rtmpQuery(sess),
+		Remote: sess.Conn().RemoteAddr().String(), Protocol: access.ProtoRTMP, ID: sess.ID}
+	adm, err := h.Admit(context.Background(), r)
+	var ref *access.Refusal
+	if errors.As(err, &ref) {
+		code := rtmp.CodePlayFailed
+		if action == access.Publish {
+			code = rtmp.CodePublishBadName
+		}
+		return nil, &rtmpRefusal{ref: ref, code: code}
+	}
+	return adm, err
+}
+
+// rtmpQuery is where an RTMP client's parameters are: the stream name's
+// query (rtmp://h/live/x?token=…, as ffmpeg and OBS send it), else the
+// query of the connect URL (rtmp://h/live?token=…/x, as some encoders put
+// it).
+func rtmpQuery(sess *rtmp.Session) string {
+	if sess.Query != "" {
+		return sess.Query
+	}
+	if u, err := url.Parse(sess.TCURL); err == nil {
+		return u.RawQuery
+	}
+	return ""
+}
+
+// rtmpRefusal is an access refusal as the RTMP session replies it.
+type rtmpRefusal struct {
+	ref  *access.Refusal
+	code string
+}
+
+func (e *rtmpRefusal) Error() string { return "access refused: " + e.ref.Error() }
+func (e *rtmpRefusal) Unwrap() error { return e.ref }
+
+// StatusCode is the onStatus code the session refuses with.
+func (e *rtmpRefusal) StatusCode() string { return e.code }
