@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -96,4 +97,67 @@ func TestLoadUnprivileged(t *testing.T) {
 		t.Errorf("child output lacks the unavailable error:\n%s", out)
 	}
 	t.Logf("%s", strings.SplitN(string(out), "\n", 3)[1])
+}
+
+// TestVerifierLogInError loads a program the verifier must reject and checks
+// that the error Load would return carries every line of the verifier's log,
+// not only the last one the short form keeps.
+func TestVerifierLogInError(t *testing.T) {
+	requirePrivilege(t)
+	// Several instructions, then a read of a register never written: the
+	// log walks each before the rejection.
+	insns := asm.Instructions{
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.Add.Imm(asm.R1, 2),
+		asm.Add.Imm(asm.R1, 3),
+		asm.Mov.Reg(asm.R0, asm.R5),
+		asm.Return(),
+	}
+	_, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "MIT", Instructions: insns})
+	var verr *ebpf.VerifierError
+	if !errors.As(err, &verr) {
+		t.Fatalf("loading a bad program: %v, want a *ebpf.VerifierError", err)
+	}
+	if len(verr.Log) < 3 {
+		t.Fatalf("verifier log of %d lines, want several: %q", len(verr.Log), verr.Log)
+	}
+	msg := unavailable("loading socket programs", err).Error()
+	for _, line := range verr.Log {
+		if !strings.Contains(msg, line) {
+			t.Errorf("error lacks verifier log line %q:\n%s", line, msg)
+		}
+	}
+	if !strings.Contains(msg, "R5 !read_ok") || !strings.Contains(msg, "verifier rejected") {
+		t.Errorf("error does not name the rejection:\n%s", msg)
+	}
+	t.Logf("%s", msg)
+}
+
+// TestEveryProgramLoads loads each program of both embedded objects on its
+// own, so that a rejection names the program and carries its verifier log
+// even where another program would have failed first.
+func TestEveryProgramLoads(t *testing.T) {
+	requirePrivilege(t)
+	for obj, load := range map[string]func() (*ebpf.CollectionSpec, error){"sockstats": loadSockstats, "syscalls": loadSyscalls} {
+		spec, err := load()
+		if err != nil {
+			t.Fatalf("%s: %v", obj, err)
+		}
+		for name := range spec.Programs {
+			t.Run(obj+"/"+name, func(t *testing.T) {
+				one := spec.Copy()
+				for other := range one.Programs {
+					if other != name {
+						delete(one.Programs, other)
+					}
+				}
+				coll, err := ebpf.NewCollection(one)
+				if err != nil {
+					t.Fatal(unavailable("loading "+name, err))
+				}
+				coll.Close()
+			})
+		}
+	}
 }
