@@ -10,7 +10,10 @@ import (
 )
 
 func TestCountsExactBytes(t *testing.T) {
-	p := loadProbes(t)
+	eachSource(t, testCountsExactBytes)
+}
+
+func testCountsExactBytes(t *testing.T, ts testSource) {
 	cases := []struct {
 		name  string
 		write func(c *net.TCPConn, payload []byte) (int64, error)
@@ -44,11 +47,11 @@ func TestCountsExactBytes(t *testing.T) {
 			}
 			drain(t, client, 2)
 
-			cs, ok := p.Socket(cookieOf(t, client))
+			cs, ok := socketOf(t, ts.src, cookieOf(t, client))
 			if !ok {
 				t.Fatal("no entry for the client socket")
 			}
-			ss, ok := p.Socket(cookieOf(t, server))
+			ss, ok := socketOf(t, ts.src, cookieOf(t, server))
 			if !ok {
 				t.Fatal("no entry for the server socket")
 			}
@@ -78,42 +81,45 @@ func TestCountsExactBytes(t *testing.T) {
 }
 
 func TestFinalFiguresAfterClose(t *testing.T) {
-	p := loadProbes(t)
+	eachSource(t, testFinalFiguresAfterClose)
+}
+
+func testFinalFiguresAfterClose(t *testing.T, ts testSource) {
 	// Who closes first decides the TCP states the close goes through
 	// (FIN_WAIT1, LAST_ACK after CLOSE_WAIT, or a reset when data is left
 	// unread); each must keep exact final figures, the FINs not counted.
 	cases := []struct {
 		name  string
-		close func(t *testing.T, client, server *net.TCPConn)
+		close func(t *testing.T, cl func(*net.TCPConn) error, client, server *net.TCPConn)
 	}{
-		{"client first", func(t *testing.T, c, s *net.TCPConn) {
-			c.Close()
+		{"client first", func(t *testing.T, cl func(*net.TCPConn) error, c, s *net.TCPConn) {
+			cl(c)
 			readEOF(t, s)
-			s.Close()
+			cl(s)
 		}},
-		{"server first", func(t *testing.T, c, s *net.TCPConn) {
-			s.Close()
+		{"server first", func(t *testing.T, cl func(*net.TCPConn) error, c, s *net.TCPConn) {
+			cl(s)
 			readEOF(t, c)
-			c.Close()
+			cl(c)
 		}},
-		{"half close", func(t *testing.T, c, s *net.TCPConn) {
+		{"half close", func(t *testing.T, cl func(*net.TCPConn) error, c, s *net.TCPConn) {
 			c.CloseWrite()
 			readEOF(t, s)
 			if _, err := s.Write([]byte("bye")); err != nil {
 				t.Fatal(err)
 			}
 			drain(t, c, 3)
-			s.Close()
+			cl(s)
 			readEOF(t, c)
-			c.Close()
+			cl(c)
 		}},
-		{"unread data resets", func(t *testing.T, c, s *net.TCPConn) {
+		{"unread data resets", func(t *testing.T, cl func(*net.TCPConn) error, c, s *net.TCPConn) {
 			if _, err := c.Write([]byte("unread")); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(20 * time.Millisecond) // let it arrive
-			s.Close()
-			c.Close()
+			cl(s)
+			cl(c)
 		}},
 	}
 	for _, tc := range cases {
@@ -124,18 +130,18 @@ func TestFinalFiguresAfterClose(t *testing.T) {
 				t.Fatal(err)
 			}
 			drain(t, server, 5)
-			if s, ok := p.Socket(ck); !ok || s.BytesSent != 5 {
+			if s, ok := socketOf(t, ts.src, ck); !ok || s.BytesSent != 5 {
 				t.Fatalf("open client socket: %+v, %v; want 5 bytes sent", s, ok)
 			}
-			tc.close(t, client, server)
-			if _, ok := p.Socket(ck); ok {
+			tc.close(t, ts.close, client, server)
+			if _, ok := socketOf(t, ts.src, ck); ok {
 				t.Error("client socket still reported open after Close")
 			}
-			cf, ok := p.retired(ck)
+			cf, ok := ts.src.Retired(ck)
 			if !ok {
 				t.Fatal("no final figures for the client socket")
 			}
-			sf, ok := p.retired(sk)
+			sf, ok := ts.src.Retired(sk)
 			if !ok {
 				t.Fatal("no final figures for the server socket")
 			}
@@ -151,7 +157,7 @@ func TestFinalFiguresAfterClose(t *testing.T) {
 			if cf.BytesSent != wantSent || sf.BytesReceived != wantRecv {
 				t.Errorf("final: client sent %d, server received %d; want %d and %d", cf.BytesSent, sf.BytesReceived, wantSent, wantRecv)
 			}
-			if _, again := p.retired(ck); again {
+			if _, again := ts.src.Retired(ck); again {
 				t.Error("final figures returned twice")
 			}
 		})
@@ -247,5 +253,30 @@ func TestNilProbes(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Errorf("nil Probes Close: %v", err)
+	}
+}
+
+// TestSourcesAgree reads the same quiet sockets through both sources: the
+// eBPF iterator and TCP_INFO read the same kernel counters, so every byte,
+// segment and retransmission figure must be equal.
+func TestSourcesAgree(t *testing.T) {
+	p := loadProbes(t)
+	ti := newTCPInfo(t)
+	client, server := tcpPair(t)
+	send(t, client, server, 100_000)
+	send(t, server, client, 777)
+	quiesce(t, client)
+	quiesce(t, server)
+	for _, c := range []*net.TCPConn{client, server} {
+		k := cookieOf(t, c)
+		b, ok1 := socketOf(t, p, k)
+		f, ok2 := socketOf(t, ti, k)
+		if !ok1 || !ok2 {
+			t.Fatalf("socket %d: bpf %v, tcp_info %v", k, ok1, ok2)
+		}
+		if b.BytesSent != f.BytesSent || b.BytesReceived != f.BytesReceived || b.SegmentsOut != f.SegmentsOut ||
+			b.SegmentsIn != f.SegmentsIn || b.Retransmits != f.Retransmits || b.SendQueue != f.SendQueue {
+			t.Errorf("socket %d: bpf %+v\ntcp_info %+v", k, b, f)
+		}
 	}
 }
