@@ -473,7 +473,7 @@ func checkKernelStreamBytes(t *testing.T, httpAddr, url, wantSource string) {
 	getJSON(t, httpAddr, "/api/connections", &conns)
 	time.Sleep(1100 * time.Millisecond)
 	getJSON(t, httpAddr, "/api/connections", &conns) // a rate over the last second
-	scrape(t, httpAddr) // the leaving player is counted up to here…
+	scrape(t, httpAddr)                              // the leaving player is counted up to here…
 	time.Sleep(500 * time.Millisecond)
 	players[0].c.Close() // …and the half second of media it got since must not be lost
 	time.Sleep(700 * time.Millisecond)
