@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -279,4 +282,64 @@ func TestSourcesAgree(t *testing.T) {
 			t.Errorf("socket %d: bpf %+v\ntcp_info %+v", k, b, f)
 		}
 	}
+}
+
+// TestFinalFiguresPeerReset closes a connection the way a player that quits
+// with media unread does: its process exits, the kernel resets the
+// connection, and our socket moves to CLOSE in that process's context, not
+// ours, before we close the descriptor (which then changes no state). The
+// final figures must be kept all the same.
+func TestFinalFiguresPeerReset(t *testing.T) {
+	if addr := os.Getenv("BBLLIVE_BPF_RESET_PEER"); addr != "" {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			os.Exit(2)
+		}
+		c.Write([]byte("hi"))
+		time.Sleep(300 * time.Millisecond) // the server's bytes arrive, unread
+		os.Exit(0)                         // the kernel resets: data unread
+	}
+	eachSource(t, func(t *testing.T, ts testSource) {
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		peer := exec.Command(os.Args[0], "-test.run", "^TestFinalFiguresPeerReset$")
+		peer.Env = append(os.Environ(), "BBLLIVE_BPF_RESET_PEER="+ln.Addr().String())
+		if err := peer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ln.SetDeadline(time.Now().Add(5 * time.Second))
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			peer.Process.Kill()
+			peer.Wait()
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k := cookieOf(t, c)
+		drain(t, c, 2)
+		if _, err := c.Write(make([]byte, 10000)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := socketOf(t, ts.src, k); !ok { // a scrape saw it open
+			t.Fatal("accepted socket not reported")
+		}
+		peer.Wait()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read after the peer's exit: %v, want a reset", err)
+		}
+		ts.close(c)
+		f, ok := ts.src.Retired(k)
+		if !ok {
+			t.Fatal("no final figures for the reset socket")
+		}
+		// TCP_INFO cannot tell a reset CLOSE from one after both FINs
+		// (tcpinfo.go: finReceived), so it may read the 2 bytes as 1.
+		if f.BytesSent != 10000 || f.BytesReceived != 2 && !(ts.src.Name() == SourceTCPInfo && f.BytesReceived == 1) {
+			t.Errorf("final figures after a reset: sent %d received %d, want 10000 and 2", f.BytesSent, f.BytesReceived)
+		}
+	})
 }

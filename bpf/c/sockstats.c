@@ -19,9 +19,11 @@
 //  - on_state, on sock:inet_sock_set_state, keeps the final figures of a
 //    socket the process closes: tcp_close() changes the state in the
 //    closing task's context (close(2), io_uring's close and the last fput
-//    alike), so current tells whose socket it is. The closed table holds
-//    them until user space drains it, so per-stream counters lose nothing
-//    sent between the last read and the close.
+//    alike), so current tells whose socket it is; a state change in another
+//    context (a peer's reset, processed in the peer's softirq) is ours if
+//    dump_sockets has reported the socket before (the seen table). The
+//    closed table holds them until user space drains it, so per-stream
+//    counters lose nothing sent between the last read and the close.
 //
 // Figures are derived so that they mean what the application handed to and
 // took from the kernel, exactly, SYN and FIN excluded:
@@ -145,6 +147,18 @@ struct {
 	__type(value, struct sock_stats);
 } closed SEC(".maps");
 
+/* Cookies of the process's sockets that dump_sockets has reported, so that
+ * on_state knows them when the state change runs in another task's context:
+ * a reset from a peer in another process moves our socket to CLOSE in that
+ * process's softirq, and our later close(2) changes no state. LRU: sockets
+ * closed without passing through on_state age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, __u8);
+} seen SEC(".maps");
+
 /* Whether sk is a tcp_sock (what bpf_skc_to_tcp_sock checks): a raw
  * socket of protocol TCP is not. */
 static __always_inline int is_tcp(struct sock *sk)
@@ -229,6 +243,11 @@ int dump_sockets(struct bpf_iter__task_file *ctx)
 	fill(&st, sk, BPF_CORE_READ(sk, __sk_common.skc_state));
 	if (!st.cookie) /* never asked for by SO_COOKIE: nobody can look it up */
 		return 0;
+	if (!bpf_map_lookup_elem(&seen, &st.cookie)) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&seen, &st.cookie, &one, BPF_NOEXIST);
+	}
 	bpf_seq_write(ctx->meta->seq, &st, sizeof(st));
 	return 0;
 }
@@ -253,13 +272,17 @@ int on_state(__u64 *ctx)
 	int newstate = (int)ctx[2];
 	struct sock_stats st = {};
 
-	if (!closing(newstate) || !sk || !ours() || !is_tcp(sk))
+	if (!closing(newstate) || !sk || !is_tcp(sk))
 		return 0;
 	fill(&st, sk, oldstate);
 	if (!st.cookie)
 		return 0; /* never read by anyone: nobody will ask for it */
+	if (!ours() && !bpf_map_lookup_elem(&seen, &st.cookie))
+		return 0;
 	st.state = newstate;
 	bpf_map_update_elem(&closed, &st.cookie, &st, BPF_ANY);
+	if (newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&seen, &st.cookie);
 	return 0;
 }
 
