@@ -70,7 +70,7 @@ func unavailable(what string, err error) error {
 		return &UnavailableError{Reason: what + ": the kernel's verifier rejected the program", Err: err,
 			VerifierLog: slices.Clone(verr.Log)}
 	case errors.Is(err, btf.ErrNotFound):
-		return &UnavailableError{Reason: what + ": the kernel lacks a tracepoint or type the programs need (Linux 6.3 or later)", Err: err}
+		return &UnavailableError{Reason: what + ": the kernel lacks a tracepoint or type the programs need (Linux 5.15 or later)", Err: err}
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return &UnavailableError{Reason: what + ": the kernel lacks a needed eBPF feature", Err: err}
 	case errors.Is(err, os.ErrPermission) && os.Geteuid() != 0:

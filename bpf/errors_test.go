@@ -23,7 +23,7 @@ func TestUnavailableClassification(t *testing.T) {
 	}{
 		{"not supported", fmt.Errorf("x: %w", ebpf.ErrNotSupported), "lacks a needed eBPF feature"},
 		{"permission", fmt.Errorf("x: %w", syscall.EPERM), map[bool]string{true: "kernel refused", false: "not running as root"}[os.Geteuid() == 0]},
-		{"missing tracepoint", fmt.Errorf("x: %w", btf.ErrNotFound), "Linux 6.3 or later"},
+		{"missing tracepoint", fmt.Errorf("x: %w", btf.ErrNotFound), "Linux 5.15 or later"},
 		{"other", errors.New("boom"), "failed"},
 	}
 	for _, c := range cases {
