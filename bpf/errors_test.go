@@ -54,7 +54,8 @@ func TestLoadWithoutBTF(t *testing.T) {
 }
 
 // TestLoadUnprivileged runs this test binary as user nobody and checks that
-// Load there fails cleanly with ErrUnavailable and says why.
+// Load there fails cleanly with ErrUnavailable and says why, and that the
+// TCP_INFO source counts exactly there.
 func TestLoadUnprivileged(t *testing.T) {
 	if os.Getenv("BBLLIVE_BPF_UNPRIVILEGED_CHILD") == "1" {
 		_, err := Load(Options{})
@@ -62,6 +63,8 @@ func TestLoadUnprivileged(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not running as root") {
 			os.Exit(3)
 		}
+		// Where eBPF cannot load, the fallback must: exact figures as nobody.
+		testCountsExactBytes(t, testSource{src: newTCPInfo(t)})
 		return
 	}
 	if os.Geteuid() != 0 {
@@ -92,6 +95,9 @@ func TestLoadUnprivileged(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("unprivileged Load did not fail cleanly: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestLoadUnprivileged/writev") {
+		t.Errorf("the TCP_INFO exactness test did not run as nobody:\n%s", out)
 	}
 	if !strings.Contains(string(out), "bpf: unavailable: ") {
 		t.Errorf("child output lacks the unavailable error:\n%s", out)
