@@ -177,7 +177,7 @@ func (c *connSampler) sample(now time.Time) []connRow {
 }
 
 // kernelFigures reads every socket's kernel figures once, by cookie; empty
-// without eBPF.
+// without a source of socket figures.
 func (c *connSampler) kernelFigures() map[uint64]bpf.SocketStats {
 	all, _ := bpf.Sockets(c.figures) // an error leaves the rows with the app's figures
 	out := make(map[uint64]bpf.SocketStats, len(all))
