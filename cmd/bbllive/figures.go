@@ -7,6 +7,9 @@ import (
 	"github.com/bbllive/bbllive/bpf"
 )
 
+// loadProbes is bpf.Load; a test swaps it to see how a refusal is logged.
+var loadProbes = bpf.Load
+
 // openFigures picks where per-socket kernel figures come from: the eBPF
 // probes when -bpf is on and they load, else getsockopt(TCP_INFO), which
 // needs no privilege, so the kernel figures never go dark. It returns nil
@@ -14,7 +17,7 @@ import (
 // is one log line; a refusal says why, the verifier's whole log included.
 func openFigures(useBPF bool, log *slog.Logger) (bpf.Source, *bpf.Probes) {
 	if useBPF {
-		p, err := bpf.Load(bpf.Options{})
+		p, err := loadProbes(bpf.Options{})
 		if err == nil {
 			log.Info("eBPF socket figures on")
 			return p, p
