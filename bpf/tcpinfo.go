@@ -119,9 +119,9 @@ func (t *TCPInfo) Retired(cookie uint64) (SocketStats, bool) {
 const (
 	tcpFinWait1  = 4
 	tcpTimeWait  = 6
+	tcpClose     = 7
 	tcpCloseWait = 8
 	tcpLastAck   = 9
-	tcpClose     = 7
 	tcpListen    = 10
 	tcpClosing   = 11
 )
