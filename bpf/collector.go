@@ -29,7 +29,7 @@ var SRTTBuckets = []float64{50e-6, 100e-6, 250e-6, 500e-6, .001, .0025, .005, .0
 // The SRTT histogram gets one observation per live connection per scrape:
 // its rate() is the share of connection-time spent in each RTT band.
 type Collector struct {
-	probes  *Probes
+	src     Source
 	streams StreamConns
 
 	mu      sync.Mutex
@@ -37,7 +37,7 @@ type Collector struct {
 	tracked map[uint64]*trackedConn
 	totals  map[string]*streamTotals
 
-	enabled, sent, received, retrans, srtt, conns, sendQueue *prometheus.Desc
+	enabled, source, sent, received, retrans, srtt, conns, sendQueue *prometheus.Desc
 }
 
 // trackedConn is what the Collector has already counted of one connection.
@@ -63,22 +63,26 @@ type scrapeGauges struct {
 	sendQueue uint64
 }
 
-// NewCollector returns a collector of p's figures grouped by streams. p may
-// be nil (eBPF unavailable): the collector then exports only
-// bbllive_bpf_enabled 0, so dashboards can tell "no data" from "no traffic".
-func NewCollector(p *Probes, streams StreamConns) *Collector {
+// NewCollector returns a collector of src's figures grouped by streams: the
+// eBPF Probes or the TCPInfo fallback, the same families either way, with
+// bbllive_socket_figures_source saying which. src may be nil (no figures):
+// the collector then exports only bbllive_bpf_enabled 0 and the source
+// gauge at none, so dashboards can tell "no data" from "no traffic".
+func NewCollector(src Source, streams StreamConns) *Collector {
 	label := []string{"stream"}
 	return &Collector{
-		probes:  p,
+		src:     src,
 		streams: streams,
 		tracked: make(map[uint64]*trackedConn),
 		totals:  make(map[string]*streamTotals),
 		enabled: prometheus.NewDesc("bbllive_bpf_enabled",
 			"1 if the eBPF socket probes are loaded and attached, 0 if the kernel or privileges did not allow it.", nil, nil),
+		source: prometheus.NewDesc("bbllive_socket_figures_source",
+			"1 for the source the per-socket kernel figures come from: bpf (eBPF probes), tcp_info (getsockopt, unprivileged) or none.", []string{"source"}, nil),
 		sent: prometheus.NewDesc("bbllive_stream_kernel_sent_bytes_total",
-			"Bytes the stream's connections handed to the kernel, read by eBPF from the kernel's TCP sockets.", label, nil),
+			"Bytes the stream's connections handed to the kernel, from the kernel's TCP counters (see bbllive_socket_figures_source).", label, nil),
 		received: prometheus.NewDesc("bbllive_stream_kernel_received_bytes_total",
-			"Bytes the stream's connections took from the kernel, read by eBPF from the kernel's TCP sockets.", label, nil),
+			"Bytes the stream's connections took from the kernel, from the kernel's TCP counters (see bbllive_socket_figures_source).", label, nil),
 		retrans: prometheus.NewDesc("bbllive_stream_tcp_retransmitted_segments_total",
 			"TCP segments the kernel retransmitted on the stream's connections.", label, nil),
 		srtt: prometheus.NewDesc("bbllive_stream_tcp_srtt_seconds",
@@ -92,7 +96,7 @@ func NewCollector(p *Probes, streams StreamConns) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.enabled, c.sent, c.received, c.retrans, c.srtt, c.conns, c.sendQueue} {
+	for _, d := range []*prometheus.Desc{c.enabled, c.source, c.sent, c.received, c.retrans, c.srtt, c.conns, c.sendQueue} {
 		ch <- d
 	}
 }
@@ -101,11 +105,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.probes.alive() {
-		ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, 0)
+	name := SourceName(c.src)
+	ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, oneIf(name == SourceBPF))
+	for _, s := range []string{SourceBPF, SourceTCPInfo, SourceNone} {
+		ch <- prometheus.MustNewConstMetric(c.source, prometheus.GaugeValue, oneIf(s == name), s)
+	}
+	if name == SourceNone {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, 1)
 	gauges := c.update()
 	for stream, t := range c.totals {
 		ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(t.sent), stream)
@@ -139,7 +146,7 @@ func (c *Collector) update() map[string]scrapeGauges {
 		}
 	}
 	gauges := make(map[string]scrapeGauges, len(listed))
-	live, err := c.probes.snapshot()
+	live, err := c.src.Snapshot()
 	if err != nil {
 		return gauges // keep what was counted; the next scrape catches up
 	}
@@ -156,7 +163,7 @@ func (c *Collector) update() map[string]scrapeGauges {
 			}
 			continue
 		}
-		if s, ok := c.probes.retired(k); ok {
+		if s, ok := c.src.Retired(k); ok {
 			t.add(tr.last, s)
 			delete(c.tracked, k)
 			continue
@@ -239,6 +246,13 @@ func (t *streamTotals) cumulative() map[float64]uint64 {
 		out[le] = acc
 	}
 	return out
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // alive reports whether p can be read; a nil or closed Probes cannot.

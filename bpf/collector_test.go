@@ -32,7 +32,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]map[string]*dto.M
 		for _, m := range mf.Metric {
 			stream := ""
 			for _, l := range m.Label {
-				if l.GetName() == "stream" {
+				if l.GetName() == "stream" || l.GetName() == "source" {
 					stream = l.GetValue()
 				}
 			}
@@ -67,7 +67,10 @@ func send(t *testing.T, a, b *net.TCPConn, n int) {
 }
 
 func TestCollectorPerStream(t *testing.T) {
-	p := loadProbes(t)
+	eachSource(t, testCollectorPerStream)
+}
+
+func testCollectorPerStream(t *testing.T, ts testSource) {
 	// Two players of stream "a" and one of "b": the server side of each pair
 	// is the player's connection, as in bbllive.
 	_, a1 := tcpPair(t)
@@ -79,7 +82,7 @@ func TestCollectorPerStream(t *testing.T) {
 		"b": {cookieOf(t, b1)},
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(p, list.get))
+	reg.MustRegister(NewCollector(ts.src, list.get))
 
 	send(t, a1, peerOf(t, a1), 1000)
 	send(t, a2, a2c, 3000)
@@ -91,7 +94,9 @@ func TestCollectorPerStream(t *testing.T) {
 		metric, stream string
 		want           float64
 	}{
-		{"bbllive_bpf_enabled", "", 1},
+		{"bbllive_bpf_enabled", "", oneIf(ts.src.Name() == SourceBPF)},
+		{"bbllive_socket_figures_source", ts.src.Name(), 1},
+		{"bbllive_socket_figures_source", SourceNone, 0},
 		{"bbllive_stream_kernel_sent_bytes_total", "a", 4000},
 		{"bbllive_stream_kernel_received_bytes_total", "a", 7},
 		{"bbllive_stream_kernel_sent_bytes_total", "b", 500},
@@ -117,7 +122,7 @@ func TestCollectorPerStream(t *testing.T) {
 	// list: its bytes written after the first scrape must still count.
 	send(t, a1, peerOf(t, a1), 10)
 	send(t, a2, a2c, 20)
-	a2.Close()
+	ts.close(a2)
 	list.set(map[string][]uint64{"a": {cookieOf(t, a1)}, "b": {cookieOf(t, b1)}})
 	got = gather(t, reg)
 	if v := value(got["bbllive_stream_kernel_sent_bytes_total"]["a"]); v != 4030 {
@@ -130,7 +135,7 @@ func TestCollectorPerStream(t *testing.T) {
 	// Stream b ends after a last write: its final figures are exported
 	// once, then its series go away.
 	send(t, b1, peerOf(t, b1), 1)
-	b1.Close()
+	ts.close(b1)
 	list.set(map[string][]uint64{"a": {cookieOf(t, a1)}})
 	got = gather(t, reg)
 	if v := value(got["bbllive_stream_kernel_sent_bytes_total"]["b"]); v != 501 {
@@ -194,8 +199,13 @@ func TestCollectorWithoutProbes(t *testing.T) {
 	if v := value(got["bbllive_bpf_enabled"][""]); v != 0 {
 		t.Errorf("bbllive_bpf_enabled = %v, want 0", v)
 	}
-	if len(got) != 1 {
-		t.Errorf("exported %d families without probes, want only bbllive_bpf_enabled", len(got))
+	for _, s := range []string{SourceBPF, SourceTCPInfo, SourceNone} {
+		if v := value(got["bbllive_socket_figures_source"][s]); v != oneIf(s == SourceNone) {
+			t.Errorf("bbllive_socket_figures_source{source=%q} = %v without a source", s, v)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("exported %d families without a source, want only bbllive_bpf_enabled and bbllive_socket_figures_source", len(got))
 	}
 }
 

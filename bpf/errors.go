@@ -2,8 +2,9 @@ package bpf
 
 import (
 	"errors"
-	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -20,14 +21,23 @@ type UnavailableError struct {
 	Reason string
 	// Err is the underlying error from the kernel or the loader, if any.
 	Err error
+	// VerifierLog is the verifier's whole log when it rejected a program
+	// (Err's short form keeps only its last lines): what makes the next
+	// kernel's change diagnosable from one CI run or one server log line.
+	VerifierLog []string
 }
 
-// Error implements error.
+// Error implements error. A verifier rejection carries the verifier's
+// full log, one line after another.
 func (e *UnavailableError) Error() string {
-	if e.Err == nil {
-		return "bpf: unavailable: " + e.Reason
+	msg := "bpf: unavailable: " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("bpf: unavailable: %s: %v", e.Reason, e.Err)
+	if len(e.VerifierLog) > 0 {
+		msg += "\nverifier log:\n" + strings.Join(e.VerifierLog, "\n")
+	}
+	return msg
 }
 
 // Unwrap returns the underlying error.
@@ -55,11 +65,12 @@ func unavailable(what string, err error) error {
 	var verr *ebpf.VerifierError
 	switch {
 	case errors.As(err, &verr):
-		// VerifierError prints a short summary; the full log is one
-		// errors.As away for whoever debugs the C.
-		return &UnavailableError{Reason: what + ": the kernel's verifier rejected the program", Err: err}
+		// VerifierError's own message keeps only the last lines; the
+		// whole log goes into ours.
+		return &UnavailableError{Reason: what + ": the kernel's verifier rejected the program", Err: err,
+			VerifierLog: slices.Clone(verr.Log)}
 	case errors.Is(err, btf.ErrNotFound):
-		return &UnavailableError{Reason: what + ": the kernel lacks a tracepoint or type the programs need (Linux 6.3 or later)", Err: err}
+		return &UnavailableError{Reason: what + ": the kernel lacks a tracepoint or type the programs need (Linux 5.15 or later)", Err: err}
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return &UnavailableError{Reason: what + ": the kernel lacks a needed eBPF feature", Err: err}
 	case errors.Is(err, os.ErrPermission) && os.Geteuid() != 0:

@@ -101,3 +101,55 @@ func drain(t testing.TB, c net.Conn, n int64) {
 		t.Errorf("read %d of %d bytes: %v", got, n, err)
 	}
 }
+
+// testSource is a Source under test and how a test closes one of its
+// sockets so that the final figures are kept: the eBPF close hook sees
+// every close, the TCP_INFO source needs Retire just before it.
+type testSource struct {
+	src   Source
+	close func(c *net.TCPConn) error
+}
+
+// eachSource runs fn once per Source, as subtests named after them: the
+// eBPF probes where privileged (else that subtest skips, saying why), and
+// TCP_INFO everywhere.
+func eachSource(t *testing.T, fn func(t *testing.T, ts testSource)) {
+	t.Run(SourceBPF, func(t *testing.T) {
+		p := loadProbes(t)
+		fn(t, testSource{src: p, close: (*net.TCPConn).Close})
+	})
+	t.Run(SourceTCPInfo, func(t *testing.T) {
+		ti := newTCPInfo(t)
+		fn(t, testSource{src: ti, close: func(c *net.TCPConn) error { retire(t, ti, c); return c.Close() }})
+	})
+}
+
+func newTCPInfo(t testing.TB) *TCPInfo {
+	t.Helper()
+	ti, err := NewTCPInfo(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ti
+}
+
+// retire takes c's final TCP_INFO reading, as the server does before a close.
+func retire(t testing.TB, ti *TCPInfo, c *net.TCPConn) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { ti.Retire(int(fd)) })
+}
+
+// socketOf is src's current figures of the socket with this cookie.
+func socketOf(t testing.TB, src Source, cookie uint64) (SocketStats, bool) {
+	t.Helper()
+	all, err := src.Snapshot()
+	if err != nil {
+		t.Fatalf("%s snapshot: %v", src.Name(), err)
+	}
+	s, ok := all[cookie]
+	return s, ok
+}

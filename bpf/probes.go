@@ -1,12 +1,10 @@
 package bpf
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sync"
 	"unsafe"
 
@@ -134,7 +132,7 @@ func (p *Probes) Close() error {
 // Each call walks the process's file table once: for many sockets, one
 // Sockets call is cheaper.
 func (p *Probes) Socket(cookie uint64) (SocketStats, bool) {
-	all, err := p.snapshot()
+	all, err := p.Snapshot()
 	if err != nil {
 		return SocketStats{}, false
 	}
@@ -148,24 +146,19 @@ func (p *Probes) Sockets() ([]SocketStats, error) {
 	if p == nil {
 		return nil, nil
 	}
-	all, err := p.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]SocketStats, 0, len(all))
-	for _, s := range all {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b SocketStats) int { return cmp.Compare(a.Cookie, b.Cookie) })
-	return out, nil
+	return sortedSockets(p)
 }
 
 // errClosed is what reads of closed Probes return.
 var errClosed = errors.New("bpf: probes closed")
 
-// snapshot runs the socket iterator once and returns its records by cookie.
-// A socket open under two descriptors is reported once.
-func (p *Probes) snapshot() (map[uint64]SocketStats, error) {
+// Name implements Source: "bpf".
+func (p *Probes) Name() string { return SourceBPF }
+
+// Snapshot implements Source: it runs the socket iterator once and returns
+// its records by cookie. A socket open under two descriptors is reported
+// once; one whose cookie was never asked for (Cookie assigns it) is not.
+func (p *Probes) Snapshot() (map[uint64]SocketStats, error) {
 	if p == nil {
 		return nil, errClosed
 	}
@@ -207,9 +200,9 @@ func decodeRecords(data []byte) (map[uint64]SocketStats, error) {
 	return out, nil
 }
 
-// retired removes and returns the final figures of a socket the process
-// closed, once.
-func (p *Probes) retired(cookie uint64) (SocketStats, bool) {
+// Retired implements Source: it removes and returns the final figures of a
+// socket the process closed, kept by the close hook, once.
+func (p *Probes) Retired(cookie uint64) (SocketStats, bool) {
 	if p == nil {
 		return SocketStats{}, false
 	}

@@ -119,7 +119,11 @@ func dropProgram() (*ebpf.Program, error) {
 }
 
 func TestRetransmitsCounted(t *testing.T) {
-	p := loadProbes(t)
+	requirePrivilege(t) // the lossy namespace and its drop program need root
+	eachSource(t, testRetransmitsCounted)
+}
+
+func testRetransmitsCounted(t *testing.T, ts testSource) {
 	client, server := lossyPair(t)
 	const size = 4 << 20
 	done := make(chan struct{})
@@ -135,7 +139,7 @@ func TestRetransmitsCounted(t *testing.T) {
 	// retransmit (the probe counts before the kernel's own counter moves),
 	// so compare once nothing is outstanding.
 	info := quiesce(t, client)
-	s, ok := p.Socket(cookieOf(t, client))
+	s, ok := socketOf(t, ts.src, cookieOf(t, client))
 	if !ok {
 		t.Fatal("no entry for the lossy client socket")
 	}

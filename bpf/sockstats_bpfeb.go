@@ -34,6 +34,7 @@ type sockstatsSockStats struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sockstatsMapClosed       = "closed"
+	sockstatsMapSeen         = "seen"
 	sockstatsProgDumpSockets = "dump_sockets"
 	sockstatsProgOnState     = "on_state"
 	sockstatsVarTargetTgid   = "target_tgid"
@@ -90,6 +91,7 @@ type sockstatsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockstatsMapSpecs struct {
 	Closed *ebpf.MapSpec `ebpf:"closed"`
+	Seen   *ebpf.MapSpec `ebpf:"seen"`
 }
 
 // sockstatsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -120,11 +122,13 @@ func (o *sockstatsObjects) Close() error {
 // It can be passed to loadSockstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockstatsMaps struct {
 	Closed *ebpf.Map `ebpf:"closed"`
+	Seen   *ebpf.Map `ebpf:"seen"`
 }
 
 func (m *sockstatsMaps) Close() error {
 	return _SockstatsClose(
 		m.Closed,
+		m.Seen,
 	)
 }
 

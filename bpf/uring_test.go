@@ -103,7 +103,10 @@ func rawFD(t *testing.T, c *net.TCPConn) int {
 }
 
 func TestCountsIOUring(t *testing.T) {
-	p := loadProbes(t)
+	eachSource(t, testCountsIOUring)
+}
+
+func testCountsIOUring(t *testing.T, ts testSource) {
 	r := newMiniRing(t)
 	client, server := tcpPair(t)
 	cfd, sfd := rawFD(t, client), rawFD(t, server)
@@ -134,10 +137,10 @@ func TestCountsIOUring(t *testing.T) {
 		}
 		got += int64(n)
 	}
-	if s, _ := p.Socket(cookieOf(t, client)); s.BytesSent != uint64(sent) || s.SegmentsOut == 0 {
+	if s, _ := socketOf(t, ts.src, cookieOf(t, client)); s.BytesSent != uint64(sent) || s.SegmentsOut == 0 {
 		t.Errorf("client: sent %d bytes in %d segments, want %d in at least 1", s.BytesSent, s.SegmentsOut, sent)
 	}
-	if s, _ := p.Socket(cookieOf(t, server)); s.BytesReceived != uint64(sent) {
+	if s, _ := socketOf(t, ts.src, cookieOf(t, server)); s.BytesReceived != uint64(sent) {
 		t.Errorf("server: received %d, want %d", s.BytesReceived, sent)
 	}
 }

@@ -19,9 +19,11 @@
 //  - on_state, on sock:inet_sock_set_state, keeps the final figures of a
 //    socket the process closes: tcp_close() changes the state in the
 //    closing task's context (close(2), io_uring's close and the last fput
-//    alike), so current tells whose socket it is. The closed table holds
-//    them until user space drains it, so per-stream counters lose nothing
-//    sent between the last read and the close.
+//    alike), so current tells whose socket it is; a state change in another
+//    context (a peer's reset, processed in the peer's softirq) is ours if
+//    dump_sockets has reported the socket before (the seen table). The
+//    closed table holds them until user space drains it, so per-stream
+//    counters lose nothing sent between the last read and the close.
 //
 // Figures are derived so that they mean what the application handed to and
 // took from the kernel, exactly, SYN and FIN excluded:
@@ -33,12 +35,25 @@
 // concurrent update can only make a figure lag, never run ahead (each
 // counter before the sequence number the kernel moves after it); user space
 // keeps the maximum it has seen.
+//
+// Access pattern: only the programs' own context (the iterator's task and
+// file, the tracepoint's sock) is used as a pointer; every kernel struct
+// reached from it is read with BPF_CORE_READ (bpf_probe_read_kernel at a
+// CO-RE-relocated offset), which every verifier with BTF accepts from 5.11
+// on. Passing a walked pointer to a helper (bpf_skc_to_tcp_sock(sock->sk))
+// depended on one verifier's leniency and broke on 6.18.x. An iter/tcp
+// program, whose sock_common is trusted, was measured too and not taken: it
+// walks every TCP socket of the network namespace (other processes' too,
+// and not the server's sockets in other namespaces), so it cost more per
+// read on a busy machine (docs/bpf.md).
 
 #include "common.h"
+#include <bpf/bpf_core_read.h>
 
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define SOCK_STREAM 1
 
 /* enum of include/net/tcp_states.h (stable since Linux 2.x) */
 #define TCP_FIN_WAIT1 4
@@ -48,8 +63,6 @@
 #define TCP_CLOSE_WAIT 8
 #define TCP_LAST_ACK 9
 #define TCP_CLOSING 11
-
-#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 
 typedef struct {
 	__s64 counter;
@@ -63,6 +76,7 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_type;
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
@@ -133,12 +147,27 @@ struct {
 	__type(value, struct sock_stats);
 } closed SEC(".maps");
 
+/* Cookies of the process's sockets that dump_sockets has reported, so that
+ * on_state knows them when the state change runs in another task's context:
+ * a reset from a peer in another process moves our socket to CLOSE in that
+ * process's softirq, and our later close(2) changes no state. LRU: sockets
+ * closed without passing through on_state age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, __u8);
+} seen SEC(".maps");
+
+/* Whether sk is a tcp_sock (what bpf_skc_to_tcp_sock checks): a raw
+ * socket of protocol TCP is not. */
 static __always_inline int is_tcp(struct sock *sk)
 {
-	unsigned short family = sk->__sk_common.skc_family;
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	return (family == AF_INET || family == AF_INET6) &&
-	       sk->sk_protocol == IPPROTO_TCP;
+	       BPF_CORE_READ(sk, sk_type) == SOCK_STREAM &&
+	       BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
 /* A FIN we queued is counted in write_seq until it is transmitted. */
@@ -156,34 +185,40 @@ static __always_inline int fin_received(int state)
 }
 
 /* Fills st from the socket as it was in state (the state before the
- * transition, for on_state: the FIN of a close is queued after it). */
-static __always_inline void fill(struct sock_stats *st, struct sock *sk,
-				 struct tcp_sock *tp, int state)
+ * transition, for on_state: the FIN of a close is queued after it).
+ *
+ * Every field is read with bpf_probe_read_kernel at its CO-RE-relocated
+ * offset (BPF_CORE_READ), never by dereferencing: the verifier accepts that
+ * from any pointer, trusted or not, on every kernel with BTF, whereas which
+ * pointers it trusts for direct loads and for helpers such as
+ * bpf_skc_to_tcp_sock changes between releases (6.18.x stopped trusting
+ * socket->sk). A tcp_sock begins with its struct sock, so sk is tp. */
+static __always_inline void fill(struct sock_stats *st, struct sock *sk, int state)
 {
-	__u64 sent = READ_ONCE(tp->bytes_sent);
-	__u64 retrans = READ_ONCE(tp->bytes_retrans);
-	__u32 snd_nxt = READ_ONCE(tp->snd_nxt);
-	__u32 write_seq = READ_ONCE(tp->write_seq);
-	__u32 copied = READ_ONCE(tp->copied_seq);
-	__u64 received = READ_ONCE(tp->bytes_received);
-	__u32 rcv_nxt = READ_ONCE(tp->rcv_nxt);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 sent = BPF_CORE_READ(tp, bytes_sent);
+	__u64 retrans = BPF_CORE_READ(tp, bytes_retrans);
+	__u32 snd_nxt = BPF_CORE_READ(tp, snd_nxt);
+	__u32 write_seq = BPF_CORE_READ(tp, write_seq);
+	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
+	__u32 rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
 	__u32 unsent = write_seq - snd_nxt;
 	__u32 unread = rcv_nxt - copied;
 
 	if (unsent && fin_queued(state))
 		unsent--;
-	/* A FIN read as end of stream moved copied_seq past it too. */
 	if (!unread && received && fin_received(state))
 		received--;
-	st->cookie = sk->__sk_common.skc_cookie.counter;
+	st->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	st->bytes_sent = sent - retrans + unsent;
 	st->bytes_received = received - unread;
-	st->segs_out = tp->data_segs_out;
-	st->segs_in = tp->data_segs_in;
-	st->srtt_us = tp->srtt_us >> 3;
-	st->snd_cwnd = tp->snd_cwnd;
-	st->send_queue = write_seq - tp->snd_una;
-	st->total_retrans = tp->total_retrans;
+	st->segs_out = BPF_CORE_READ(tp, data_segs_out);
+	st->segs_in = BPF_CORE_READ(tp, data_segs_in);
+	st->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	st->snd_cwnd = BPF_CORE_READ(tp, snd_cwnd);
+	st->send_queue = write_seq - BPF_CORE_READ(tp, snd_una);
+	st->total_retrans = BPF_CORE_READ(tp, total_retrans);
 	st->state = state;
 	st->read_ns = bpf_ktime_get_ns();
 }
@@ -195,7 +230,6 @@ int dump_sockets(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct sock_stats st = {};
 	struct socket *sock;
-	struct tcp_sock *tp;
 	struct sock *sk;
 
 	if (!task || !file || task->tgid != target_tgid)
@@ -203,15 +237,17 @@ int dump_sockets(struct bpf_iter__task_file *ctx)
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
-	sk = sock->sk;
+	sk = BPF_CORE_READ(sock, sk); /* untrusted on 6.18: read, never passed on */
 	if (!sk || !is_tcp(sk))
 		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
+	fill(&st, sk, BPF_CORE_READ(sk, __sk_common.skc_state));
+	if (!st.cookie) /* never asked for by SO_COOKIE: nobody can look it up */
 		return 0;
-	fill(&st, sk, tp, sk->__sk_common.skc_state);
-	if (!st.cookie) /* never asked for: give it one, as SO_COOKIE would */
-		st.cookie = bpf_get_socket_cookie(sk);
+	if (!bpf_map_lookup_elem(&seen, &st.cookie)) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&seen, &st.cookie, &one, BPF_NOEXIST);
+	}
 	bpf_seq_write(ctx->meta->seq, &st, sizeof(st));
 	return 0;
 }
@@ -235,18 +271,18 @@ int on_state(__u64 *ctx)
 	int oldstate = (int)ctx[1];
 	int newstate = (int)ctx[2];
 	struct sock_stats st = {};
-	struct tcp_sock *tp;
 
-	if (!closing(newstate) || !sk || !ours() || !is_tcp(sk))
+	if (!closing(newstate) || !sk || !is_tcp(sk))
 		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
-	fill(&st, sk, tp, oldstate);
+	fill(&st, sk, oldstate);
 	if (!st.cookie)
 		return 0; /* never read by anyone: nobody will ask for it */
+	if (!ours() && !bpf_map_lookup_elem(&seen, &st.cookie))
+		return 0;
 	st.state = newstate;
 	bpf_map_update_elem(&closed, &st.cookie, &st, BPF_ANY);
+	if (newstate == TCP_CLOSE)
+		bpf_map_delete_elem(&seen, &st.cookie);
 	return 0;
 }
 

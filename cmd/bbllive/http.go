@@ -131,8 +131,8 @@ const minRateInterval = time.Second
 // sample at least minRateInterval old (or from the connection's start) to
 // now. It is shared by /api/connections and the per-connection collector.
 type connSampler struct {
-	hub    *fanout.Hub
-	probes *bpf.Probes
+	hub     *fanout.Hub
+	figures bpf.Source
 
 	mu   sync.Mutex
 	hist map[uint64]*rateWindow // by session id
@@ -149,8 +149,8 @@ type rateSample struct {
 	sent, recv uint64
 }
 
-func newConnSampler(hub *fanout.Hub, probes *bpf.Probes) *connSampler {
-	return &connSampler{hub: hub, probes: probes, hist: map[uint64]*rateWindow{}}
+func newConnSampler(hub *fanout.Hub, figures bpf.Source) *connSampler {
+	return &connSampler{hub: hub, figures: figures, hist: map[uint64]*rateWindow{}}
 }
 
 // sample returns every connection's row at now.
@@ -177,9 +177,9 @@ func (c *connSampler) sample(now time.Time) []connRow {
 }
 
 // kernelFigures reads every socket's kernel figures once, by cookie; empty
-// without eBPF.
+// without a source of socket figures.
 func (c *connSampler) kernelFigures() map[uint64]bpf.SocketStats {
-	all, _ := c.probes.Sockets() // an error leaves the rows with the app's figures
+	all, _ := bpf.Sockets(c.figures) // an error leaves the rows with the app's figures
 	out := make(map[uint64]bpf.SocketStats, len(all))
 	for _, s := range all {
 		out[s.Cookie] = s

@@ -18,9 +18,10 @@ import (
 
 // newRegistry builds the registry behind /metrics: the Go runtime and the
 // process, the sessions, the hub and its transport, and the kernel's
-// per-stream socket figures. Every label on it is bounded by the number of
-// streams; per-connection series live on a registry of their own.
-func newRegistry(srv *rtmp.Server, sm *sessionMetrics, hub *fanout.Hub, probes *bpf.Probes) *prometheus.Registry {
+// per-stream socket figures (from figures: eBPF or TCP_INFO). Every label on
+// it is bounded by the number of streams; per-connection series live on a
+// registry of their own.
+func newRegistry(srv *rtmp.Server, sm *sessionMetrics, hub *fanout.Hub, figures bpf.Source) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -28,7 +29,7 @@ func newRegistry(srv *rtmp.Server, sm *sessionMetrics, hub *fanout.Hub, probes *
 		sm,
 		newConnStates(srv),
 		fanout.NewCollector(hub),
-		bpf.NewCollector(probes, hub.StreamConns),
+		bpf.NewCollector(figures, hub.StreamConns),
 	)
 	return reg
 }
@@ -167,12 +168,12 @@ func newPerConnCollector(conns *connSampler) *perConnCollector {
 	labels := []string{"id", "role", "stream"}
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, labels, nil) }
 	return &perConnCollector{conns: conns,
-		sent:     d("bbllive_connection_sent_bytes_total", "Bytes sent on the connection (kernel-counted when eBPF runs)."),
-		received: d("bbllive_connection_received_bytes_total", "Bytes received on the connection (kernel-counted when eBPF runs)."),
+		sent:     d("bbllive_connection_sent_bytes_total", "Bytes sent on the connection (kernel-counted where its socket figures are read)."),
+		received: d("bbllive_connection_received_bytes_total", "Bytes received on the connection (kernel-counted where its socket figures are read)."),
 		sendRate: d("bbllive_connection_send_bytes_per_second", "Send throughput over the last interval (at least a second)."),
-		srtt:     d("bbllive_connection_tcp_srtt_seconds", "The kernel's smoothed round-trip time of the connection (eBPF only)."),
-		retr:     d("bbllive_connection_tcp_retransmitted_segments_total", "TCP segments retransmitted on the connection (eBPF only)."),
-		sendQ:    d("bbllive_connection_tcp_send_queue_bytes", "Bytes sent and not yet acknowledged (eBPF only)."),
+		srtt:     d("bbllive_connection_tcp_srtt_seconds", "The kernel's smoothed round-trip time of the connection (with socket figures only)."),
+		retr:     d("bbllive_connection_tcp_retransmitted_segments_total", "TCP segments retransmitted on the connection (with socket figures only)."),
+		sendQ:    d("bbllive_connection_tcp_send_queue_bytes", "Bytes sent and not yet acknowledged (with socket figures only)."),
 	}
 }
 
@@ -201,38 +202,30 @@ func (c *perConnCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// observability is what serve wires beside the RTMP path: the eBPF probes,
-// the metrics registries and the HTTP listener.
+// observability is what serve wires beside the RTMP path: the source of
+// socket figures (eBPF probes or TCP_INFO), the metrics registries and the
+// HTTP listener.
 type observability struct {
-	probes *bpf.Probes
-	http   *http.Server
-	api    *http.Server // the -api listener, when the API has its own
+	figures bpf.Source
+	probes  *bpf.Probes // the figures when they are eBPF's, for Close
+	http    *http.Server
+	api     *http.Server // the -api listener, when the API has its own
 }
 
-// startObservability loads the eBPF probes (when asked and possible; a
-// kernel or process that cannot run them costs one log line), hooks the
+// startObservability opens the socket figures (eBPF when asked and
+// possible, else TCP_INFO; one log line says which and why), hooks the
 // session and connection events, and starts the HTTP listener. Call it
 // before the RTMP listener opens, so the probes count every byte.
 func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *control, log *slog.Logger) (*observability, error) {
 	o := &observability{}
-	if c.bpf {
-		p, err := bpf.Load(bpf.Options{})
-		if err != nil {
-			log.Warn("eBPF socket figures off; serving without them", "why", err.Error())
-		} else {
-			o.probes = p
-			log.Info("eBPF socket figures on")
-		}
-	} else {
-		log.Info("eBPF socket figures off (-bpf=false)")
-	}
+	o.figures, o.probes = openFigures(c.bpf, log)
 	sm := newSessionMetrics()
 	srv.OnSessionEnd = sm.sessionEnded
 	if c.httpAddr == "" && c.access.apiAddr == "" {
 		return o, nil
 	}
-	conns := newConnSampler(hub, o.probes)
-	reg := newRegistry(srv, sm, hub, o.probes)
+	conns := newConnSampler(hub, o.figures)
+	reg := newRegistry(srv, sm, hub, o.figures)
 	reg.MustRegister(ctl.gate)
 	var g prometheus.Gatherer = reg
 	if c.perConnMetrics {

@@ -392,8 +392,11 @@ func TestMetricsOffSwitches(t *testing.T) {
 	}
 	var conns []connRow
 	getJSON(t, srv.http, "/api/connections", &conns)
-	if len(conns) != 1 || conns[0].Source != "app" || conns[0].SRTT != nil {
-		t.Errorf("/api/connections without eBPF = %+v, want one app-counted player", conns)
+	if len(conns) != 1 || conns[0].Source != "kernel" || conns[0].SRTT == nil {
+		t.Errorf("/api/connections without eBPF = %+v, want one player with TCP_INFO figures", conns)
+	}
+	if v := mustSeries(t, s, "bbllive_socket_figures_source", "source=tcp_info"); v != 1 {
+		t.Errorf("bbllive_socket_figures_source{source=tcp_info} = %v with -bpf=false", v)
 	}
 	if srv.logs.count("eBPF socket figures off") != 1 {
 		t.Errorf("want one log line saying eBPF is off")
@@ -427,20 +430,38 @@ const (
 
 // TestBPFStreamBytes compares what the kernel says the stream's
 // connections sent with what the server believes it wrote, on each
-// transport, and checks the per-connection JSON.
+// transport, with the figures from eBPF, and checks the per-connection JSON.
 func TestBPFStreamBytes(t *testing.T) {
 	needBPF(t)
 	for _, io := range []string{"netpoll", "uring"} {
-		t.Run(io, func(t *testing.T) { testBPFStreamBytes(t, io) })
+		t.Run(io, func(t *testing.T) {
+			srv := startServer(t, "-io", io, "-publish-grace", "2s")
+			if srv.logs.count("eBPF socket figures on") != 1 {
+				t.Fatalf("eBPF did not load as root: %s", srv.logs.String())
+			}
+			checkKernelStreamBytes(t, srv.http, srv.url("k"), "bpf")
+		})
 	}
 }
 
-func testBPFStreamBytes(t *testing.T, io string) {
-	srv := startServer(t, "-io", io, "-publish-grace", "2s")
-	if srv.logs.count("eBPF socket figures on") != 1 {
-		t.Fatalf("eBPF did not load as root: %s", srv.logs.String())
+// TestTCPInfoStreamBytes is TestBPFStreamBytes with the fallback: -bpf=false
+// makes the server read the same figures with TCP_INFO (as it does where
+// eBPF cannot load), which must hold to the same bounds.
+func TestTCPInfoStreamBytes(t *testing.T) {
+	for _, io := range []string{"netpoll", "uring"} {
+		t.Run(io, func(t *testing.T) {
+			srv := startServer(t, "-io", io, "-publish-grace", "2s", "-bpf=false")
+			checkKernelStreamBytes(t, srv.http, srv.url("k"), "tcp_info")
+		})
 	}
-	url := srv.url("k")
+}
+
+// checkKernelStreamBytes publishes to url, plays it with three players, one
+// of which leaves while media flows, and checks the kernel figures on
+// /metrics against the server's own counters: the difference must be the
+// control bytes of the connections, the one that left included (its final
+// figures are not lost), and wantSource must say where they came from.
+func checkKernelStreamBytes(t *testing.T, httpAddr, url, wantSource string) {
 	pub := startMetricsPub(t, url, 2_000_000)
 	const nPlayers = 3
 	var players []*countingPlayer
@@ -449,9 +470,13 @@ func testBPFStreamBytes(t *testing.T, io string) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	var conns []connRow
-	getJSON(t, srv.http, "/api/connections", &conns)
+	getJSON(t, httpAddr, "/api/connections", &conns)
 	time.Sleep(1100 * time.Millisecond)
-	getJSON(t, srv.http, "/api/connections", &conns) // a rate over the last second
+	getJSON(t, httpAddr, "/api/connections", &conns) // a rate over the last second
+	scrape(t, httpAddr)                              // the leaving player is counted up to here…
+	time.Sleep(500 * time.Millisecond)
+	players[0].c.Close() // …and the half second of media it got since must not be lost
+	time.Sleep(700 * time.Millisecond)
 	pub.stop()
 	// Quiet now: wait until every player has everything the server sent.
 	// (The clients' readers buffer some bytes during Play, so what the
@@ -460,7 +485,7 @@ func testBPFStreamBytes(t *testing.T, io string) {
 	var lastGot int64 = -1
 	waitFor(t, 5*time.Second, "players caught up", func() bool {
 		time.Sleep(200 * time.Millisecond)
-		out := mustSeries(t, scrape(t, srv.http), "bbllive_stream_sent_bytes_total", "stream=live/k")
+		out := mustSeries(t, scrape(t, httpAddr), "bbllive_stream_sent_bytes_total", "stream=live/k")
 		var got int64
 		for _, p := range players {
 			got += p.n.Load()
@@ -469,9 +494,12 @@ func testBPFStreamBytes(t *testing.T, io string) {
 		lastOut, lastGot = out, got
 		return stable
 	})
-	s := scrape(t, srv.http)
-	if v := mustSeries(t, s, "bbllive_bpf_enabled"); v != 1 {
-		t.Fatalf("bbllive_bpf_enabled = %v as root", v)
+	s := scrape(t, httpAddr)
+	if v := mustSeries(t, s, "bbllive_bpf_enabled"); v != oneIfTrue(wantSource == "bpf") {
+		t.Errorf("bbllive_bpf_enabled = %v with figures from %s", v, wantSource)
+	}
+	if v := mustSeries(t, s, "bbllive_socket_figures_source", "source="+wantSource); v != 1 {
+		t.Errorf("bbllive_socket_figures_source{source=%q} = %v, want 1", wantSource, v)
 	}
 	appOut := mustSeries(t, s, "bbllive_stream_sent_bytes_total", "stream=live/k")
 	appIn := mustSeries(t, s, "bbllive_stream_received_bytes_total", "stream=live/k")
@@ -482,8 +510,8 @@ func testBPFStreamBytes(t *testing.T, io string) {
 		clientGot += p.n.Load()
 	}
 	const conns4 = nPlayers + 1
-	t.Logf("stream out: app %.0f, kernel %.0f (+%.0f), players read %d; in: app payload %.0f, kernel %.0f",
-		appOut, kOut, kOut-appOut, clientGot, appIn, kIn)
+	t.Logf("%s: stream out: app %.0f, kernel %.0f (+%.0f), players read %d; in: app payload %.0f, kernel %.0f",
+		wantSource, appOut, kOut, kOut-appOut, clientGot, appIn, kIn)
 	if kOut-appOut < conns4*handshakeBytes || kOut-appOut > conns4*controlBytesMax {
 		t.Errorf("kernel sent %.0f, app %.0f: the difference should be the control bytes of %d connections (%d..%d)",
 			kOut, appOut, conns4, conns4*handshakeBytes, conns4*controlBytesMax)
@@ -494,18 +522,25 @@ func testBPFStreamBytes(t *testing.T, io string) {
 	if kIn < appIn+conns4*(handshakeBytes-1) {
 		t.Errorf("kernel received %.0f, publisher payload %.0f: want at least payload plus the handshakes", kIn, appIn)
 	}
-	if n := mustSeries(t, s, "bbllive_stream_tcp_connections", "stream=live/k"); n != conns4 {
-		t.Errorf("bbllive_stream_tcp_connections = %v, want %d", n, conns4)
+	if n := mustSeries(t, s, "bbllive_stream_tcp_connections", "stream=live/k"); n != conns4-1 {
+		t.Errorf("bbllive_stream_tcp_connections = %v, want %d", n, conns4-1)
 	}
 	mustSeries(t, s, "bbllive_stream_tcp_srtt_seconds", "stream=live/k")
 	mustSeries(t, s, "bbllive_stream_tcp_retransmitted_segments_total", "stream=live/k")
 
 	checkConnRows(t, conns, players, pub)
 	var streams []streamRow
-	getJSON(t, srv.http, "/api/streams", &streams)
-	if len(streams) != 1 || !streams[0].Live || streams[0].Players != nPlayers || streams[0].VideoCodec != "avc" || streams[0].AudioCodec != "aac" {
+	getJSON(t, httpAddr, "/api/streams", &streams)
+	if len(streams) != 1 || !streams[0].Live || streams[0].Players != nPlayers-1 || streams[0].VideoCodec != "avc" || streams[0].AudioCodec != "aac" {
 		t.Errorf("/api/streams = %+v", streams)
 	}
+}
+
+func oneIfTrue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // checkConnRows checks /api/connections against the clients: every one
@@ -637,16 +672,17 @@ func (c *childServer) stop() {
 
 // TestBPFUnavailableGraceful runs the server as an unprivileged user: the
 // probes cannot load, and the server must say why in one line, export
-// bbllive_bpf_enabled 0, and serve as usual.
+// bbllive_bpf_enabled 0, serve as usual, and take the same kernel figures
+// from TCP_INFO instead, checked against its own byte counts.
 func TestBPFUnavailableGraceful(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a child as another user (running unprivileged, every server here is that case)")
 	}
-	c := startChild(t, serverBinary(t), 65534)
+	c := startChild(t, serverBinary(t), 65534, "-publish-grace", "2s")
 	if n := strings.Count(c.logs.String(), "eBPF socket figures off"); n != 1 {
 		t.Fatalf("want one line saying why eBPF is off, got %d: %s", n, c.logs.String())
 	}
-	if !strings.Contains(c.logs.String(), "why=") {
+	if !strings.Contains(c.logs.String(), "why=") || !strings.Contains(c.logs.String(), "not running as root") {
 		t.Errorf("the line does not say why: %s", c.logs.String())
 	}
 	for _, l := range strings.Split(c.logs.String(), "\n") {
@@ -654,20 +690,7 @@ func TestBPFUnavailableGraceful(t *testing.T) {
 			t.Logf("as uid 65534: %s", l)
 		}
 	}
-	url := "rtmp://" + c.addr + "/live/u"
-	startMetricsPub(t, url, 500_000)
-	p := startCountingPlayer(t, url)
-	waitFor(t, 5*time.Second, "media to an unprivileged server's player", func() bool { return p.n.Load() > 10_000 })
-	s := scrape(t, c.http)
-	if v := mustSeries(t, s, "bbllive_bpf_enabled"); v != 0 {
-		t.Errorf("bbllive_bpf_enabled = %v without privileges", v)
-	}
-	if v := mustSeries(t, s, "bbllive_stream_sent_bytes_total", "stream=live/u"); v <= 0 {
-		t.Errorf("no bytes out: %v", v)
-	}
-	if _, ok := series(s, "bbllive_stream_kernel_sent_bytes_total"); ok {
-		t.Error("kernel figures exported while eBPF is off")
-	}
+	checkKernelStreamBytes(t, c.http, "rtmp://"+c.addr+"/live/k", "tcp_info")
 }
 
 // ---- the probes' cost ----
@@ -711,14 +734,15 @@ const (
 )
 
 // BenchmarkBPFCost measures the server's CPU at a fixed player load with
-// and without the eBPF probes, in alternating rounds, scraping /metrics
-// every second in both, and reports both and their ratio. The server runs
+// its socket figures from the eBPF probes and from the TCP_INFO fallback
+// (-bpf=false), in alternating rounds, scraping /metrics every second in
+// both, and reports both and their ratio. The server runs
 // in a child process, so its CPU is its own; the players' CPU (this
 // process) is reported too. Run with -benchtime 1x.
 func BenchmarkBPFCost(b *testing.B) {
 	needBPF(b)
 	bin := serverBinary(b)
-	var server, client [2]time.Duration // [off, on]
+	var server, client [2]time.Duration // [tcp_info, bpf]
 	var probes time.Duration
 	var runs uint64
 	for range b.N {
@@ -732,17 +756,17 @@ func BenchmarkBPFCost(b *testing.B) {
 	}
 	window := time.Duration(b.N*costRounds) * costWindow
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / window.Seconds() }
-	b.ReportMetric(pct(server[0]), "server-cpu%-nobpf")
+	b.ReportMetric(pct(server[0]), "server-cpu%-tcpinfo")
 	b.ReportMetric(pct(server[1]), "server-cpu%-bpf")
 	b.ReportMetric(server[1].Seconds()/server[0].Seconds(), "server-ratio")
-	b.ReportMetric(pct(client[0]), "players-cpu%-nobpf")
+	b.ReportMetric(pct(client[0]), "players-cpu%-tcpinfo")
 	b.ReportMetric(pct(client[1]), "players-cpu%-bpf")
 	b.ReportMetric(pct(probes), "probes-cpu%")
 	b.ReportMetric(100*probes.Seconds()/server[0].Seconds(), "probes-%-of-server")
-	b.Logf("%d players of %d kbit/s, %v windows: server %.2f%% → %.2f%% of a core with eBPF (%+.1f%%); players %.2f%% → %.2f%%",
+	b.Logf("%d players of %d kbit/s, %v windows: server %.2f%% of a core with TCP_INFO → %.2f%% with eBPF (%+.1f%%); players %.2f%% → %.2f%%",
 		costPlayers, costBitrate/1000, costWindow, pct(server[0]), pct(server[1]), 100*(server[1].Seconds()/server[0].Seconds()-1),
 		pct(client[0]), pct(client[1]))
-	b.Logf("kernel-measured (bpf_stats): the probes ran %d times for %v, %.3f%% of a core = %.2f%% of the server's CPU without them (%.0f ns a run)",
+	b.Logf("kernel-measured (bpf_stats): the probes ran %d times for %v, %.3f%% of a core = %.2f%% of the server's CPU with TCP_INFO (%.0f ns a run)",
 		runs, probes, pct(probes), 100*probes.Seconds()/server[0].Seconds(), float64(probes.Nanoseconds())/float64(max(runs, 1)))
 }
 

@@ -161,6 +161,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		hub.Close()
 		return err
 	}
+	ln = obs.finalReadings(ln)
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
 		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", version)
