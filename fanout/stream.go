@@ -91,7 +91,12 @@ func (s *Stream) GOPBytes() uint64 {
 // publisher's goroutine and allocates nothing for audio and video.
 func (s *Stream) ingest(m *rtmp.Message) error {
 	out := rtmp.Message{Type: m.Type, StreamID: rtmp.MediaStreamID, Payload: m.Payload}
-	key := false
+	// onMetaData goes out at time 0, as nginx-rtmp sends it: libavformat's
+	// FLV demuxer reads metadata only at time 0 and opens a "Subtitle:
+	// text" stream for one stamped later (a reconnecting publisher's, or a
+	// late joiner's). It does not move the timeline either: the new
+	// publisher's first frame does.
+	key, metadata := false, false
 	switch m.Type {
 	case rtmp.TypeVideo:
 		out.CSID = rtmp.CSIDVideo
@@ -113,11 +118,14 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 		if meta, ok := rtmp.MetadataPayload(m.Payload); ok {
 			out.Payload = meta
 			s.keepAside(&s.meta, meta)
+			metadata = true
 		}
 	default:
 		return nil
 	}
-	out.Timestamp = s.tl.next(m.Timestamp)
+	if !metadata {
+		out.Timestamp = s.tl.next(m.Timestamp)
+	}
 	s.scratch = rtmp.AppendMessage(s.scratch[:0], &out, s.hub.cfg.ChunkSize)
 	s.log.append(s.scratch, key, out.Timestamp)
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
@@ -148,8 +156,8 @@ func (s *Stream) keepAside(dst *[]byte, p []byte) {
 }
 
 // joinPrefix returns the messages a player starting at the keyframe at
-// keyPos gets first — metadata, then sequence headers — stamped with the
-// keyframe's time. It is built once per GOP and shared by its joiners.
+// keyPos gets first — metadata at time 0, then sequence headers stamped
+// with the keyframe's time. It is built once per GOP and shared by its joiners.
 func (s *Stream) joinPrefix(keyPos uint64, keyTS uint32) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,8 +167,12 @@ func (s *Stream) joinPrefix(keyPos uint64, keyTS uint32) []byte {
 	var b []byte
 	cs := s.hub.cfg.ChunkSize
 	add := func(typ uint8, csid uint32, p []byte) {
+		ts := keyTS
+		if typ == rtmp.TypeDataAMF0 {
+			ts = 0 // metadata at time 0: see ingest
+		}
 		if p != nil {
-			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: keyTS, Payload: p}, cs)
+			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: ts, Payload: p}, cs)
 		}
 	}
 	add(rtmp.TypeDataAMF0, rtmp.CSIDData, s.meta)

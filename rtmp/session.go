@@ -444,12 +444,13 @@ func (s *Session) onPlay(c *Command) error {
 	if err := s.onStatus("status", CodePlayStart, "Started playing "+s.Name+"."); err != nil {
 		return err
 	}
+	// |RtmpSampleAccess at time 0 is what nginx-rtmp sends, and FLV
+	// demuxers take it for metadata. No NetStream.Data.Start: sent as a
+	// data message (type 18), libavformat's FLV demuxer knows no
+	// "onStatus" script tag and opened a "Data: none" stream for it,
+	// which made `ffmpeg -c copy` to MKV wait forever for its first packet.
 	access, _ := AppendAMF0(nil, "|RtmpSampleAccess", true, true)
 	if err := s.cw.WriteMessage(&Message{Type: TypeDataAMF0, CSID: CSIDData, StreamID: MediaStreamID, Payload: access}); err != nil {
-		return err
-	}
-	start, _ := AppendAMF0(nil, "onStatus", StatusObject("status", CodeDataStart, "Data start"))
-	if err := s.cw.WriteMessage(&Message{Type: TypeDataAMF0, CSID: CSIDData, StreamID: MediaStreamID, Payload: start}); err != nil {
 		return err
 	}
 	if err := s.cw.Flush(); err != nil {
