@@ -188,37 +188,57 @@ func TestLaggingPlayerSkipsToNewestKeyframeAtMessageBoundary(t *testing.T) {
 	}
 }
 
+// TestNewPublisherRejoinsAtItsKeyframe: a lost publisher tells players
+// nothing (real players quit on UnpublishNotify, rtmp2src on StreamEOF), a
+// clean unpublish tells them the stream ended; either way a publisher that
+// returns reaches the same players at its first keyframe, later on the
+// timeline.
 func TestNewPublisherRejoinsAtItsKeyframe(t *testing.T) {
-	h := newTestHub(Config{})
-	s := publishTo(t, h, "live/x")
-	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
-	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
-	p := memPlayer(s)
-	drain(s, p, -1)
-	pub := s.publisher
-	s.detachPublisher(pub)
-	eof := readAll(t, drain(s, p, -1))
-	if len(eof) != 2 || eof[0].Type != rtmp.TypeUserControl || eof[1].Type != rtmp.TypeCommandAMF0 {
-		t.Fatalf("after unpublish the player got %d messages, want StreamEOF and UnpublishNotify", len(eof))
-	}
-	if err := s.attachPublisher(&publisher{s: s}); err != nil {
-		t.Fatal(err)
-	}
-	ingest(t, s, rtmp.TypeVideo, 5000, []byte{0x17, 0, 0, 0, 0, 2}) // a different sequence header
-	ingest(t, s, rtmp.TypeVideo, 5000, frame(false, 50))            // not a place to start
-	ingest(t, s, rtmp.TypeVideo, 5040, frame(true, 60))
-	notices := drain(s, p, -1) // the previous publisher's part ends here
-	msgs := readAll(t, append(notices, drain(s, p, -1)...))
-	var got []string
-	for _, m := range msgs {
-		got = append(got, fmt.Sprintf("%d/%d", m.Type, len(m.Payload)))
-	}
-	// StreamBegin, PublishNotify, then (join prefix) new sequence header, keyframe.
-	if len(msgs) < 4 || msgs[0].Type != rtmp.TypeUserControl || msgs[2].Payload[5] != 2 || !rtmp.IsKeyframe(msgs[3].Payload) {
-		t.Fatalf("after republish got %v", got)
-	}
-	if msgs[3].Timestamp <= eof[1].Timestamp {
-		t.Fatalf("timeline went back: %d after %d", msgs[3].Timestamp, eof[1].Timestamp)
+	for _, tc := range []struct {
+		name    string
+		leave   func(p *publisher)
+		notices int
+	}{
+		{"connection lost", func(p *publisher) { p.Close() }, 0},
+		{"clean unpublish", func(p *publisher) { p.Unpublish() }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(Config{})
+			s := publishTo(t, h, "live/x")
+			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+			ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
+			p := memPlayer(s)
+			drain(s, p, -1)
+			tc.leave(s.publisher)
+			eof := readAll(t, drain(s, p, -1))
+			if len(eof) != tc.notices {
+				t.Fatalf("after the publisher left the player got %d messages, want %d", len(eof), tc.notices)
+			}
+			if tc.notices > 0 {
+				if eof[0].Type != rtmp.TypeUserControl || eof[1].Type != rtmp.TypeCommandAMF0 {
+					t.Fatalf("end notice: types %d, %d, want StreamEOF and UnpublishNotify", eof[0].Type, eof[1].Type)
+				}
+			}
+			if err := s.attachPublisher(&publisher{s: s}); err != nil {
+				t.Fatal(err)
+			}
+			ingest(t, s, rtmp.TypeVideo, 5000, []byte{0x17, 0, 0, 0, 0, 2}) // a different sequence header
+			ingest(t, s, rtmp.TypeVideo, 5000, frame(false, 50))            // not a place to start
+			ingest(t, s, rtmp.TypeVideo, 5040, frame(true, 60))
+			notices := drain(s, p, -1) // the previous publisher's part ends here
+			msgs := readAll(t, append(notices, drain(s, p, -1)...))
+			var got []string
+			for _, m := range msgs {
+				got = append(got, fmt.Sprintf("%d/%d", m.Type, len(m.Payload)))
+			}
+			// StreamBegin, PublishNotify, then (join prefix) new sequence header, keyframe.
+			if len(msgs) < 4 || msgs[0].Type != rtmp.TypeUserControl || msgs[2].Payload[5] != 2 || !rtmp.IsKeyframe(msgs[3].Payload) {
+				t.Fatalf("after republish got %v", got)
+			}
+			if msgs[3].Timestamp == 0 {
+				t.Fatalf("timeline went back: the returning keyframe is at %d", msgs[3].Timestamp)
+			}
+		})
 	}
 }
 

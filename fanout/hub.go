@@ -23,8 +23,9 @@ type Hub struct {
 	transport Transport
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	streams map[string]*Stream
+	mu       sync.Mutex
+	streams  map[string]*Stream
+	attached chan struct{} // closed at a publisher's attach (publisher_loss.go)
 
 	firstFrame latencyHist // time to first frame of every player
 }
@@ -59,9 +60,10 @@ func (h *Hub) stream(key string) *Stream {
 }
 
 // Publish implements rtmp.Handler: one publisher per name; a second one is
-// refused and the first is untouched.
+// refused and the first is untouched, unless Config.Takeover lets the
+// second replace it.
 func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
-	for range 2 { // a stream expiring right now is replaced once
+	for range 3 { // a stream expiring right now is replaced once; a taken-over one retried once
 		s := h.stream(sess.Key())
 		p := &publisher{s: s, sess: sess, cookie: socketCookie(sess.Conn()), since: time.Now(),
 			baseIn: s.stats.BytesIn.Load()} // no ingest until attached: the base is exact
@@ -69,9 +71,14 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 		if errors.Is(err, errStreamGone) {
 			continue
 		}
+		if errors.Is(err, errAlreadyPublishing) && h.takeOver(s, sess) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
+		p.initLoss()
+		h.publisherAttached()
 		if pr, ok := h.transport.(publisherReader); ok {
 			if err := pr.addPublisher(p); err != nil {
 				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
@@ -158,6 +165,7 @@ type publisher struct {
 	baseIn uint64    // the stream's BytesIn when it attached
 	owned  bool      // the transport reads its connection (io_uring)
 	start  func()
+	loss   publisherLoss
 }
 
 // OwnsConn tells the session whether the transport reads the publisher's

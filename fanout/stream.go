@@ -28,6 +28,8 @@ type Stream struct {
 	prefixPos uint64
 	grace     *time.Timer
 	removed   bool
+	// endNoticed: players were told the stream ended (publisher_loss.go).
+	endNoticed bool
 
 	// Owned by the current publisher's goroutine.
 	tl       timeline
@@ -213,6 +215,7 @@ func (s *Stream) attachPublisher(p *publisher) error {
 	}
 	s.publisher = p
 	s.stopGrace()
+	s.endNoticed = false
 	if s.published {
 		s.appendUserControl(0) // StreamBegin
 		s.appendStatus(rtmp.CodePlayPublishNotify, s.key+" is now published.")
@@ -226,17 +229,20 @@ func (s *Stream) attachPublisher(p *publisher) error {
 	return nil
 }
 
-// detachPublisher tells players the publisher left and starts the grace
-// period in which it may return to the same players.
+// detachPublisher releases the stream from p and starts the grace period
+// in which a publisher may return to the same players. Players hear of it
+// only when p unpublished cleanly (publisher_loss.go says why).
 func (s *Stream) detachPublisher(p *publisher) {
+	defer p.letGo()
 	s.mu.Lock()
 	if s.publisher != p {
 		s.mu.Unlock()
 		return
 	}
 	s.publisher = nil
-	s.appendUserControl(1) // StreamEOF
-	s.appendStatus(rtmp.CodePlayUnpublish, s.key+" is now unpublished.")
+	if p.loss.clean {
+		s.appendEndNotice()
+	}
 	s.log.forgetKeyframe() // joiners wait for the next publisher, not a stale GOP
 	s.startGrace()
 	s.mu.Unlock()
@@ -258,7 +264,7 @@ func (s *Stream) stopGrace() {
 }
 
 // expire ends a stream whose publisher did not come back in time: its
-// players are closed and its memory released.
+// players are told so, closed a moment later, and its memory released.
 func (s *Stream) expire() {
 	h := s.hub
 	h.mu.Lock()
@@ -276,16 +282,25 @@ func (s *Stream) expire() {
 	for p := range s.players {
 		players = append(players, p)
 	}
+	if len(players) > 0 {
+		s.appendEndNotice()
+	}
 	s.mu.Unlock()
 	h.mu.Unlock()
-	if len(players) > 0 {
-		h.log.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
+	if len(players) == 0 {
+		h.transport.Flush(s) // lets senders drop the stream
+		s.log.release()
+		return
 	}
-	for _, p := range players {
-		p.disconnect("no_publisher")
-	}
-	h.transport.Flush(s) // lets senders drop the stream
-	s.log.release()
+	h.log.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
+	h.transport.Flush(s) // the end notice
+	time.AfterFunc(endDrain, func() {
+		for _, p := range players {
+			p.disconnect("no_publisher")
+		}
+		h.transport.Flush(s) // lets senders drop the stream
+		s.log.release()
+	})
 }
 
 func (s *Stream) addPlayer(p *Player) error {

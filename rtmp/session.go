@@ -430,6 +430,13 @@ func (s *Session) onPlay(c *Command) error {
 	if r, ok := c.BoolArg(3); ok {
 		s.PlayReset = r
 	}
+	if pc, ok := s.srv.Handler.(PlayChecker); ok {
+		if err := pc.CheckPlay(s); err != nil {
+			s.log.Info("play refused", "reason", err)
+			s.onStatus("error", CodePlayStreamNotFound, err.Error())
+			return &refusedError{reason: "stream_not_found"}
+		}
+	}
 	if err := s.cw.WriteUserControl(UserStreamIsRecorded, MediaStreamID); err != nil {
 		return err
 	}
@@ -482,7 +489,11 @@ func (s *Session) handOffTo(v any) {
 func (s *Session) onStop(c *Command) error {
 	switch s.Role() {
 	case RolePublisher:
-		s.publisher.Close()
+		if u, ok := s.publisher.(Unpublisher); ok {
+			u.Unpublish()
+		} else {
+			s.publisher.Close()
+		}
 		s.publisher = nil
 		s.role.Store(int32(RoleNone))
 		s.log.Info("unpublished", "by", c.Name)

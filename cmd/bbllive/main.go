@@ -11,14 +11,11 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 var subcommands = map[string]func(args []string) int{
 	"serve":   runServe,
 	"tune":    runTune,
 	"bench":   runBench,
-	"version": func([]string) int { fmt.Println("bbllive", version); return 0 },
+	"version": runVersion,
 }
 
 func main() {
