@@ -49,6 +49,7 @@ var ErrStreamNotFound = errors.New("stream not found")
 func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
 	timer := time.NewTimer(h.cfg.PlayWait)
 	defer timer.Stop()
+	waited := false
 	for {
 		h.mu.Lock()
 		s := h.streams[key]
@@ -56,6 +57,10 @@ func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
 		h.mu.Unlock()
 		if s != nil && s.playable() {
 			return nil
+		}
+		if !waited {
+			waited = true
+			h.log.Debug("player waits for a publisher", "stream", key, "play_wait", h.cfg.PlayWait)
 		}
 		select {
 		case <-changed:

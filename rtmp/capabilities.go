@@ -4,10 +4,12 @@ package rtmp
 // by type assertion in the manner of net/http's Flusher and Hijacker. A
 // wrapper around a Handler hides them unless it implements them too.
 
-// PlayChecker is a Handler that decides whether a play can be answered
-// before the session answers it. CheckPlay may wait (for a publisher to
-// appear, say); an error refuses the play with NetStream.Play.StreamNotFound
-// in place of NetStream.Play.Start, and the connection is closed.
+// PlayChecker is a Handler that decides whether a play can go ahead before
+// Handler.Play takes the connection. The session calls CheckPlay after its
+// play replies (NetStream.Play.Start, which clients wait for before
+// anything else); it may wait, for a publisher to appear, say. An error
+// refuses the play with NetStream.Play.StreamNotFound and closes the
+// connection.
 type PlayChecker interface {
 	CheckPlay(s *Session) error
 }

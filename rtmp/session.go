@@ -430,13 +430,6 @@ func (s *Session) onPlay(c *Command) error {
 	if r, ok := c.BoolArg(3); ok {
 		s.PlayReset = r
 	}
-	if pc, ok := s.srv.Handler.(PlayChecker); ok {
-		if err := pc.CheckPlay(s); err != nil {
-			s.log.Info("play refused", "reason", err)
-			s.onStatus("error", CodePlayStreamNotFound, err.Error())
-			return &refusedError{reason: "stream_not_found"}
-		}
-	}
 	if err := s.cw.WriteUserControl(UserStreamIsRecorded, MediaStreamID); err != nil {
 		return err
 	}
@@ -462,6 +455,17 @@ func (s *Session) onPlay(c *Command) error {
 	}
 	if err := s.cw.Flush(); err != nil {
 		return err
+	}
+	// Clients wait for NetStream.Play.Start before anything else (librtmp
+	// and our own client time out without it), so the wait for a
+	// publisher comes after it, while the session still owns the
+	// connection and can answer StreamNotFound itself.
+	if pc, ok := s.srv.Handler.(PlayChecker); ok {
+		if err := pc.CheckPlay(s); err != nil {
+			s.log.Info("play refused", "reason", err)
+			s.onStatus("error", CodePlayStreamNotFound, err.Error())
+			return &refusedError{reason: "stream_not_found"}
+		}
 	}
 	s.role.Store(int32(RolePlayer))
 	p, err := s.srv.Handler.Play(s)
