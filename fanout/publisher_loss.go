@@ -25,6 +25,7 @@ package fanout
 //     NetStream.Play.StreamNotFound after Config.PlayWait (AwaitPublisher).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,6 +221,59 @@ func (s *Stream) appendEndNotice() {
 	s.endNoticed = true
 	s.appendUserControl(1) // StreamEOF
 	s.appendStatus(rtmp.CodePlayUnpublish, s.key+" is now unpublished.")
+}
+
+// resumeState serves players who stay through a publisher change: they
+// already decode with the previous publisher's sequence headers, and
+// sending identical ones again is not harmless — libavformat's FLV demuxer
+// passes every sequence header on as new extradata, on which ffmpeg's
+// Matroska muxer rewrites its track headers in place and broke the file
+// (four tracks in a two-track recording), and VLC's TS muxer opened a
+// second video stream. So a resuming player gets only what changed.
+type resumeState struct {
+	meta, videoSeq, audioSeq []byte // what the players have
+	prefix                   []byte // cached resume prefix for prefixPos
+	prefixPos                uint64
+}
+
+// remember records, as a new publisher attaches, what the previous one
+// gave the players. Called with s.mu held.
+func (r *resumeState) remember(s *Stream) {
+	for _, kept := range []struct {
+		dst *[]byte
+		src []byte
+	}{
+		{&r.meta, s.meta}, {&r.videoSeq, s.videoSeq}, {&r.audioSeq, s.audioSeq},
+	} {
+		if kept.src != nil {
+			*kept.dst = kept.src
+		}
+	}
+	r.prefixPos = noPos
+}
+
+// resumePrefix is joinPrefix for a player that stayed through a publisher
+// change: only the metadata and sequence headers that differ from the
+// previous publisher's.
+func (s *Stream) resumePrefix(keyPos uint64, keyTS uint32) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &s.resume
+	if r.prefixPos == keyPos {
+		return r.prefix
+	}
+	var b []byte
+	cs := s.hub.cfg.ChunkSize
+	add := func(typ uint8, csid uint32, ts uint32, p, had []byte) {
+		if p != nil && !bytes.Equal(p, had) {
+			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: ts, Payload: p}, cs)
+		}
+	}
+	add(rtmp.TypeDataAMF0, rtmp.CSIDData, 0, s.meta, r.meta)
+	add(rtmp.TypeVideo, rtmp.CSIDVideo, keyTS, s.videoSeq, r.videoSeq)
+	add(rtmp.TypeAudio, rtmp.CSIDAudio, keyTS, s.audioSeq, r.audioSeq)
+	r.prefix, r.prefixPos = b, keyPos
+	return b
 }
 
 // endDrain is how long players get to receive the end notice before their

@@ -30,6 +30,9 @@ type Stream struct {
 	removed   bool
 	// endNoticed: players were told the stream ended (publisher_loss.go).
 	endNoticed bool
+	// resume is what players who stay across a publisher change already
+	// have, and their prefix (publisher_loss.go).
+	resume resumeState
 
 	// Owned by the current publisher's goroutine.
 	tl       timeline
@@ -222,6 +225,7 @@ func (s *Stream) attachPublisher(p *publisher) error {
 	}
 	s.published = true
 	s.log.newEpoch()
+	s.resume.remember(s)
 	s.meta, s.videoSeq, s.audioSeq, s.prefixPos = nil, nil, nil, noPos
 	s.sawVideo = false
 	s.tl.resync = true
