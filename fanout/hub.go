@@ -77,13 +77,13 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
-		p.initLoss()
-		h.publisherAttached()
 		if pr, ok := h.transport.(publisherReader); ok {
 			if err := pr.addPublisher(p); err != nil {
 				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
 		}
+		p.initLoss()
+		h.publisherAttached()
 		return p, nil
 	}
 	return nil, errStreamGone

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -142,6 +143,7 @@ type publisherLoss struct {
 	lastIn   uint64        // the stream's MessagesIn at the last check
 	lastSeen time.Time     // when it last changed
 	watchdog *time.Timer
+	evict    atomic.Pointer[string] // why the hub wants it gone
 }
 
 func (p *publisher) initLoss() {
@@ -177,19 +179,31 @@ func (p *publisher) checkStale() {
 }
 
 // evict closes the publisher's connection with reason and waits up to wait
-// for it to let go of the stream, reporting whether it did. Shutting the
-// socket down, rather than detaching here, leaves the detach to the
+// for it to let go of the stream, reporting whether it did. Ending the
+// connection, rather than detaching here, leaves the detach to the
 // goroutine that ingests, so no message of the old publisher can reach the
-// log after the new one attached.
+// log after the new one attached. A session goroutine's connection is shut
+// down; an io_uring worker, which reads a duplicate descriptor, closes the
+// connection at its next idle check (evicted).
 func (p *publisher) evict(reason string, wait time.Duration) bool {
+	p.loss.evict.Store(&reason)
 	p.sess.CloseReason(reason)
-	shutdownConn(p.sess.Conn())
+	shutdownConn(p.sess.Conn()) // fails harmlessly once the ring took it
 	select {
 	case <-p.loss.ended:
 		return true
 	case <-time.After(wait):
 		return false
 	}
+}
+
+// evicted returns, once the hub evicted p, the error its connection ends
+// with.
+func (p *publisher) evicted() error {
+	if r := p.loss.evict.Load(); r != nil {
+		return &rtmp.ProtocolError{Reason: *r, Detail: "publisher closed by the server"}
+	}
+	return nil
 }
 
 // Unpublish implements rtmp.Unpublisher: the publisher stopped cleanly, so

@@ -86,7 +86,9 @@ func nextStatus(c *rtmp.Client) (string, error) {
 // TestStalePublisherFreesItsName: a publisher whose connection stays open
 // but sends no media is closed after -publisher-timeout, and an ffmpeg
 // publisher of the same name is accepted.
-func TestStalePublisherFreesItsName(t *testing.T) {
+func TestStalePublisherFreesItsName(t *testing.T) { eachTransport(t, testStalePublisherFreesItsName) }
+
+func testStalePublisherFreesItsName(t *testing.T) {
 	clip := testClip(t)
 	srv := startServer(t, "-publisher-timeout", "1s")
 	url := srv.url("frozen")
@@ -112,9 +114,7 @@ func TestStalePublisherFreesItsName(t *testing.T) {
 	if d := time.Since(frozenAt); d < time.Second || d > 3*time.Second {
 		t.Errorf("frozen publisher closed after %v, want 1–1.25s", d)
 	}
-	if srv.logs.count("reason=stale_publisher") != 1 {
-		t.Errorf("no session closed with reason=stale_publisher")
-	}
+	waitFor(t, 5*time.Second, "a session closed with reason=stale_publisher", func() bool { return srv.logs.count("reason=stale_publisher") == 1 })
 	pub := ffmpegLoopPublisher(t, clip, url)
 	waitFor(t, 10*time.Second, "the new publisher accepted", func() bool { return srv.logs.count("msg=publishing") >= 2 })
 	if srv.logs.count("publish refused") != 0 || pub.exited() {
@@ -124,7 +124,9 @@ func TestStalePublisherFreesItsName(t *testing.T) {
 
 // TestPublishTakeover: with -publish-takeover a second publisher of a live
 // name replaces the first, whose connection is closed; the players stay.
-func TestPublishTakeover(t *testing.T) {
+func TestPublishTakeover(t *testing.T) { eachTransport(t, testPublishTakeover) }
+
+func testPublishTakeover(t *testing.T) {
 	srv := startServer(t, "-publish-takeover")
 	url := srv.url("flaky")
 	spec := synthSpec{video: "avc", audio: true, meta: true, fps: 25, gop: 25, keyBytes: 4000, frameBytes: 800, audioBytes: 200, tag: 'A'}
@@ -140,9 +142,7 @@ func TestPublishTakeover(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the replaced publisher is still connected")
 	}
-	if srv.logs.count("reason=taken_over") != 1 {
-		t.Errorf("no session closed with reason=taken_over")
-	}
+	waitFor(t, 5*time.Second, "a session closed with reason=taken_over", func() bool { return srv.logs.count("reason=taken_over") == 1 })
 	waitFor(t, 5*time.Second, "B's media at the player", func() bool {
 		for _, e := range player.snapshot() {
 			if e.isMedia() && e.tag == 'B' {
