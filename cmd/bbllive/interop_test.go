@@ -152,6 +152,9 @@ func TestInteropPlayersAcrossPublisherDrop(t *testing.T) {
 			if f.after-f.gap < 2*clipFPS {
 				t.Errorf("%d video frames after the publisher came back, want at least %d: %s", f.after-f.gap, 2*clipFPS, tail(p.proc))
 			}
+			if !f.endedByItself {
+				t.Errorf("still playing 8s after the publisher unpublished cleanly (want it told the stream ended)")
+			}
 			p.check(t)
 		})
 	}
