@@ -108,6 +108,9 @@ func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
 			s.removePlayer(p)
 			return nil, err
 		}
+		if !s.Live() {
+			h.log.Debug("player waits for a publisher", "stream", s.key)
+		}
 		return p, nil
 	}
 	return nil, errStreamGone

@@ -46,12 +46,13 @@ var ErrStreamNotFound = errors.New("stream not found")
 // AwaitPublisher waits until key can be played — it has a publisher, or it
 // had one and is within its publish grace — and returns nil, or returns an
 // error wrapping ErrStreamNotFound once Config.PlayWait has passed without
-// one, or ctx's error. It is the one place that decides "not found", for
-// every protocol.
+// one, or ctx's error. A protocol that answers before it streams (HTTP-FLV:
+// 404 or 200) calls it before attaching; RTMP, whose clients want
+// NetStream.Play.Start at once, attaches its players at once and the
+// stream answers them StreamNotFound after the same PlayWait (notFound).
 func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
 	timer := time.NewTimer(h.cfg.PlayWait)
 	defer timer.Stop()
-	waited := false
 	for {
 		h.mu.Lock()
 		s := h.streams[key]
@@ -59,10 +60,6 @@ func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
 		h.mu.Unlock()
 		if s != nil && s.playable() {
 			return nil
-		}
-		if !waited {
-			waited = true
-			h.log.Debug("player waits for a publisher", "stream", key, "play_wait", h.cfg.PlayWait)
 		}
 		select {
 		case <-changed:
@@ -74,10 +71,28 @@ func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
 	}
 }
 
-// CheckPlay implements rtmp.PlayChecker: a play is answered only once its
-// stream can be played (see AwaitPublisher).
-func (h *Hub) CheckPlay(sess *rtmp.Session) error {
-	return h.AwaitPublisher(context.Background(), sess.Key())
+// notFound ends the players of a stream nobody published within PlayWait
+// of its first player: NetStream.Play.StreamNotFound, then the connection
+// closed. It writes through each player's session, which is safe because
+// nothing else writes to them: a never-published stream has nothing in its
+// log, and being removed it can get nothing more.
+func (s *Stream) notFound(players []*Player) {
+	err := fmt.Errorf("%s: nobody published it within %v: %w", s.key, s.hub.cfg.PlayWait, ErrStreamNotFound)
+	for _, p := range players {
+		if p.sess != nil {
+			p.sess.NotFound(err)
+		}
+		p.disconnect("stream_not_found")
+	}
+}
+
+// graceFor is how long a stream without a publisher waits for one: the
+// publish grace once it had one, the play wait for a name never published.
+func (s *Stream) graceFor() time.Duration {
+	if s.published {
+		return s.hub.cfg.PublishGrace
+	}
+	return s.hub.cfg.PlayWait
 }
 
 // attachedSignal returns a channel closed at the next publisher's attach.

@@ -257,7 +257,7 @@ func (s *Stream) detachPublisher(p *publisher) {
 // with s.mu held.
 func (s *Stream) startGrace() {
 	s.stopGrace()
-	s.grace = time.AfterFunc(s.hub.cfg.PublishGrace, s.expire)
+	s.grace = time.AfterFunc(s.graceFor(), s.expire)
 }
 
 func (s *Stream) stopGrace() {
@@ -286,12 +286,17 @@ func (s *Stream) expire() {
 	for p := range s.players {
 		players = append(players, p)
 	}
-	if len(players) > 0 {
+	published := s.published
+	if len(players) > 0 && published {
 		s.appendEndNotice()
 	}
 	s.mu.Unlock()
 	h.mu.Unlock()
-	if len(players) == 0 {
+	if len(players) > 0 && !published {
+		h.log.Info("nobody published the name within the play wait; answering not found", "stream", s.key, "players", len(players), "play_wait", h.cfg.PlayWait)
+		s.notFound(players)
+	}
+	if len(players) == 0 || !published {
 		h.transport.Flush(s) // lets senders drop the stream
 		s.log.release()
 		return

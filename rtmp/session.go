@@ -456,17 +456,6 @@ func (s *Session) onPlay(c *Command) error {
 	if err := s.cw.Flush(); err != nil {
 		return err
 	}
-	// Clients wait for NetStream.Play.Start before anything else (librtmp
-	// and our own client time out without it), so the wait for a
-	// publisher comes after it, while the session still owns the
-	// connection and can answer StreamNotFound itself.
-	if pc, ok := s.srv.Handler.(PlayChecker); ok {
-		if err := pc.CheckPlay(s); err != nil {
-			s.log.Info("play refused", "reason", err)
-			s.onStatus("error", CodePlayStreamNotFound, err.Error())
-			return &refusedError{reason: "stream_not_found"}
-		}
-	}
 	s.role.Store(int32(RolePlayer))
 	p, err := s.srv.Handler.Play(s)
 	if err != nil {
@@ -479,6 +468,17 @@ func (s *Session) onPlay(c *Command) error {
 	s.log.Info("playing")
 	s.handOffTo(p)
 	return nil
+}
+
+// NotFound answers a play the handler accepted but cannot serve after all —
+// nobody published the name in time — with NetStream.Play.StreamNotFound,
+// and records why the connection is about to end. The handler calls it
+// from any goroutine, but only while nothing else writes to the
+// connection: the session itself writes nothing to a playing one.
+func (s *Session) NotFound(err error) error {
+	s.log.Info("play refused", "reason", err)
+	s.CloseReason("stream_not_found")
+	return s.onStatus("error", CodePlayStreamNotFound, err.Error())
 }
 
 // handOffTo ends the session's reading if the handler's object owns the
