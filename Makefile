@@ -9,6 +9,10 @@ FUZZTIME ?= 10s
 # it, for up to a minute by default; the handshake's 3 KB inputs then took
 # a whole brief run, which fuzzed nothing.
 FUZZMINTIME ?= 1s
+# The version `bbllive version` prints; the binary adds the VCS revision
+# the Go toolchain embeds (runtime/debug.ReadBuildInfo). -buildvcs=auto on
+# the command line wins over a GOFLAGS=-buildvcs=false in the environment.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
 .PHONY: all build run test lint fuzz bench tune generate deps clean
@@ -16,7 +20,7 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/bbllive
+	$(GO) build -buildvcs=auto -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bbllive
 
 run:
 	$(GO) run ./cmd/bbllive

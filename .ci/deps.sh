@@ -6,6 +6,15 @@ need=""
 command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v rtmpdump >/dev/null 2>&1 || need="$need rtmpdump"
+# The RTMP players of the interop suite (cmd/bbllive/interop_test.go):
+# mpv, VLC (run as nobody when the tests run as root), and GStreamer's
+# rtmp2src (plugins-bad) with flvdemux and flvmux (plugins-good).
+command -v mpv >/dev/null 2>&1 || need="$need mpv"
+command -v cvlc >/dev/null 2>&1 || need="$need vlc"
+command -v gst-launch-1.0 >/dev/null 2>&1 || need="$need gstreamer1.0-tools"
+if ! gst-inspect-1.0 rtmp2src >/dev/null 2>&1 || ! gst-inspect-1.0 flvdemux >/dev/null 2>&1; then
+	need="$need gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+fi
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
 # Browser tests: Debian's headless Chromium plays H.264+AAC through MSE;
 # npm installs the web players (hls.js, mpegts.js) at test time.

@@ -65,11 +65,19 @@ type Config struct {
 	// SlowTimeout disconnects a player that has not caught up for this long.
 	SlowTimeout time.Duration
 	// PublishGrace keeps a stream, its players and its timeline after its
-	// publisher leaves, waiting for it to come back; players of a stream
-	// that is never published are closed after it too.
+	// publisher leaves, waiting for it to come back.
 	PublishGrace time.Duration
 	// Workers is the number of sender goroutines (default: one per CPU).
 	Workers int
+	// PlayWait is how long a player of a name nobody publishes waits for
+	// a publisher before it is answered "not found".
+	PlayWait time.Duration
+	// PublisherTimeout closes a publisher that sends no media for this
+	// long, which frees its name for a new one.
+	PublisherTimeout time.Duration
+	// Takeover decides whether a new publisher of a live name replaces the
+	// current one; nil refuses it (the first publisher keeps the name).
+	Takeover TakeoverFunc
 }
 
 // Defaults. 100 ms batching: on this 2-vCPU machine the kernel cost of
@@ -84,6 +92,12 @@ const (
 	DefaultMaxCache      = 16 << 20
 	DefaultSlowTimeout   = 10 * time.Second
 	DefaultPublishGrace  = 30 * time.Second
+	// DefaultPlayWait lets a player that arrives a moment before its
+	// publisher wait for it, yet answers a mistyped name quickly.
+	DefaultPlayWait = 5 * time.Second
+	// DefaultPublisherTimeout: an encoder sends media many times a second;
+	// five seconds of nothing is a frozen connection, as SRS also judges.
+	DefaultPublisherTimeout = 5 * time.Second
 )
 
 func (c *Config) withDefaults() {
@@ -107,5 +121,11 @@ func (c *Config) withDefaults() {
 	}
 	if c.PublishGrace <= 0 {
 		c.PublishGrace = DefaultPublishGrace
+	}
+	if c.PlayWait <= 0 {
+		c.PlayWait = DefaultPlayWait
+	}
+	if c.PublisherTimeout <= 0 {
+		c.PublisherTimeout = DefaultPublisherTimeout
 	}
 }

@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -129,9 +131,11 @@ func TestJoinStartsWithPrefixThenKeyframe(t *testing.T) {
 	if name, _, _ := rtmp.DecodeAMF0(msgs[0].Payload); name != "onMetaData" {
 		t.Fatalf("metadata starts with %v, want onMetaData (no @setDataFrame)", name)
 	}
-	for _, m := range msgs[:3] {
-		if m.Timestamp != 80 {
-			t.Fatalf("prefix message stamped %d, want the keyframe's 80", m.Timestamp)
+	// Metadata at 0 (FLV demuxers ignore it at any other time), sequence
+	// headers at the keyframe's time.
+	for i, want := range []uint32{0, 80, 80} {
+		if msgs[i].Timestamp != want {
+			t.Fatalf("prefix message %d stamped %d, want %d", i, msgs[i].Timestamp, want)
 		}
 	}
 }
@@ -186,37 +190,57 @@ func TestLaggingPlayerSkipsToNewestKeyframeAtMessageBoundary(t *testing.T) {
 	}
 }
 
+// TestNewPublisherRejoinsAtItsKeyframe: a lost publisher tells players
+// nothing (real players quit on UnpublishNotify, rtmp2src on StreamEOF), a
+// clean unpublish tells them the stream ended; either way a publisher that
+// returns reaches the same players at its first keyframe, later on the
+// timeline.
 func TestNewPublisherRejoinsAtItsKeyframe(t *testing.T) {
-	h := newTestHub(Config{})
-	s := publishTo(t, h, "live/x")
-	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
-	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
-	p := memPlayer(s)
-	drain(s, p, -1)
-	pub := s.publisher
-	s.detachPublisher(pub)
-	eof := readAll(t, drain(s, p, -1))
-	if len(eof) != 2 || eof[0].Type != rtmp.TypeUserControl || eof[1].Type != rtmp.TypeCommandAMF0 {
-		t.Fatalf("after unpublish the player got %d messages, want StreamEOF and UnpublishNotify", len(eof))
-	}
-	if err := s.attachPublisher(&publisher{s: s}); err != nil {
-		t.Fatal(err)
-	}
-	ingest(t, s, rtmp.TypeVideo, 5000, []byte{0x17, 0, 0, 0, 0, 2}) // a different sequence header
-	ingest(t, s, rtmp.TypeVideo, 5000, frame(false, 50))            // not a place to start
-	ingest(t, s, rtmp.TypeVideo, 5040, frame(true, 60))
-	notices := drain(s, p, -1) // the previous publisher's part ends here
-	msgs := readAll(t, append(notices, drain(s, p, -1)...))
-	var got []string
-	for _, m := range msgs {
-		got = append(got, fmt.Sprintf("%d/%d", m.Type, len(m.Payload)))
-	}
-	// StreamBegin, PublishNotify, then (join prefix) new sequence header, keyframe.
-	if len(msgs) < 4 || msgs[0].Type != rtmp.TypeUserControl || msgs[2].Payload[5] != 2 || !rtmp.IsKeyframe(msgs[3].Payload) {
-		t.Fatalf("after republish got %v", got)
-	}
-	if msgs[3].Timestamp <= eof[1].Timestamp {
-		t.Fatalf("timeline went back: %d after %d", msgs[3].Timestamp, eof[1].Timestamp)
+	for _, tc := range []struct {
+		name    string
+		leave   func(p *publisher)
+		notices int
+	}{
+		{"connection lost", func(p *publisher) { p.Close() }, 0},
+		{"clean unpublish", func(p *publisher) { p.Unpublish() }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(Config{})
+			s := publishTo(t, h, "live/x")
+			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+			ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
+			p := memPlayer(s)
+			drain(s, p, -1)
+			tc.leave(s.publisher)
+			eof := readAll(t, drain(s, p, -1))
+			if len(eof) != tc.notices {
+				t.Fatalf("after the publisher left the player got %d messages, want %d", len(eof), tc.notices)
+			}
+			if tc.notices > 0 {
+				if eof[0].Type != rtmp.TypeUserControl || eof[1].Type != rtmp.TypeCommandAMF0 {
+					t.Fatalf("end notice: types %d, %d, want StreamEOF and UnpublishNotify", eof[0].Type, eof[1].Type)
+				}
+			}
+			if err := s.attachPublisher(&publisher{s: s}); err != nil {
+				t.Fatal(err)
+			}
+			ingest(t, s, rtmp.TypeVideo, 5000, []byte{0x17, 0, 0, 0, 0, 2}) // a different sequence header
+			ingest(t, s, rtmp.TypeVideo, 5000, frame(false, 50))            // not a place to start
+			ingest(t, s, rtmp.TypeVideo, 5040, frame(true, 60))
+			notices := drain(s, p, -1) // the previous publisher's part ends here
+			msgs := readAll(t, append(notices, drain(s, p, -1)...))
+			var got []string
+			for _, m := range msgs {
+				got = append(got, fmt.Sprintf("%d/%d", m.Type, len(m.Payload)))
+			}
+			// StreamBegin, PublishNotify, then (join prefix) new sequence header, keyframe.
+			if len(msgs) < 4 || msgs[0].Type != rtmp.TypeUserControl || msgs[2].Payload[5] != 2 || !rtmp.IsKeyframe(msgs[3].Payload) {
+				t.Fatalf("after republish got %v", got)
+			}
+			if msgs[3].Timestamp == 0 {
+				t.Fatalf("timeline went back: the returning keyframe is at %d", msgs[3].Timestamp)
+			}
+		})
 	}
 }
 
@@ -316,5 +340,89 @@ func TestWaitingPlayerStartsAtPublishersFirstKeyframe(t *testing.T) {
 	}
 	if n := countKeys(late); n != 1 {
 		t.Errorf("a late joiner got %d keyframes, want only the newest", n)
+	}
+}
+
+// TestResumingPlayerGetsOnlyChangedHeaders: a player that stays through a
+// publisher change is not sent sequence headers it already has (ffmpeg's
+// Matroska muxer and VLC's TS muxer break on repeated ones), but is sent
+// those that changed; a player joining then gets them all.
+func TestResumingPlayerGetsOnlyChangedHeaders(t *testing.T) {
+	aac := []byte{0xaf, 0, 0x12, 0x10}
+	for _, tc := range []struct {
+		name     string
+		videoSeq []byte
+		want     string // the resuming player's messages from the new publisher
+	}{
+		{"same headers", avcSeq(), "[key]"},
+		{"new video header", []byte{0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1f}, "[vseq key]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHub(Config{})
+			s := publishTo(t, h, "live/x")
+			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+			ingest(t, s, rtmp.TypeAudio, 0, aac)
+			ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
+			p := memPlayer(s)
+			drain(s, p, -1)
+			s.publisher.Close() // a drop
+			if err := s.attachPublisher(&publisher{s: s}); err != nil {
+				t.Fatal(err)
+			}
+			ingest(t, s, rtmp.TypeVideo, 9000, tc.videoSeq)
+			ingest(t, s, rtmp.TypeAudio, 9000, aac)
+			ingest(t, s, rtmp.TypeVideo, 9000, frame(true, 100))
+			kinds := func(msgs []*rtmp.Message) string {
+				var k []string
+				for _, m := range msgs {
+					switch {
+					case m.Type == rtmp.TypeVideo && rtmp.IsVideoSequenceHeader(m.Payload):
+						k = append(k, "vseq")
+					case m.Type == rtmp.TypeAudio && rtmp.IsAudioSequenceHeader(m.Payload):
+						k = append(k, "aseq")
+					case m.Type == rtmp.TypeVideo:
+						k = append(k, "key")
+					case m.Type == rtmp.TypeDataAMF0:
+						k = append(k, "meta")
+					}
+				}
+				return fmt.Sprint(k)
+			}
+			got := readAll(t, append(drain(s, p, -1), drain(s, p, -1)...))
+			if k := kinds(got); k != tc.want {
+				t.Errorf("resuming player got %s, want %s", k, tc.want)
+			}
+			joiner := memPlayer(s)
+			if k := kinds(readAll(t, drain(s, joiner, -1))); k != "[vseq aseq key]" {
+				t.Errorf("new player got %s, want [vseq aseq key]", k)
+			}
+		})
+	}
+}
+
+// TestAwaitPublisher: a name nobody publishes is not found after PlayWait;
+// a publisher that comes within it, or a stream in its grace, is found.
+func TestAwaitPublisher(t *testing.T) {
+	h := newTestHub(Config{PlayWait: 200 * time.Millisecond})
+	start := time.Now()
+	err := h.AwaitPublisher(context.Background(), "live/none")
+	if !errors.Is(err, ErrStreamNotFound) {
+		t.Fatalf("AwaitPublisher(nobody) = %v, want ErrStreamNotFound", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Errorf("not found after %v, want about the 200ms play wait", d)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		s := h.stream("live/late")
+		s.attachPublisher(&publisher{s: s})
+		h.publisherAttached()
+	}()
+	if err := h.AwaitPublisher(context.Background(), "live/late"); err != nil {
+		t.Errorf("publisher within the play wait: %v", err)
+	}
+	h.Stream("live/late").publisher.Close() // a drop: in its grace now
+	if err := h.AwaitPublisher(context.Background(), "live/late"); err != nil {
+		t.Errorf("stream in its grace: %v", err)
 	}
 }

@@ -25,8 +25,9 @@ type Hub struct {
 	transport Transport
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	streams map[string]*Stream
+	mu       sync.Mutex
+	streams  map[string]*Stream
+	attached chan struct{} // closed at a publisher's attach (publisher_loss.go)
 
 	firstFrame latencyHist // time to first frame of every player
 
@@ -64,7 +65,7 @@ func (h *Hub) stream(key string) *Stream {
 
 // Publish implements rtmp.Handler: access control first (admit.go), then
 // one publisher per name; a second one is refused and the first is
-// untouched.
+// untouched, unless Config.Takeover lets the second replace it.
 func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 	adm, err := h.admitRTMP(sess, access.Publish)
 	if err != nil {
@@ -78,12 +79,15 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 }
 
 func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher, error) {
-	for range 2 { // a stream expiring right now is replaced once
+	for range 3 { // a stream expiring right now is replaced once; a taken-over one retried once
 		s := h.stream(sess.Key())
 		p := &publisher{s: s, sess: sess, cookie: socketCookie(sess.Conn()), since: time.Now(),
 			baseIn: s.stats.BytesIn.Load(), admission: adm} // no ingest until attached: the base is exact
 		err := s.attachPublisher(p)
 		if errors.Is(err, errStreamGone) {
+			continue
+		}
+		if errors.Is(err, errAlreadyPublishing) && h.takeOver(s, sess) {
 			continue
 		}
 		if err != nil {
@@ -94,6 +98,8 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
 		}
+		p.initLoss()
+		h.publisherAttached()
 		return p, nil
 	}
 	return nil, errStreamGone
@@ -130,6 +136,9 @@ func (h *Hub) play(sess *rtmp.Session, adm *access.Admission) (rtmp.Player, erro
 		if err := h.transport.Add(p); err != nil {
 			s.removePlayer(p)
 			return nil, err
+		}
+		if !s.Live() {
+			h.log.Debug("player waits for a publisher", "stream", s.key)
 		}
 		return p, nil
 	}
@@ -191,6 +200,7 @@ type publisher struct {
 
 	admission *access.Admission // access control's hold, released at Close
 	kicked    atomic.Bool       // the control API asked it to go (kick.go)
+	loss      publisherLoss
 }
 
 // OwnsConn tells the session whether the transport reads the publisher's

@@ -64,8 +64,10 @@ func (p *publisher) kick() {
 	shutdownConn(p.sess.Conn())
 }
 
-// shutdownConn shuts conn down both ways; shutdown rather than close keeps
-// the descriptor valid for io_uring operations still in flight.
+// shutdownConn shuts conn down for reading and writing. Whoever reads it —
+// a session goroutine, an io_uring receive — sees the end and releases the
+// connection; shutdown rather than close keeps the descriptor valid for
+// operations still in flight.
 func shutdownConn(conn net.Conn) {
 	if conn == nil {
 		return

@@ -133,7 +133,11 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 			start, ts = v.firstKey, v.firstKeyTS
 		}
 		p.cursor = start
-		p.prefix = p.stream.joinPrefix(start, ts)
+		if p.started {
+			p.prefix = p.stream.resumePrefix(start, ts) // across a publisher change
+		} else {
+			p.prefix = p.stream.joinPrefix(start, ts)
+		}
 	}
 	if p.cursor < v.tail {
 		p.disconnectSlow("fell out of the retained window")

@@ -28,6 +28,11 @@ type Stream struct {
 	prefixPos uint64
 	grace     *time.Timer
 	removed   bool
+	// endNoticed: players were told the stream ended (publisher_loss.go).
+	endNoticed bool
+	// resume is what players who stay across a publisher change already
+	// have, and their prefix (publisher_loss.go).
+	resume resumeState
 
 	// Owned by the current publisher's goroutine.
 	tl       timeline
@@ -91,7 +96,12 @@ func (s *Stream) GOPBytes() uint64 {
 // publisher's goroutine and allocates nothing for audio and video.
 func (s *Stream) ingest(m *rtmp.Message) error {
 	out := rtmp.Message{Type: m.Type, StreamID: rtmp.MediaStreamID, Payload: m.Payload}
-	key := false
+	// onMetaData goes out at time 0, as nginx-rtmp sends it: libavformat's
+	// FLV demuxer reads metadata only at time 0 and opens a "Subtitle:
+	// text" stream for one stamped later (a reconnecting publisher's, or a
+	// late joiner's). It does not move the timeline either: the new
+	// publisher's first frame does.
+	key, metadata := false, false
 	switch m.Type {
 	case rtmp.TypeVideo:
 		out.CSID = rtmp.CSIDVideo
@@ -113,11 +123,14 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 		if meta, ok := rtmp.MetadataPayload(m.Payload); ok {
 			out.Payload = meta
 			s.keepAside(&s.meta, meta)
+			metadata = true
 		}
 	default:
 		return nil
 	}
-	out.Timestamp = s.tl.next(m.Timestamp)
+	if !metadata {
+		out.Timestamp = s.tl.next(m.Timestamp)
+	}
 	s.scratch = rtmp.AppendMessage(s.scratch[:0], &out, s.hub.cfg.ChunkSize)
 	s.log.append(s.scratch, key, out.Timestamp)
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
@@ -148,8 +161,8 @@ func (s *Stream) keepAside(dst *[]byte, p []byte) {
 }
 
 // joinPrefix returns the messages a player starting at the keyframe at
-// keyPos gets first — metadata, then sequence headers — stamped with the
-// keyframe's time. It is built once per GOP and shared by its joiners.
+// keyPos gets first — metadata at time 0, then sequence headers stamped
+// with the keyframe's time. It is built once per GOP and shared by its joiners.
 func (s *Stream) joinPrefix(keyPos uint64, keyTS uint32) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,8 +172,12 @@ func (s *Stream) joinPrefix(keyPos uint64, keyTS uint32) []byte {
 	var b []byte
 	cs := s.hub.cfg.ChunkSize
 	add := func(typ uint8, csid uint32, p []byte) {
+		ts := keyTS
+		if typ == rtmp.TypeDataAMF0 {
+			ts = 0 // metadata at time 0: see ingest
+		}
 		if p != nil {
-			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: keyTS, Payload: p}, cs)
+			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: ts, Payload: p}, cs)
 		}
 	}
 	add(rtmp.TypeDataAMF0, rtmp.CSIDData, s.meta)
@@ -201,12 +218,14 @@ func (s *Stream) attachPublisher(p *publisher) error {
 	}
 	s.publisher = p
 	s.stopGrace()
+	s.endNoticed = false
 	if s.published {
 		s.appendUserControl(0) // StreamBegin
 		s.appendStatus(rtmp.CodePlayPublishNotify, s.key+" is now published.")
 	}
 	s.published = true
 	s.log.newEpoch()
+	s.resume.remember(s)
 	s.meta, s.videoSeq, s.audioSeq, s.prefixPos = nil, nil, nil, noPos
 	s.sawVideo = false
 	s.tl.resync = true
@@ -214,17 +233,20 @@ func (s *Stream) attachPublisher(p *publisher) error {
 	return nil
 }
 
-// detachPublisher tells players the publisher left and starts the grace
-// period in which it may return to the same players.
+// detachPublisher releases the stream from p and starts the grace period
+// in which a publisher may return to the same players. Players hear of it
+// only when p unpublished cleanly (publisher_loss.go says why).
 func (s *Stream) detachPublisher(p *publisher) {
+	defer p.letGo()
 	s.mu.Lock()
 	if s.publisher != p {
 		s.mu.Unlock()
 		return
 	}
 	s.publisher = nil
-	s.appendUserControl(1) // StreamEOF
-	s.appendStatus(rtmp.CodePlayUnpublish, s.key+" is now unpublished.")
+	if p.loss.clean {
+		s.appendEndNotice()
+	}
 	s.log.forgetKeyframe() // joiners wait for the next publisher, not a stale GOP
 	s.startGrace()
 	s.mu.Unlock()
@@ -235,7 +257,7 @@ func (s *Stream) detachPublisher(p *publisher) {
 // with s.mu held.
 func (s *Stream) startGrace() {
 	s.stopGrace()
-	s.grace = time.AfterFunc(s.hub.cfg.PublishGrace, s.expire)
+	s.grace = time.AfterFunc(s.graceFor(), s.expire)
 }
 
 func (s *Stream) stopGrace() {
@@ -246,7 +268,7 @@ func (s *Stream) stopGrace() {
 }
 
 // expire ends a stream whose publisher did not come back in time: its
-// players are closed and its memory released.
+// players are told so, closed a moment later, and its memory released.
 func (s *Stream) expire() {
 	h := s.hub
 	h.mu.Lock()
@@ -264,16 +286,30 @@ func (s *Stream) expire() {
 	for p := range s.players {
 		players = append(players, p)
 	}
+	published := s.published
+	if len(players) > 0 && published {
+		s.appendEndNotice()
+	}
 	s.mu.Unlock()
 	h.mu.Unlock()
-	if len(players) > 0 {
-		h.log.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
+	if len(players) > 0 && !published {
+		h.log.Info("nobody published the name within the play wait; answering not found", "stream", s.key, "players", len(players), "play_wait", h.cfg.PlayWait)
+		s.notFound(players)
 	}
-	for _, p := range players {
-		p.disconnect("no_publisher")
+	if len(players) == 0 || !published {
+		h.transport.Flush(s) // lets senders drop the stream
+		s.log.release()
+		return
 	}
-	h.transport.Flush(s) // lets senders drop the stream
-	s.log.release()
+	h.log.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
+	h.transport.Flush(s) // the end notice
+	time.AfterFunc(endDrain, func() {
+		for _, p := range players {
+			p.disconnect("no_publisher")
+		}
+		h.transport.Flush(s) // lets senders drop the stream
+		s.log.release()
+	})
 }
 
 func (s *Stream) addPlayer(p *Player) error {

@@ -388,7 +388,8 @@ func (w *uringWorker) complete(c uring.CQE) bool {
 }
 
 // checkIdle closes publishers that have sent nothing for the idle timeout,
-// as the session's read deadline did before the ring took the connection.
+// as the session's read deadline did before the ring took the connection,
+// and those the hub evicted.
 func (w *uringWorker) checkIdle(now time.Time) {
 	if now.Sub(w.lastIdle) < time.Second/4 {
 		return
@@ -397,6 +398,9 @@ func (w *uringWorker) checkIdle(now time.Time) {
 	for _, uc := range w.pubs {
 		if !uc.closing && now.Sub(uc.lastRecv) > w.t.idle {
 			w.beginClose(uc, errIdle(w.t.idle))
+		}
+		if err := uc.pub.evicted(); err != nil && !uc.closing {
+			w.beginClose(uc, err) // stale or taken over (publisher_loss.go)
 		}
 	}
 }

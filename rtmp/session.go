@@ -444,12 +444,13 @@ func (s *Session) onPlay(c *Command) error {
 	if err := s.onStatus("status", CodePlayStart, "Started playing "+s.Name+"."); err != nil {
 		return err
 	}
+	// |RtmpSampleAccess at time 0 is what nginx-rtmp sends, and FLV
+	// demuxers take it for metadata. No NetStream.Data.Start: sent as a
+	// data message (type 18), libavformat's FLV demuxer knows no
+	// "onStatus" script tag and opened a "Data: none" stream for it,
+	// which made `ffmpeg -c copy` to MKV wait forever for its first packet.
 	access, _ := AppendAMF0(nil, "|RtmpSampleAccess", true, true)
 	if err := s.cw.WriteMessage(&Message{Type: TypeDataAMF0, CSID: CSIDData, StreamID: MediaStreamID, Payload: access}); err != nil {
-		return err
-	}
-	start, _ := AppendAMF0(nil, "onStatus", StatusObject("status", CodeDataStart, "Data start"))
-	if err := s.cw.WriteMessage(&Message{Type: TypeDataAMF0, CSID: CSIDData, StreamID: MediaStreamID, Payload: start}); err != nil {
 		return err
 	}
 	if err := s.cw.Flush(); err != nil {
@@ -480,6 +481,17 @@ func refusalCode(err error, def string) string {
 	return def
 }
 
+// NotFound answers a play the handler accepted but cannot serve after all —
+// nobody published the name in time — with NetStream.Play.StreamNotFound,
+// and records why the connection is about to end. The handler calls it
+// from any goroutine, but only while nothing else writes to the
+// connection: the session itself writes nothing to a playing one.
+func (s *Session) NotFound(err error) error {
+	s.log.Info("play refused", "reason", err)
+	s.CloseReason("stream_not_found")
+	return s.onStatus("error", CodePlayStreamNotFound, err.Error())
+}
+
 // handOffTo ends the session's reading if the handler's object owns the
 // connection.
 func (s *Session) handOffTo(v any) {
@@ -492,7 +504,11 @@ func (s *Session) handOffTo(v any) {
 func (s *Session) onStop(c *Command) error {
 	switch s.Role() {
 	case RolePublisher:
-		s.publisher.Close()
+		if u, ok := s.publisher.(Unpublisher); ok {
+			u.Unpublish()
+		} else {
+			s.publisher.Close()
+		}
 		s.publisher = nil
 		s.role.Store(int32(RoleNone))
 		s.log.Info("unpublished", "by", c.Name)

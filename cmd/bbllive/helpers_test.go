@@ -73,9 +73,15 @@ func eachTransportOnly(t *testing.T, tr string, fn func(t *testing.T)) {
 	})
 }
 
+// waitingForPublisher is the server's log line for a player that asked for
+// a name before its publisher came: tests count it to know their players
+// are in place before they publish.
+const waitingForPublisher = `msg="player waits for a publisher"`
+
 // serverArgs are the flags of a test server: loopback ports chosen by the
-// kernel, debug logs, and the transport of the enclosing eachTransport
-// subtest (netpoll outside one); opts come last and win.
+// kernel, debug logs, players that wait up to 30 s for a publisher that
+// the test starts after them, and the transport of the enclosing
+// eachTransport subtest (netpoll outside one); opts come last and win.
 func serverArgs(t *testing.T, opts []string) []string {
 	io := "netpoll"
 	for _, tr := range testTransports {
@@ -83,7 +89,7 @@ func serverArgs(t *testing.T, opts []string) []string {
 			io = tr
 		}
 	}
-	args := []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-stats-interval", "0", "-log-level", "debug", "-io", io}
+	args := []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-stats-interval", "0", "-log-level", "debug", "-play-wait", "30s", "-io", io}
 	return append(args, opts...)
 }
 

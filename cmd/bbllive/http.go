@@ -29,7 +29,7 @@ func newHTTPHandler(g prometheus.Gatherer, hub *fanout.Hub, conns *connSampler, 
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("bbllive " + version + "\n/metrics\n/api/streams\n/api/connections\n"))
+		w.Write([]byte("bbllive " + versionString() + "\n/metrics\n/api/streams\n/api/connections\n"))
 	})
 	return mux
 }

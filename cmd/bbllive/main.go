@@ -12,15 +12,12 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 var subcommands = map[string]func(args []string) int{
 	"serve":   runServe,
 	"tune":    runTune,
 	"bench":   runBench,
 	"token":   runToken,
-	"version": func([]string) int { fmt.Println("bbllive", version); return 0 },
+	"version": runVersion,
 }
 
 func main() {

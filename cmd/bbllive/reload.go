@@ -29,6 +29,9 @@ func parseServeArgs(args []string) (*serveConfig, error) {
 			return nil, err
 		}
 	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	c.flagValues = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { c.flagValues[f.Name] = f.Value.String() })
 	return c, nil

@@ -29,6 +29,9 @@ type serveConfig struct {
 	maxCache         int
 	slowTimeout      time.Duration
 	publishGrace     time.Duration
+	playWait         time.Duration
+	publisherTimeout time.Duration
+	publishTakeover  bool
 	workers          int
 	handshakeTimeout time.Duration
 	idleTimeout      time.Duration
@@ -65,23 +68,26 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", ":1935", "RTMP listen address")
 	fs.StringVar(&c.flush, "flush", "interval", "when players are written to: message (lowest latency), interval, or gop (like the original bbllive)")
-	fs.DurationVar(&c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
+	durationVar(fs, &c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
 	fs.UintVar(&c.chunkSize, "chunk-size", fanout.DefaultChunkSize, "outbound RTMP chunk size")
 	fs.IntVar(&c.lagWindow, "lag-window", fanout.DefaultLagWindow, "bytes a player may fall behind before it skips to the newest keyframe")
 	fs.IntVar(&c.maxCache, "max-cache", fanout.DefaultMaxCache, "most bytes a stream keeps, GOP cache included")
-	fs.DurationVar(&c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
-	fs.DurationVar(&c.publishGrace, "publish-grace", fanout.DefaultPublishGrace, "how long a stream keeps its players waiting for its publisher to (re)appear")
+	durationVar(fs, &c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
+	durationVar(fs, &c.publishGrace, "publish-grace", fanout.DefaultPublishGrace, "how long a stream keeps its players waiting for its publisher to (re)appear")
+	durationVar(fs, &c.playWait, "play-wait", fanout.DefaultPlayWait, "how long a player of a name nobody publishes waits before NetStream.Play.StreamNotFound")
+	durationVar(fs, &c.publisherTimeout, "publisher-timeout", fanout.DefaultPublisherTimeout, "close a publisher that sends no media for this long, freeing its name")
+	fs.BoolVar(&c.publishTakeover, "publish-takeover", false, "a new publisher of a live name replaces the current one (else it is refused)")
 	fs.IntVar(&c.workers, "workers", 0, "sender workers (0: one per CPU)")
 	fs.StringVar(&c.io, "io", "auto", "player I/O: uring, netpoll, or auto (uring where the kernel allows it, else netpoll with a log line saying why)")
 	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation: writev, write_fixed or send_zc (registered buffers)")
 	fs.IntVar(&c.uringRegistered, "uring-registered", 64<<20, "bytes of wire-log memory registered with io_uring for write_fixed and send_zc")
-	fs.DurationVar(&c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
+	durationVar(fs, &c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
+	durationVar(fs, &c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
 	fs.UintVar(&c.maxMessageSize, "max-message-size", uint(rtmp.DefaultLimits.MaxMessageSize), "largest RTMP message accepted, bytes")
 	fs.UintVar(&c.maxChunkSize, "max-chunk-size", uint(rtmp.DefaultLimits.MaxChunkSize), "largest chunk size a peer may set, bytes")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
+	durationVar(fs, &c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
@@ -117,6 +123,9 @@ func runServe(args []string) int {
 // serve runs the server until ctx ends. ready, when set, receives the
 // bound RTMP address (tests listen on port 0).
 func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(addr net.Addr)) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	policy, err := fanout.ParseFlushPolicy(c.flush)
 	if err != nil {
 		return err
@@ -128,6 +137,10 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		Flush: policy, FlushInterval: c.flushInterval, ChunkSize: uint32(c.chunkSize),
 		LagWindow: c.lagWindow, MaxCache: c.maxCache, SlowTimeout: c.slowTimeout,
 		PublishGrace: c.publishGrace, Workers: c.workers,
+		PlayWait: c.playWait, PublisherTimeout: c.publisherTimeout,
+	}
+	if c.publishTakeover {
+		cfg.Takeover = fanout.AllowTakeover
 	}
 	transport, err := newTransport(c, cfg, log)
 	if err != nil {
@@ -164,7 +177,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	ln = obs.finalReadings(ln)
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
-		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", version)
+		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", versionString())
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -206,7 +219,7 @@ func newLogger(level, format string) (*slog.Logger, *slog.LevelVar, error) {
 	if err := setLogLevel(lv, level); err != nil {
 		return nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: readableDurations}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(os.Stderr, opts)), lv, nil
