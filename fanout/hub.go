@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ var (
 type Hub struct {
 	cfg       Config
 	transport Transport
-	log       *slog.Logger
+	logger    *slog.Logger
 
 	mu      sync.Mutex
 	streams map[string]*Stream
@@ -36,7 +37,7 @@ func NewHub(cfg Config, t Transport, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{cfg: cfg, transport: t, log: log, streams: map[string]*Stream{}}
+	return &Hub{cfg: cfg, transport: t, logger: log, streams: map[string]*Stream{}}
 }
 
 // Config is the hub's effective configuration.
@@ -72,9 +73,9 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
-		if pr, ok := h.transport.(publisherReader); ok {
+		if pr, ok := h.transport.(PublisherReader); ok {
 			if err := pr.addPublisher(p); err != nil {
-				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
+				h.logger.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
 		}
 		return p, nil
@@ -82,15 +83,43 @@ func (h *Hub) Publish(sess *rtmp.Session) (rtmp.Publisher, error) {
 	return nil, errStreamGone
 }
 
-// Play implements rtmp.Handler. A player of a name nobody publishes yet
-// waits for the publisher (up to the grace period).
+// Play implements rtmp.Handler: an RTMP player enters through play, the
+// same funnel as every other protocol's, in the RTMP format of its
+// session's chunk size.
 func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
-	for range 2 {
-		s := h.stream(sess.Key())
-		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now(),
-			cookie: socketCookie(sess.Conn())}
-		p.waitFrom, p.epoch = s.log.joinPoint()
-		err := s.addPlayer(p)
+	v := Viewer{App: sess.App, Name: sess.Name, Query: sess.Query, Protocol: ProtocolRTMP}
+	if a := sess.Conn().RemoteAddr(); a != nil {
+		v.Remote = a.String()
+	}
+	return h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess)
+}
+
+// PlayConn attaches a player of another protocol (HTTP-FLV, WebSocket-FLV,
+// …) whose connection the caller has taken over (hijacked) and already
+// answered: from now on the transport writes f's wire log of the stream to
+// conn. The caller keeps reading conn unless the player's OwnsConn reports
+// that the transport reads it (io_uring); input, if not nil, gets what the
+// client sends in either case.
+func (h *Hub) PlayConn(v *Viewer, conn net.Conn, f Format, input Input) (*Player, error) {
+	p, err := h.play(v, conn, f, nil)
+	if p != nil {
+		p.input = input
+	}
+	return p, err
+}
+
+// play is the one way a player of any protocol enters the hub: v describes
+// it whatever its protocol, so checks that apply to every viewer belong
+// here. A player of a name nobody publishes yet waits for the publisher
+// (up to the grace period).
+func (h *Hub) play(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session) (*Player, error) {
+	for range 2 { // a stream expiring right now is replaced once
+		s := h.stream(v.Key())
+		p := &Player{sess: sess, conn: conn, waiting: true, joined: time.Now(), cookie: socketCookie(conn), protocol: v.Protocol}
+		if sess != nil {
+			p.id = sess.ID
+		}
+		err := s.addPlayer(p, f)
 		if errors.Is(err, errStreamGone) {
 			continue
 		}
@@ -130,7 +159,7 @@ func (h *Hub) Streams() []*Stream {
 func (h *Hub) LogStats() {
 	for _, s := range h.Streams() {
 		st := s.Stats()
-		h.log.Info(fmt.Sprintf("players %s %d", s.key, s.PlayerCount()),
+		h.logger.Info(fmt.Sprintf("players %s %d", s.key, s.PlayerCount()),
 			"live", s.Live(), "gop_bytes", s.GOPBytes(), "keyframes", st.Keyframes.Load(),
 			"bytes_in", st.BytesIn.Load(), "bytes_out", st.BytesOut.Load(),
 			"skips", st.Skips.Load(), "slow_drops", st.SlowDrops.Load())
@@ -169,11 +198,6 @@ func (p *publisher) TakeConn() {
 	if p.start != nil {
 		p.start()
 	}
-}
-
-// publisherReader is a Transport that can also read publishers.
-type publisherReader interface {
-	addPublisher(p *publisher) error
 }
 
 func (p *publisher) WriteMessage(m *rtmp.Message) error { return p.s.ingest(m) }

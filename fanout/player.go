@@ -11,20 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Player is a cursor into a stream's wire log plus what its transport needs
-// to write to the connection. Its delivery state is owned by one sender
+// Player is a cursor into its Output's wire log plus what its transport
+// needs to write to the connection. Its delivery state is owned by one sender
 // worker at a time; only closed and the counters are shared.
 type Player struct {
 	// What every write touches comes first, in as few cache lines as
 	// possible: at a per-message flush a worker visits each of a thousand
 	// players per message, and each visit starts on cold memory.
 	stream      *Stream
-	cursor      uint64 // owned by the sender, as the rest up to closed
-	prefix      []byte // join prefix still to send, before cursor's bytes
+	out         *Output // the stream's output in this player's format
+	cursor      uint64  // owned by the sender, as the rest up to closed
+	prefix      []byte  // join prefix still to send, before cursor's bytes
 	epoch       uint64
 	behindSince time.Time
 	waiting     bool // waiting for a keyframe to start at
 	started     bool // first media written
+	joinedOnce  bool // has been given a join prefix (a file header, if its format has one)
 
 	closed    atomic.Bool
 	gone      atomic.Bool // disconnect already requested
@@ -38,6 +40,9 @@ type Player struct {
 	raw    syscall.RawConn
 	id     uint64
 	cookie uint64 // SO_COOKIE of conn, 0 if none
+
+	protocol string // Viewer.Protocol
+	input    Input  // what reads a non-RTMP client's input, or nil
 
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
@@ -55,8 +60,20 @@ func (p *Player) Close() error {
 		return nil
 	}
 	p.stream.removePlayer(p)
-	p.stream.hub.transport.Flush(p.stream)
+	p.stream.hub.transport.Flush(p.out)
 	return nil
+}
+
+// Protocol is the protocol the player arrived by (Viewer.Protocol).
+func (p *Player) Protocol() string { return p.protocol }
+
+// Feed passes what the client sent to the player's Input (a caller that
+// reads the connection itself uses it; see Hub.PlayConn).
+func (p *Player) Feed(b []byte) error {
+	if p.input == nil {
+		return nil
+	}
+	return p.input.Feed(b)
 }
 
 // OwnsConn tells the session whether the transport takes the connection
@@ -141,7 +158,8 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 			start, ts = v.firstKey, v.firstKeyTS
 		}
 		p.cursor = start
-		p.prefix = p.stream.joinPrefix(start, ts)
+		p.prefix = p.out.joinPrefix(start, ts, !p.joinedOnce)
+		p.joinedOnce = true
 	}
 	if p.cursor < v.tail {
 		p.disconnectSlow("fell out of the retained window")
@@ -150,7 +168,7 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 	// Only a player whose socket refused data is lagging; one that took
 	// everything last time is just being offered what arrived since.
 	if lag := v.head - p.cursor; p.behind() && lag > uint64(p.stream.hub.cfg.LagWindow) && v.keyPos != noPos && v.keyPos > p.cursor && v.keyPos >= v.tail {
-		end, atStart := p.stream.log.messageEnd(p.cursor)
+		end, atStart := p.out.wire.messageEnd(p.cursor)
 		if !atStart {
 			return p.rangeTo(v, end), true // complete the message, skip next pass
 		}

@@ -165,10 +165,10 @@ func (w *uringWorker) maybeFinish(uc *uringConn) {
 		}
 		uc.pub.Close()
 	} else {
-		s := uc.p.stream
-		w.streams[s] = remove(w.streams[s], uc)
-		if len(w.streams[s]) == 0 {
-			w.dropStream(s)
+		o := uc.p.out
+		w.outputs[o] = remove(w.outputs[o], uc)
+		if len(w.outputs[o]) == 0 {
+			w.dropOutput(o)
 		}
 		uc.p.conn.Close()
 		uc.p.Close()

@@ -97,7 +97,7 @@ func (srv *Server) withDefaults() {
 		srv.Limits = DefaultLimits
 	}
 	if srv.ChunkSize == 0 {
-		srv.ChunkSize = 4096
+		srv.ChunkSize = DefaultServerChunkSize
 	}
 	if srv.WindowAckSize == 0 {
 		srv.WindowAckSize = 2500000

@@ -54,7 +54,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.listen, "listen", ":1935", "RTMP listen address")
 	fs.StringVar(&c.flush, "flush", "interval", "when players are written to: message (lowest latency), interval, or gop (like the original bbllive)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
-	fs.UintVar(&c.chunkSize, "chunk-size", fanout.DefaultChunkSize, "outbound RTMP chunk size")
+	fs.UintVar(&c.chunkSize, "chunk-size", rtmp.DefaultServerChunkSize, "outbound RTMP chunk size")
 	fs.IntVar(&c.lagWindow, "lag-window", fanout.DefaultLagWindow, "bytes a player may fall behind before it skips to the newest keyframe")
 	fs.IntVar(&c.maxCache, "max-cache", fanout.DefaultMaxCache, "most bytes a stream keeps, GOP cache included")
 	fs.DurationVar(&c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
@@ -121,7 +121,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		return fmt.Errorf("-chunk-size %d out of range (128..16777216)", c.chunkSize)
 	}
 	cfg := fanout.Config{
-		Flush: policy, FlushInterval: c.flushInterval, ChunkSize: uint32(c.chunkSize),
+		Flush: policy, FlushInterval: c.flushInterval,
 		LagWindow: c.lagWindow, MaxCache: c.maxCache, SlowTimeout: c.slowTimeout,
 		PublishGrace: c.publishGrace, Workers: c.workers,
 	}
@@ -149,7 +149,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	}
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
-		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", version)
+		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", srv.ChunkSize, "version", version)
 	if ready != nil {
 		ready(ln.Addr())
 	}
