@@ -91,33 +91,42 @@ func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
 	if a := sess.Conn().RemoteAddr(); a != nil {
 		v.Remote = a.String()
 	}
-	return h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess)
+	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, nil)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return p, nil
 }
 
 // PlayConn attaches a player of another protocol (HTTP-FLV, WebSocket-FLV,
-// …) whose connection the caller has taken over (hijacked) and already
-// answered: from now on the transport writes f's wire log of the stream to
-// conn. The caller keeps reading conn unless the player's OwnsConn reports
-// that the transport reads it (io_uring); input, if not nil, gets what the
-// client sends in either case.
-func (h *Hub) PlayConn(v *Viewer, conn net.Conn, f Format, input Input) (*Player, error) {
-	p, err := h.play(v, conn, f, nil)
-	if p != nil {
+// …) whose connection the caller has taken over (hijacked): the transport
+// writes head (the protocol's response, e.g. "HTTP/1.1 200 OK …") first,
+// then f's wire log of the stream, to conn. The caller keeps reading conn
+// unless the player's OwnsConn reports that the transport reads it
+// (io_uring); input, if not nil, gets what the client sends in either case.
+// On an error nothing was written to conn.
+func (h *Hub) PlayConn(v *Viewer, conn net.Conn, f Format, head []byte, input Input) (*Player, error) {
+	return h.play(v, conn, f, nil, func(p *Player) {
 		p.input = input
-	}
-	return p, err
+		if len(head) > 0 {
+			p.queueControl(head, false)
+		}
+	})
 }
 
 // play is the one way a player of any protocol enters the hub: v describes
 // it whatever its protocol, so checks that apply to every viewer belong
 // here. A player of a name nobody publishes yet waits for the publisher
 // (up to the grace period).
-func (h *Hub) play(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session) (*Player, error) {
+func (h *Hub) play(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session, setup func(*Player)) (*Player, error) {
 	for range 2 { // a stream expiring right now is replaced once
 		s := h.stream(v.Key())
 		p := &Player{sess: sess, conn: conn, waiting: true, joined: time.Now(), cookie: socketCookie(conn), protocol: v.Protocol}
 		if sess != nil {
 			p.id = sess.ID
+		}
+		if setup != nil {
+			setup(p)
 		}
 		err := s.addPlayer(p, f)
 		if errors.Is(err, errStreamGone) {

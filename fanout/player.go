@@ -44,6 +44,12 @@ type Player struct {
 	protocol string // Viewer.Protocol
 	input    Input  // what reads a non-RTMP client's input, or nil
 
+	// A message of the player's own (a WebSocket pong or close frame),
+	// written between two records of the log, and whether the player ends
+	// once it is sent (closeAfter is the sender's).
+	control    atomic.Pointer[controlMsg]
+	closeAfter bool
+
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
 	// chunk parsing from where it stopped.
@@ -64,6 +70,55 @@ func (p *Player) Close() error {
 	return nil
 }
 
+type controlMsg struct {
+	b          []byte
+	closeAfter bool
+}
+
+// SendControl has the transport write b to this player alone, at the next
+// boundary between two records of its log so that it never lands inside
+// one (a WebSocket pong or close frame goes between two frames); with
+// thenClose the player is disconnected once b is sent. Messages not yet
+// sent are kept in order. It is for rare replies, not media: media is
+// written once for all players of a format.
+func (p *Player) SendControl(b []byte, thenClose bool) {
+	p.queueControl(b, thenClose)
+	p.stream.hub.transport.Flush(p.out)
+}
+
+func (p *Player) queueControl(b []byte, thenClose bool) {
+	for {
+		old := p.control.Load()
+		c := &controlMsg{b: b, closeAfter: thenClose}
+		if old != nil {
+			c.b = append(append([]byte(nil), old.b...), b...)
+			c.closeAfter = old.closeAfter || thenClose
+		}
+		if p.control.CompareAndSwap(old, c) {
+			return
+		}
+	}
+}
+
+// controlStep takes the pending control message when the player is
+// between two records.
+func (p *Player) controlStep(v *logView) (st step, ok bool) {
+	if p.control.Load() == nil || len(p.prefix) > 0 {
+		return st, false
+	}
+	if !p.waiting {
+		if _, atStart := p.out.wire.messageEnd(p.cursor); !atStart {
+			return st, false
+		}
+	}
+	c := p.control.Swap(nil)
+	if c == nil {
+		return st, false
+	}
+	p.prefix, p.closeAfter = c.b, c.closeAfter
+	return step{prefix: p.prefix, from: p.cursor, to: p.cursor, head: v.head}, true
+}
+
 // Protocol is the protocol the player arrived by (Viewer.Protocol).
 func (p *Player) Protocol() string { return p.protocol }
 
@@ -73,7 +128,7 @@ func (p *Player) Feed(b []byte) error {
 	if p.input == nil {
 		return nil
 	}
-	return p.input.Feed(b)
+	return p.input.Feed(p, b)
 }
 
 // OwnsConn tells the session whether the transport takes the connection
@@ -136,6 +191,9 @@ type step struct {
 func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 	if p.closed.Load() || p.gone.Load() {
 		return st, false
+	}
+	if st, ok := p.controlStep(v); ok {
+		return st, true
 	}
 	if p.epoch != v.epoch {
 		if p.waiting || p.cursor >= v.epochStart || p.cursor < v.tail {
@@ -202,6 +260,10 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		}
 		if len(p.prefix) == 0 {
 			p.prefix = nil
+			if p.closeAfter {
+				p.disconnect("closed")
+				return
+			}
 		}
 		p.cursor += uint64(n)
 		if !p.started && p.cursor > st.from {

@@ -28,5 +28,5 @@ func (v *Viewer) Key() string { return v.App + "/" + v.Name }
 // without complaint. Feed runs on whichever goroutine reads the
 // connection, the transport's or the caller's.
 type Input interface {
-	Feed(b []byte) error
+	Feed(p *Player, b []byte) error
 }

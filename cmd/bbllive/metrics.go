@@ -237,7 +237,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 		perConn.MustRegister(newPerConnCollector(conns))
 		g = prometheus.Gatherers{g, perConn}
 	}
-	hs, ln, err := startHTTP(c.httpAddr, newHTTPHandler(g, hub, conns, log), log)
+	hs, ln, err := startHTTP(c.httpAddr, withMedia(newHTTPHandler(g, hub, conns, log), c.media.handler), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)

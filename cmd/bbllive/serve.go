@@ -43,6 +43,7 @@ type serveConfig struct {
 	perConnMetrics   bool
 	bpf              bool
 	configFile       string
+	media            mediaConfig // HTTP-FLV and WebSocket-FLV playback (media.go)
 
 	// onHTTP, when set, receives the bound HTTP address (tests listen on
 	// port 0).
@@ -73,6 +74,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
+	mediaFlags(fs, &c.media)
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	return fs
 }
@@ -136,6 +138,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
+	media, err := startMedia(c, hub, log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer media.close()
 	obs, err := startObservability(c, srv, hub, log)
 	if err != nil {
 		hub.Close()
