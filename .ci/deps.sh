@@ -7,6 +7,9 @@ command -v ffmpeg >/dev/null 2>&1 || need="$need ffmpeg"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v rtmpdump >/dev/null 2>&1 || need="$need rtmpdump"
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
+# HTTP-FLV interop: GStreamer (souphttpsrc, flvdemux, libav decoders), VLC.
+command -v gst-launch-1.0 >/dev/null 2>&1 || need="$need gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav"
+command -v cvlc >/dev/null 2>&1 || need="$need vlc-bin vlc-plugin-base"
 # Browser tests: Debian's headless Chromium plays H.264+AAC through MSE;
 # npm installs the web players (hls.js, mpegts.js) at test time.
 [ -x /usr/lib/chromium/chromium-headless-shell ] || need="$need chromium-headless-shell"
