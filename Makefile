@@ -36,9 +36,11 @@ fuzz:
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF3$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/websocket -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/httpflv -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout
+	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout ./fanout/flv
 
 # make tune             print the kernel-tuning plan
 # make tune TUNE=apply  apply it (root); make tune TUNE=revert undoes it

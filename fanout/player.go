@@ -101,14 +101,14 @@ func (p *Player) queueControl(b []byte, thenClose bool) {
 }
 
 // controlStep takes the pending control message when the player is
-// between two records.
+// between two records, or else finishes the record it is in.
 func (p *Player) controlStep(v *logView) (st step, ok bool) {
 	if p.control.Load() == nil || len(p.prefix) > 0 {
 		return st, false
 	}
 	if !p.waiting {
-		if _, atStart := p.out.wire.messageEnd(p.cursor); !atStart {
-			return st, false
+		if end, atStart := p.out.wire.messageEnd(p.cursor); !atStart {
+			return p.rangeTo(v, end), true // finish the record first
 		}
 	}
 	c := p.control.Swap(nil)

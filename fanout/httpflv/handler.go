@@ -94,7 +94,10 @@ func streamPath(p string) (app, name string, ok bool) {
 		return "", "", false
 	}
 	name, ok = strings.CutSuffix(file, ".flv")
-	return app, name, ok && name != ""
+	if !ok || name == "" {
+		return "", "", false
+	}
+	return app, name, true
 }
 
 func (h *Handler) allowOrigin() string {
