@@ -183,7 +183,9 @@ func TestHTTPFLVByteIdentity(t *testing.T) {
 		rtmpMsgs := make(chan []*rtmp.Message, 1)
 		go func() { rtmpMsgs <- rtmpMedia(t, srv, "id", 100) }()
 		waitFor(t, 10*time.Second, "three players", func() bool { return playerCount(t, srv, "live/id") == 3 })
-		pub.frames(150)
+		if err := pub.frames(150); err != nil {
+			t.Fatal(err)
+		}
 		var caps []*flvCapture
 		for range 2 {
 			r := <-results
@@ -266,10 +268,7 @@ func rtmpMedia(t *testing.T, srv *testServer, name string, n int) []*rtmp.Messag
 
 // stepPublisher publishes headers at once and frames when asked, so that
 // every player can be attached before the first keyframe.
-type stepPublisher struct {
-	t *testing.T
-	c *rtmp.Client
-}
+type stepPublisher struct{ c *rtmp.Client }
 
 func startStepPublisher(t *testing.T, url string) *stepPublisher {
 	t.Helper()
@@ -283,26 +282,30 @@ func startStepPublisher(t *testing.T, url string) *stepPublisher {
 	if err := c.Publish(); err != nil {
 		t.Fatal(err)
 	}
-	p := &stepPublisher{t: t, c: c}
+	p := &stepPublisher{c: c}
 	meta, _ := rtmp.AppendAMF0(nil, "@setDataFrame", "onMetaData", rtmp.ECMAArray{{Key: "width", Value: 320.0},
 		{Key: "videocodecid", Value: 7.0}, {Key: "audiocodecid", Value: 10.0}})
-	p.send(rtmp.TypeDataAMF0, 0, meta)
-	p.send(rtmp.TypeVideo, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff})
-	p.send(rtmp.TypeAudio, 0, []byte{0xaf, 0, 0x12, 0x10})
+	for _, m := range []struct {
+		typ uint8
+		b   []byte
+	}{{rtmp.TypeDataAMF0, meta}, {rtmp.TypeVideo, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff}}, {rtmp.TypeAudio, []byte{0xaf, 0, 0x12, 0x10}}} {
+		if err := p.send(m.typ, 0, m.b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
 }
 
-func (p *stepPublisher) send(typ uint8, ts uint32, b []byte) {
+func (p *stepPublisher) send(typ uint8, ts uint32, b []byte) error {
 	if err := p.c.WriteMessage(&rtmp.Message{Type: typ, Timestamp: ts, Payload: b}); err != nil {
-		p.t.Fatal(err)
+		return err
 	}
-	if err := p.c.Flush(); err != nil {
-		p.t.Fatal(err)
-	}
+	return p.c.Flush()
 }
 
-// frames sends n video frames (a keyframe every 25) with audio between.
-func (p *stepPublisher) frames(n int) {
+// frames sends n video frames (a keyframe every 25) with audio between;
+// it stops at the first error (the test ended and closed the connection).
+func (p *stepPublisher) frames(n int) error {
 	for i := range n {
 		ts := uint32(i * 40)
 		frame := bytes.Repeat([]byte{byte(i)}, 3000+97*(i%13))
@@ -310,10 +313,15 @@ func (p *stepPublisher) frames(n int) {
 		if i%25 == 0 {
 			frame[0] = 0x17
 		}
-		p.send(rtmp.TypeVideo, ts, frame)
-		p.send(rtmp.TypeAudio, ts+3, append([]byte{0xaf, 1}, bytes.Repeat([]byte{byte(i)}, 200)...))
+		if err := p.send(rtmp.TypeVideo, ts, frame); err != nil {
+			return err
+		}
+		if err := p.send(rtmp.TypeAudio, ts+3, append([]byte{0xaf, 1}, bytes.Repeat([]byte{byte(i)}, 200)...)); err != nil {
+			return err
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return nil
 }
 
 // TestHTTPFLVRequests covers the answers that carry no stream.
