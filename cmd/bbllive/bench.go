@@ -249,7 +249,7 @@ func writeFile(path string, write func(*os.File) error) error {
 func benchPlay(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	var cfg bench.LoadConfig
-	fs.StringVar(&cfg.URL, "url", "", "rtmp://host:port/app/name to play; {i} and {i%K} take the player's index (required)")
+	fs.StringVar(&cfg.URL, "url", "", "what to play: rtmp://host:port/app/name, http://host:port/app/name.flv (HTTP-FLV) or ws://host:port/app/name.flv (WebSocket-FLV); {i} and {i%K} take the player's index (required)")
 	fs.IntVar(&cfg.Players, "n", 100, "players")
 	duration := fs.Duration("duration", 30*time.Second, "measurement window, after the ramp-up and warm-up")
 	warmup := fs.Duration("warmup", 2*time.Second, "settling time after the last player is set up")
