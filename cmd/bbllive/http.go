@@ -108,6 +108,7 @@ func streamRows(hub *fanout.Hub) []streamRow {
 type connRow struct {
 	ID               uint64    `json:"id"`
 	Role             string    `json:"role"`
+	Protocol         string    `json:"protocol"`
 	Stream           string    `json:"stream"`
 	Peer             string    `json:"peer"`
 	Cookie           uint64    `json:"cookie,omitempty"`
@@ -166,7 +167,7 @@ func (c *connSampler) sample(now time.Time) []connRow {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ci := range conns {
-		r := connRow{ID: ci.ID, Role: ci.Role, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
+		r := connRow{ID: ci.ID, Role: ci.Role, Protocol: ci.Protocol, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
 			Source: "app", BytesSent: ci.BytesSent, BytesReceived: ci.BytesReceived,
 			AppBytesSent: ci.BytesSent, AppBytesReceived: ci.BytesReceived}
 		if s, ok := kernel[ci.Cookie]; ok && ci.Cookie != 0 {
