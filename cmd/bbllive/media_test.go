@@ -22,14 +22,6 @@ import (
 // flvURL is the HTTP-FLV address of a test server's stream.
 func (s *testServer) flvURL(name string) string { return "http://" + s.http + "/live/" + name + ".flv" }
 
-// needTool skips a test when a program is missing, naming the package.
-func needTool(t *testing.T, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not installed (apt-get install %s): %v", tool, pkg, err)
-	}
-}
-
 // TestHTTPFLVRealPlayers publishes a clip with ffmpeg and plays it over
 // HTTP-FLV with ffmpeg, GStreamer and VLC at once: each must find exactly
 // one H.264 and one AAC stream, and ffmpeg's copy must start at a keyframe.
