@@ -85,6 +85,12 @@ func TestBrowserPlaysHTTPFLV(t *testing.T) {
 				if err := chromedp.Do(bctx, chromedp.Navigate(page.URL)); err != nil {
 					t.Fatal(err)
 				}
+				// Start the 10 s once the video plays: the player's start-up
+				// (script, request, first keyframe, MSE) is not the stream's
+				// delivery, and on a loaded machine it can take seconds.
+				if _, _, err := browser.WatchPlayback(bctx, 100*time.Millisecond, 20*time.Second); err != nil {
+					t.Fatalf("%s: playback did not start: %v", src, err)
+				}
 				pb, advanced, err := browser.WatchPlayback(bctx, 8*time.Second, 10*time.Second)
 				if err != nil {
 					t.Fatalf("%s: %v (at %.2fs)", src, err, pb.CurrentTime)
