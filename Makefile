@@ -44,9 +44,11 @@ fuzz:
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseIPList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/websocket -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/httpflv -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout
+	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout ./fanout/flv
 
 # make tune             print the kernel-tuning plan
 # make tune TUNE=apply  apply it (root); make tune TUNE=revert undoes it

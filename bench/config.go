@@ -15,6 +15,28 @@ type ServerConfig struct {
 	Name  string   `json:"name"`
 	Flags []string `json:"flags"`
 	Floor bool     `json:"floor,omitempty"`
+	// Play is how the players play: PlayRTMP (the default), PlayHTTPFLV
+	// or PlayWSFLV, from the server's -http listener.
+	Play string `json:"play,omitempty"`
+}
+
+// The ways players play (ServerConfig.Play).
+const (
+	PlayRTMP    = "rtmp"
+	PlayHTTPFLV = "http-flv"
+	PlayWSFLV   = "ws-flv"
+)
+
+// playURL is the players' URL pattern for a server at rtmpAddr (and
+// httpAddr) with n streams.
+func (sc ServerConfig) playURL(rtmpAddr, httpAddr string, n int) string {
+	switch sc.Play {
+	case PlayHTTPFLV:
+		return fmt.Sprintf("http://%s/live/bench_{i%%%d}.flv", httpAddr, n)
+	case PlayWSFLV:
+		return fmt.Sprintf("ws://%s/live/bench_{i%%%d}.flv", httpAddr, n)
+	}
+	return fmt.Sprintf("rtmp://%s/live/bench_{i%%%d}", rtmpAddr, n)
 }
 
 // Command is the bbllive command line that starts the configuration.
@@ -54,6 +76,13 @@ func presets() []ServerConfig {
 			out = append(out, sc)
 		}
 	}
+	// The browser formats on the default transport, beside its RTMP.
+	for _, play := range []struct{ prefix, play string }{{"httpflv", PlayHTTPFLV}, {"wsflv", PlayWSFLV}} {
+		for _, f := range flushFlags {
+			out = append(out, ServerConfig{Name: play.prefix + "-" + f.suffix, Play: play.play,
+				Flags: append([]string{"-io", "uring"}, f.flags...)})
+		}
+	}
 	return out
 }
 
@@ -65,6 +94,8 @@ var PresetGroups = map[string][]string{
 	"servers": {"netpoll-msg", "netpoll-40ms", "netpoll-100ms", "netpoll-350ms", "uring-msg", "uring-40ms", "uring-100ms", "uring-350ms"},
 	"msg":     {"netpoll-msg", "uring-msg", "floor-msg"},
 	"100ms":   {"netpoll-100ms", "uring-100ms", "floor-100ms"},
+	// HTTP-FLV and WebSocket-FLV players beside RTMP ones, same transport.
+	"flv": {"uring-100ms", "httpflv-100ms", "wsflv-100ms", "uring-350ms", "httpflv-350ms", "wsflv-350ms"},
 }
 
 // LookupPreset returns the presets a name stands for: one preset, a
@@ -108,7 +139,9 @@ func groupNames() string {
 // `netpoll-100ms=-flush interval -flush-interval 100ms`. FLAGS is split on
 // white space; single or double quotes keep a value with spaces together.
 // FLAGS starting with the word floor configure `bbllive bench floor`
-// instead of the server: `floor-20ms=floor -flush interval -flush-interval 20ms`.
+// instead of the server: `floor-20ms=floor -flush interval -flush-interval 20ms`;
+// starting with http-flv or ws-flv, the players play HTTP-FLV or
+// WebSocket-FLV from the server's -http listener: `flv=http-flv -io uring`.
 func ParseServerConfig(s string) (ServerConfig, error) {
 	name, flags, ok := strings.Cut(s, "=")
 	name = strings.TrimSpace(name)
@@ -120,8 +153,13 @@ func ParseServerConfig(s string) (ServerConfig, error) {
 		return ServerConfig{}, fmt.Errorf("bench: config %s: %w", name, err)
 	}
 	sc := ServerConfig{Name: name, Flags: args}
-	if len(args) > 0 && args[0] == "floor" {
-		sc.Floor, sc.Flags = true, args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "floor":
+			sc.Floor, sc.Flags = true, args[1:]
+		case PlayHTTPFLV, PlayWSFLV:
+			sc.Play, sc.Flags = args[0], args[1:]
+		}
 	}
 	return sc, nil
 }

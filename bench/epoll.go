@@ -162,7 +162,7 @@ func (l *loop) drop(p *player, err error) {
 // buffer (EAGAIN) leaves it for the next read.
 func (l *loop) maybeAck(p *player) {
 	got := p.bytes.Load()
-	if got-p.acked < uint64(p.window) {
+	if p.window == 0 || got-p.acked < uint64(p.window) { // 0: not RTMP, nothing to acknowledge
 		return
 	}
 	var b [32]byte

@@ -210,7 +210,10 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 	if lc.RcvLowat == 0 {
 		lc.RcvLowat = autoRcvLowat(cfg.Stream.Bitrate)
 	}
-	lc.URL = fmt.Sprintf("rtmp://%s/live/bench_{i%%%d}", srv.Addr, cfg.Publishers)
+	if sc.Play != "" && sc.Play != PlayRTMP && srv.HTTPAddr == "" {
+		return fail(fmt.Errorf("bench: %s plays %s but the server's HTTP address is not in its log", sc.Name, sc.Play))
+	}
+	lc.URL = sc.playURL(srv.Addr, srv.HTTPAddr, cfg.Publishers)
 	g, err := StartLoad(ctx, lc)
 	if err != nil {
 		return fail(err)

@@ -15,8 +15,10 @@ import (
 
 // LoadConfig configures the player load generator.
 type LoadConfig struct {
-	// URL is the rtmp:// URL players play; "{i}" and "{i%K}" in it are
-	// replaced by the player's index (see ExpandName).
+	// URL is what players play: rtmp://host/app/name, or
+	// http://host/app/name.flv (HTTP-FLV) or ws://host/app/name.flv
+	// (WebSocket-FLV); "{i}" and "{i%K}" in it are replaced by the
+	// player's index (see ExpandName).
 	URL string
 	// Players is how many players to run.
 	Players int
@@ -177,6 +179,9 @@ func StartLoad(ctx context.Context, cfg LoadConfig) (*LoadGen, error) {
 	}
 	if _, err := ExpandName(cfg.URL, 0); err != nil {
 		return nil, err
+	}
+	if cfg.Full && IsHTTPURL(cfg.URL) {
+		return nil, errors.New("bench: full mode parses RTMP; HTTP-FLV and WebSocket-FLV players run in the fast mode")
 	}
 	g := &LoadGen{cfg: cfg, epoch: time.Now(), players: make([]*player, cfg.Players), ramped: make(chan struct{})}
 	for i := range g.players {

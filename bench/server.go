@@ -12,7 +12,14 @@ import (
 type ServerProcess struct {
 	*child
 	Addr string // the RTMP address it listens on, 127.0.0.1:port
+	// HTTPAddr is its -http address (HTTP-FLV, metrics), "" if unknown
+	// (the floor has none).
+	HTTPAddr string
 }
+
+// httpAddrPattern finds the -http address in the log line before the
+// listening one.
+var httpAddrPattern = regexp.MustCompile(`http listening[", ]+"?addr"?[=:]"?(127\.0\.0\.1:[0-9]+)`)
 
 // addrPattern finds the listening address in the server's first log line,
 // in text (rtmp=127.0.0.1:1234) or JSON ("rtmp":"127.0.0.1:1234") form.
@@ -37,5 +44,9 @@ func StartServer(ctx context.Context, bin string, sc ServerConfig) (*ServerProce
 	if err != nil {
 		return nil, err
 	}
-	return &ServerProcess{child: c, Addr: addr}, nil
+	sp := &ServerProcess{child: c, Addr: addr}
+	if m := httpAddrPattern.FindStringSubmatch(c.Log()); m != nil {
+		sp.HTTPAddr = m[1]
+	}
+	return sp, nil
 }

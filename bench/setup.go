@@ -62,6 +62,9 @@ func (e *setupError) Unwrap() error { return e.err }
 // bytes already read behind it are parsed up to a message boundary (or the
 // first media message, whichever comes first).
 func startSession(ctx context.Context, rawURL string, timeout time.Duration, check *checker) (*session, error) {
+	if IsHTTPURL(rawURL) {
+		return startHTTPSession(ctx, rawURL, timeout)
+	}
 	addr, app, name, err := rtmp.ParseURL(rawURL)
 	if err != nil {
 		return nil, &setupError{"url", err}

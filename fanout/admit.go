@@ -37,15 +37,24 @@ func (h *Hub) admitRTMP(sess *rtmp.Session, action access.Action) (*access.Admis
 	r := access.Request{Action: action, App: sess.App, Name: sess.Name, Query: rtmpQuery(sess),
 		Remote: sess.Conn().RemoteAddr().String(), Protocol: access.ProtoRTMP, ID: sess.ID}
 	adm, err := h.Admit(context.Background(), r)
-	var ref *access.Refusal
-	if errors.As(err, &ref) {
-		code := rtmp.CodePlayFailed
-		if action == access.Publish {
-			code = rtmp.CodePublishBadName
-		}
-		return nil, &rtmpRefusal{ref: ref, code: code}
+	if err != nil {
+		return nil, rtmpRefusalOf(err, action)
 	}
-	return adm, err
+	return adm, nil
+}
+
+// rtmpRefusalOf turns an access refusal into the error that tells an RTMP
+// session which onStatus to answer; other errors pass unchanged.
+func rtmpRefusalOf(err error, action access.Action) error {
+	var ref *access.Refusal
+	if !errors.As(err, &ref) {
+		return err
+	}
+	code := rtmp.CodePlayFailed
+	if action == access.Publish {
+		code = rtmp.CodePublishBadName
+	}
+	return &rtmpRefusal{ref: ref, code: code}
 }
 
 // rtmpQuery is where an RTMP client's parameters are: the stream name's

@@ -1,10 +1,16 @@
 // Package fanout delivers each published stream to its players.
 //
-// Every audio, video and data message is serialized once, as RTMP chunks
-// valid for every player, into the stream's wire log; a player is a cursor
-// into that log. A Transport (netpoll here, io_uring elsewhere) writes each
+// Every audio, video and data message is serialized once per output format
+// that has players — RTMP chunks, FLV tags, WebSocket-framed FLV, … — into
+// that format's wire log (an Output of the stream); a player is a cursor
+// into its format's log. A Transport (netpoll or io_uring) writes each
 // player's range — from its cursor to the head — in one batched write per
-// flush, with no per-player copy of media.
+// flush, with no per-player copy of media and no knowledge of the format.
+// Formats plug in through the Format and Encoder interfaces (format.go);
+// the RTMP one is built in, since the Hub is the rtmp.Handler.
+//
+// The chunk size of the RTMP format is the rtmp.Server's, read from each
+// player's session: there is no second setting to keep in step.
 package fanout
 
 import (
@@ -54,8 +60,6 @@ type Config struct {
 	Flush FlushPolicy
 	// FlushInterval is the batching window of FlushInterval.
 	FlushInterval time.Duration
-	// ChunkSize is the outbound RTMP chunk size every player was told.
-	ChunkSize uint32
 	// LagWindow is how far (bytes) a player may fall behind the head
 	// before it skips to the newest keyframe.
 	LagWindow int
@@ -82,12 +86,11 @@ type Config struct {
 
 // Defaults. 100 ms batching: on this 2-vCPU machine the kernel cost of
 // delivering 908 kbps to 1000 loopback sockets is 8.7 % of a core at 100 ms
-// against 45 % per message and 4 % at 350 ms (DESIGN.md); 100 ms keeps
+// against 45 % per message and 4 % at 350 ms (README, Benchmarks); 100 ms keeps
 // most of that saving while adding less than three video frames of latency,
 // about what the reference server's 8-message merge gives in practice.
 const (
 	DefaultFlushInterval = 100 * time.Millisecond
-	DefaultChunkSize     = 4096
 	DefaultLagWindow     = 1 << 20
 	DefaultMaxCache      = 16 << 20
 	DefaultSlowTimeout   = 10 * time.Second
@@ -103,9 +106,6 @@ const (
 func (c *Config) withDefaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = DefaultFlushInterval
-	}
-	if c.ChunkSize == 0 {
-		c.ChunkSize = DefaultChunkSize
 	}
 	if c.LagWindow <= 0 {
 		c.LagWindow = DefaultLagWindow

@@ -19,15 +19,21 @@ type nopTransport struct{}
 
 func (nopTransport) Name() string      { return "nop" }
 func (nopTransport) Add(*Player) error { return nil }
-func (nopTransport) Flush(*Stream)     {}
+func (nopTransport) Flush(*Output)     {}
 func (nopTransport) Close() error      { return nil }
 func quietLogger() *slog.Logger        { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 func newTestHub(cfg Config) *Hub       { return NewHub(cfg, nopTransport{}, quietLogger()) }
 func memPlayer(s *Stream) *Player {
-	p := &Player{stream: s, waiting: true, joined: time.Now()}
-	p.waitFrom, p.epoch = s.log.joinPoint()
+	p := &Player{waiting: true, joined: time.Now()}
+	if err := s.addPlayer(p, testRTMP); err != nil {
+		panic(err)
+	}
 	return p
 }
+
+// testRTMP is the RTMP format of a server with the default chunk size.
+var testRTMP = RTMPFormat{ChunkSize: rtmp.DefaultServerChunkSize}
+
 func avcSeq() []byte { return []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f} }
 func aacSeq() []byte { return []byte{0xaf, 0, 0x12, 0x10} }
 func frame(key bool, n int) []byte {
@@ -59,7 +65,7 @@ func ingest(t testing.TB, s *Stream, typ uint8, ts uint32, p []byte) {
 // `budget` bytes (all when negative), and returns what it was given.
 func drain(s *Stream, p *Player, budget int) []byte {
 	var v logView
-	v.take(&s.log)
+	v.take(&p.out.wire)
 	defer v.release()
 	st, ok := p.plan(&v, time.Now())
 	if !ok {
@@ -272,7 +278,7 @@ func BenchmarkFanoutInMemory(b *testing.B) {
 			iov := make([]unix.Iovec, 0, maxIovecs+1)
 			pass := func() {
 				now := time.Now()
-				v.take(&s.log)
+				v.take(&players[0].out.wire)
 				for _, p := range players {
 					st, ok := p.plan(&v, now)
 					if !ok {

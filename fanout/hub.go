@@ -1,9 +1,11 @@
 package fanout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -23,7 +25,7 @@ var (
 type Hub struct {
 	cfg       Config
 	transport Transport
-	log       *slog.Logger
+	logger    *slog.Logger
 
 	mu       sync.Mutex
 	streams  map[string]*Stream
@@ -41,7 +43,7 @@ func NewHub(cfg Config, t Transport, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{cfg: cfg, transport: t, log: log, streams: map[string]*Stream{}}
+	return &Hub{cfg: cfg, transport: t, logger: log, streams: map[string]*Stream{}}
 }
 
 // Config is the hub's effective configuration.
@@ -93,9 +95,9 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
-		if pr, ok := h.transport.(publisherReader); ok {
+		if pr, ok := h.transport.(PublisherReader); ok {
 			if err := pr.addPublisher(p); err != nil {
-				h.log.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
+				h.logger.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
 		}
 		p.initLoss()
@@ -105,28 +107,65 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 	return nil, errStreamGone
 }
 
-// Play implements rtmp.Handler: access control first (admit.go), then a
-// player of a name nobody publishes yet waits for the publisher (up to the
-// grace period).
+// Play implements rtmp.Handler: an RTMP player is admitted (admit.go) and
+// enters through play, the same funnel as every other protocol's, in the
+// RTMP format of its session's chunk size. An access refusal is answered
+// with the onStatus its error names.
 func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
-	adm, err := h.admitRTMP(sess, access.Play)
-	if err != nil {
-		return nil, err
+	v := Viewer{App: sess.App, Name: sess.Name, Query: rtmpQuery(sess), Protocol: ProtocolRTMP, ID: sess.ID}
+	if a := sess.Conn().RemoteAddr(); a != nil {
+		v.Remote = a.String()
 	}
-	p, err := h.play(sess, adm)
+	adm, err := h.Admit(context.Background(), v.Request(access.Play))
+	if err != nil {
+		return nil, rtmpRefusalOf(err, access.Play)
+	}
+	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, adm, nil)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return p, nil
+}
+
+// PlayConn attaches a player of another protocol (HTTP-FLV, WebSocket-FLV,
+// …) that Admit admitted (adm) and whose connection the caller has taken
+// over (hijacked): the transport writes head (the protocol's response, e.g.
+// "HTTP/1.1 200 OK …") first, then f's wire log of the stream, to conn. The
+// caller keeps reading conn unless the player's OwnsConn reports that the
+// transport reads it (io_uring); input, if not nil, gets what the client
+// sends in either case. The player releases adm when it goes; on an error
+// adm is released and nothing was written to conn.
+func (h *Hub) PlayConn(v *Viewer, conn net.Conn, f Format, head []byte, input Input, adm *access.Admission) (*Player, error) {
+	return h.play(v, conn, f, nil, adm, func(p *Player) {
+		p.input = input
+		if len(head) > 0 {
+			p.queueControl(head, false)
+		}
+	})
+}
+
+// play is the one way an admitted player of any protocol enters the hub: v
+// describes it whatever its protocol. A player of a name nobody publishes
+// yet waits for the publisher (up to -play-wait, then the grace). On an
+// error adm is released.
+func (h *Hub) play(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session, adm *access.Admission, setup func(*Player)) (*Player, error) {
+	p, err := h.attachViewer(v, conn, f, sess, adm, setup)
 	if err != nil {
 		adm.Done()
 	}
 	return p, err
 }
 
-func (h *Hub) play(sess *rtmp.Session, adm *access.Admission) (rtmp.Player, error) {
-	for range 2 {
-		s := h.stream(sess.Key())
-		p := &Player{stream: s, sess: sess, conn: sess.Conn(), id: sess.ID, waiting: true, joined: time.Now(),
-			cookie: socketCookie(sess.Conn()), admission: adm}
-		p.waitFrom, p.epoch = s.log.joinPoint()
-		err := s.addPlayer(p)
+// attachViewer adds an admitted player to its stream and its transport.
+func (h *Hub) attachViewer(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session, adm *access.Admission, setup func(*Player)) (*Player, error) {
+	for range 2 { // a stream expiring right now is replaced once
+		s := h.stream(v.Key())
+		p := &Player{sess: sess, conn: conn, id: v.ID, waiting: true, joined: time.Now(), cookie: socketCookie(conn),
+			protocol: v.Protocol, admission: adm}
+		if setup != nil {
+			setup(p)
+		}
+		err := s.addPlayer(p, f)
 		if errors.Is(err, errStreamGone) {
 			continue
 		}
@@ -138,7 +177,7 @@ func (h *Hub) play(sess *rtmp.Session, adm *access.Admission) (rtmp.Player, erro
 			return nil, err
 		}
 		if !s.Live() {
-			h.log.Debug("player waits for a publisher", "stream", s.key)
+			h.logger.Debug("player waits for a publisher", "stream", s.key)
 		}
 		return p, nil
 	}
@@ -169,7 +208,7 @@ func (h *Hub) Streams() []*Stream {
 func (h *Hub) LogStats() {
 	for _, s := range h.Streams() {
 		st := s.Stats()
-		h.log.Info(fmt.Sprintf("players %s %d", s.key, s.PlayerCount()),
+		h.logger.Info(fmt.Sprintf("players %s %d", s.key, s.PlayerCount()),
 			"live", s.Live(), "gop_bytes", s.GOPBytes(), "keyframes", st.Keyframes.Load(),
 			"bytes_in", st.BytesIn.Load(), "bytes_out", st.BytesOut.Load(),
 			"skips", st.Skips.Load(), "slow_drops", st.SlowDrops.Load())
@@ -214,11 +253,6 @@ func (p *publisher) TakeConn() {
 	}
 }
 
-// publisherReader is a Transport that can also read publishers.
-type publisherReader interface {
-	addPublisher(p *publisher) error
-}
-
 func (p *publisher) WriteMessage(m *rtmp.Message) error {
 	if p.kicked.Load() {
 		return errKicked // ends the connection, whoever reads it (kick.go)
@@ -227,9 +261,16 @@ func (p *publisher) WriteMessage(m *rtmp.Message) error {
 }
 
 func (p *publisher) Close() error {
+	p.end(false)
+	return nil
+}
+
+// end lets go of the stream once, whichever of Close and Unpublish comes
+// first; clean says the publisher stopped on purpose (publisher_loss.go).
+func (p *publisher) end(clean bool) {
 	p.once.Do(func() {
+		p.loss.clean = clean
 		p.s.detachPublisher(p)
 		p.admission.Done()
 	})
-	return nil
 }

@@ -17,6 +17,9 @@ type ConnInfo struct {
 	ID uint64
 	// Role is "publisher" or "player".
 	Role string
+	// Protocol is how it arrived: ProtocolRTMP, ProtocolHTTPFLV or
+	// ProtocolWSFLV.
+	Protocol string
 	// Stream is the stream's key, "app/name".
 	Stream string
 	// Peer is the remote address.
@@ -69,7 +72,7 @@ func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.publisher; p != nil {
-		c := ConnInfo{Role: rtmp.RolePublisher.String(), Stream: s.key, Cookie: p.cookie, Since: p.since,
+		c := ConnInfo{Role: rtmp.RolePublisher.String(), Protocol: ProtocolRTMP, Stream: s.key, Cookie: p.cookie, Since: p.since,
 			BytesReceived: s.stats.BytesIn.Load() - p.baseIn}
 		if p.sess != nil {
 			c.ID, c.Peer = p.sess.ID, p.sess.Conn().RemoteAddr().String()
@@ -77,7 +80,7 @@ func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
 		out = append(out, c)
 	}
 	for p := range s.players {
-		c := ConnInfo{ID: p.id, Role: rtmp.RolePlayer.String(), Stream: s.key, Cookie: p.cookie, Since: p.joined,
+		c := ConnInfo{ID: p.id, Role: rtmp.RolePlayer.String(), Protocol: p.protocol, Stream: s.key, Cookie: p.cookie, Since: p.joined,
 			BytesSent: p.BytesSent.Load()}
 		if p.conn != nil {
 			c.Peer = p.conn.RemoteAddr().String()

@@ -79,8 +79,8 @@ func attachCookiePlayer(t *testing.T, h *Hub, s *Stream, id uint64) *Player {
 	t.Helper()
 	server, client := tcpPair(t)
 	go io.Copy(io.Discard, client)
-	p := &Player{stream: s, conn: server, id: id, waiting: true, joined: time.Now(), cookie: socketCookie(server)}
-	if err := s.addPlayer(p); err != nil {
+	p := &Player{conn: server, id: id, waiting: true, joined: time.Now(), cookie: socketCookie(server)}
+	if err := s.addPlayer(p, testRTMP); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.transport.Add(p); err != nil {

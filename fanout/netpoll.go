@@ -53,7 +53,7 @@ func NewNetpoll(cfg Config) *Netpoll {
 	t := &Netpoll{done: make(chan struct{}), flush: cfg.Flush, tick: cfg.FlushInterval}
 	for i := 0; i < n; i++ {
 		w := &netpollWorker{t: t, id: i, wake: make(chan struct{}, 1),
-			dirty: map[*Stream]struct{}{}, streams: map[*Stream][]*Player{}, retry: map[*Stream]struct{}{}}
+			dirty: map[*Output]struct{}{}, outputs: map[*Output][]*Player{}, retry: map[*Output]struct{}{}}
 		t.workers = append(t.workers, w)
 		t.wg.Add(1)
 		go w.run()
@@ -87,10 +87,10 @@ func (t *Netpoll) Add(p *Player) error {
 }
 
 // Flush implements Transport.
-func (t *Netpoll) Flush(s *Stream) {
+func (t *Netpoll) Flush(o *Output) {
 	for _, w := range t.workers {
 		w.mu.Lock()
-		w.dirty[s] = struct{}{}
+		w.dirty[o] = struct{}{}
 		w.mu.Unlock()
 		w.signal()
 	}
@@ -110,12 +110,12 @@ type netpollWorker struct {
 
 	mu    sync.Mutex
 	adds  []*Player
-	dirty map[*Stream]struct{}
+	dirty map[*Output]struct{}
 
 	// Owned by the worker goroutine.
-	streams  map[*Stream][]*Player
-	retry    map[*Stream]struct{}
-	pending  map[*Stream]bool // stream → whether every player is due (else only those behind)
+	outputs  map[*Output][]*Player // players by the wire log they read
+	retry    map[*Output]struct{}
+	pending  map[*Output]bool // output → whether every player is due (else only those behind)
 	newAdds  []*Player
 	view     logView
 	iov      []unix.Iovec
@@ -133,7 +133,7 @@ func (w *netpollWorker) signal() {
 
 func (w *netpollWorker) run() {
 	defer w.t.wg.Done()
-	w.pending = map[*Stream]bool{}
+	w.pending = map[*Output]bool{}
 	w.iov = make([]unix.Iovec, 0, maxIovecs+1)
 	w.writeFn = w.writev
 	var tick <-chan time.Time
@@ -155,9 +155,9 @@ func (w *netpollWorker) run() {
 		case <-retry.C:
 		}
 		w.collect(all)
-		for s, all := range w.pending {
-			w.pass(s, all, time.Now())
-			delete(w.pending, s)
+		for o, all := range w.pending {
+			w.pass(o, all, time.Now())
+			delete(w.pending, o)
 		}
 		if len(w.retry) > 0 {
 			retry.Reset(retryDelay)
@@ -170,39 +170,39 @@ func (w *netpollWorker) run() {
 func (w *netpollWorker) collect(all bool) {
 	w.mu.Lock()
 	w.newAdds, w.adds = w.adds, w.newAdds[:0]
-	for s := range w.dirty {
-		w.pending[s] = true
-		delete(w.dirty, s)
+	for o := range w.dirty {
+		w.pending[o] = true
+		delete(w.dirty, o)
 	}
 	w.mu.Unlock()
 	for i, p := range w.newAdds {
-		w.streams[p.stream] = append(w.streams[p.stream], p)
-		w.pending[p.stream] = true
+		w.outputs[p.out] = append(w.outputs[p.out], p)
+		w.pending[p.out] = true
 		w.newAdds[i] = nil
 	}
-	for s := range w.retry {
-		if !w.pending[s] {
-			w.pending[s] = false // only the players that are behind
+	for o := range w.retry {
+		if !w.pending[o] {
+			w.pending[o] = false // only the players that are behind
 		}
-		delete(w.retry, s)
+		delete(w.retry, o)
 	}
 	if all {
-		for s := range w.streams {
-			w.pending[s] = true
+		for o := range w.outputs {
+			w.pending[o] = true
 		}
 	}
 }
 
-// pass writes to the players of s in this worker's shard: all of them on
+// pass writes to the players of o in this worker's shard: all of them on
 // a flush, or only those left behind by a full socket on a retry, so that
 // one slow player does not turn everyone's batches into 5 ms ones.
-func (w *netpollWorker) pass(s *Stream, all bool, now time.Time) {
-	players := w.streams[s]
+func (w *netpollWorker) pass(o *Output, all bool, now time.Time) {
+	players := w.outputs[o]
 	if len(players) == 0 {
-		w.dropStream(s)
+		w.dropOutput(o)
 		return
 	}
-	w.view.take(&s.log)
+	w.view.take(&o.wire)
 	behind := false
 	floor := noPos
 	for i := 0; i < len(players); {
@@ -226,20 +226,20 @@ func (w *netpollWorker) pass(s *Stream, all bool, now time.Time) {
 	}
 	w.view.release()
 	if len(players) == 0 {
-		w.dropStream(s)
+		w.dropOutput(o)
 		return
 	}
-	s.log.setFloor(w.id, floor)
-	w.streams[s] = players
+	o.wire.setFloor(w.id, floor)
+	w.outputs[o] = players
 	if behind {
-		w.retry[s] = struct{}{}
+		w.retry[o] = struct{}{}
 	}
 }
 
-// dropStream forgets a stream this worker no longer has players of.
-func (w *netpollWorker) dropStream(s *Stream) {
-	delete(w.streams, s)
-	s.log.setFloor(w.id, noPos)
+// dropOutput forgets an output this worker no longer has players of.
+func (w *netpollWorker) dropOutput(o *Output) {
+	delete(w.outputs, o)
+	o.wire.setFloor(w.id, noPos)
 }
 
 // deliver writes to p until its socket is full or it is caught up; at

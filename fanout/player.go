@@ -12,20 +12,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Player is a cursor into a stream's wire log plus what its transport needs
-// to write to the connection. Its delivery state is owned by one sender
+// Player is a cursor into its Output's wire log plus what its transport
+// needs to write to the connection. Its delivery state is owned by one sender
 // worker at a time; only closed and the counters are shared.
 type Player struct {
 	// What every write touches comes first, in as few cache lines as
 	// possible: at a per-message flush a worker visits each of a thousand
 	// players per message, and each visit starts on cold memory.
 	stream      *Stream
-	cursor      uint64 // owned by the sender, as the rest up to closed
-	prefix      []byte // join prefix still to send, before cursor's bytes
+	out         *Output // the stream's output in this player's format
+	cursor      uint64  // owned by the sender, as the rest up to closed
+	prefix      []byte  // join prefix still to send, before cursor's bytes
 	epoch       uint64
 	behindSince time.Time
 	waiting     bool // waiting for a keyframe to start at
 	started     bool // first media written
+	joinedOnce  bool // has been given a join prefix (a file header, if its format has one)
 
 	closed    atomic.Bool
 	gone      atomic.Bool // disconnect already requested
@@ -39,6 +41,15 @@ type Player struct {
 	raw    syscall.RawConn
 	id     uint64
 	cookie uint64 // SO_COOKIE of conn, 0 if none
+
+	protocol string // Viewer.Protocol
+	input    Input  // what reads a non-RTMP client's input, or nil
+
+	// A message of the player's own (a WebSocket pong or close frame),
+	// written between two records of the log, and whether the player ends
+	// once it is sent (closeAfter is the sender's).
+	control    atomic.Pointer[controlMsg]
+	closeAfter bool
 
 	// owned is set when the transport takes the whole connection (reads
 	// too), so the session goroutine ends; input continues the session's
@@ -58,9 +69,70 @@ func (p *Player) Close() error {
 		return nil
 	}
 	p.stream.removePlayer(p)
-	p.stream.hub.transport.Flush(p.stream)
+	p.stream.hub.transport.Flush(p.out)
 	p.admission.Done()
 	return nil
+}
+
+type controlMsg struct {
+	b          []byte
+	closeAfter bool
+}
+
+// SendControl has the transport write b to this player alone, at the next
+// boundary between two records of its log so that it never lands inside
+// one (a WebSocket pong or close frame goes between two frames); with
+// thenClose the player is disconnected once b is sent. Messages not yet
+// sent are kept in order. It is for rare replies, not media: media is
+// written once for all players of a format.
+func (p *Player) SendControl(b []byte, thenClose bool) {
+	p.queueControl(b, thenClose)
+	p.stream.hub.transport.Flush(p.out)
+}
+
+func (p *Player) queueControl(b []byte, thenClose bool) {
+	for {
+		old := p.control.Load()
+		c := &controlMsg{b: b, closeAfter: thenClose}
+		if old != nil {
+			c.b = append(append([]byte(nil), old.b...), b...)
+			c.closeAfter = old.closeAfter || thenClose
+		}
+		if p.control.CompareAndSwap(old, c) {
+			return
+		}
+	}
+}
+
+// controlStep takes the pending control message when the player is
+// between two records, or else finishes the record it is in.
+func (p *Player) controlStep(v *logView) (st step, ok bool) {
+	if p.control.Load() == nil || len(p.prefix) > 0 {
+		return st, false
+	}
+	if !p.waiting {
+		if end, atStart := p.out.wire.messageEnd(p.cursor); !atStart {
+			return p.rangeTo(v, end), true // finish the record first
+		}
+	}
+	c := p.control.Swap(nil)
+	if c == nil {
+		return st, false
+	}
+	p.prefix, p.closeAfter = c.b, c.closeAfter
+	return step{prefix: p.prefix, from: p.cursor, to: p.cursor, head: v.head}, true
+}
+
+// Protocol is the protocol the player arrived by (Viewer.Protocol).
+func (p *Player) Protocol() string { return p.protocol }
+
+// Feed passes what the client sent to the player's Input (a caller that
+// reads the connection itself uses it; see Hub.PlayConn).
+func (p *Player) Feed(b []byte) error {
+	if p.input == nil {
+		return nil
+	}
+	return p.input.Feed(p, b)
 }
 
 // OwnsConn tells the session whether the transport takes the connection
@@ -112,6 +184,9 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 	if p.closed.Load() || p.gone.Load() {
 		return st, false
 	}
+	if st, ok := p.controlStep(v); ok {
+		return st, true
+	}
 	if p.epoch != v.epoch {
 		if p.waiting || p.cursor >= v.epochStart || p.cursor < v.tail {
 			p.epoch, p.waiting = v.epoch, true
@@ -133,11 +208,8 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 			start, ts = v.firstKey, v.firstKeyTS
 		}
 		p.cursor = start
-		if p.started {
-			p.prefix = p.stream.resumePrefix(start, ts) // across a publisher change
-		} else {
-			p.prefix = p.stream.joinPrefix(start, ts)
-		}
+		p.prefix = p.out.joinPrefix(start, ts, !p.joinedOnce)
+		p.joinedOnce = true
 	}
 	if p.cursor < v.tail {
 		p.disconnectSlow("fell out of the retained window")
@@ -146,7 +218,7 @@ func (p *Player) plan(v *logView, now time.Time) (st step, ok bool) {
 	// Only a player whose socket refused data is lagging; one that took
 	// everything last time is just being offered what arrived since.
 	if lag := v.head - p.cursor; p.behind() && lag > uint64(p.stream.hub.cfg.LagWindow) && v.keyPos != noPos && v.keyPos > p.cursor && v.keyPos >= v.tail {
-		end, atStart := p.stream.log.messageEnd(p.cursor)
+		end, atStart := p.out.wire.messageEnd(p.cursor)
 		if !atStart {
 			return p.rangeTo(v, end), true // complete the message, skip next pass
 		}
@@ -180,6 +252,10 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		}
 		if len(p.prefix) == 0 {
 			p.prefix = nil
+			if p.closeAfter {
+				p.disconnect("closed")
+				return
+			}
 		}
 		p.cursor += uint64(n)
 		if !p.started && p.cursor > st.from {

@@ -143,7 +143,7 @@ func (h *Hub) takeOver(s *Stream, incoming *rtmp.Session) bool {
 	if h.cfg.Takeover == nil || !h.cfg.Takeover(cur.sess, incoming) {
 		return false
 	}
-	h.log.Info("publisher replaced by a new one", "stream", s.key, "old", cur.sess.ID, "new", incoming.ID)
+	h.logger.Info("publisher replaced by a new one", "stream", s.key, "old", cur.sess.ID, "new", incoming.ID)
 	return cur.evict("taken_over", takeoverWait)
 }
 
@@ -221,10 +221,7 @@ func (p *publisher) evicted() error {
 // Unpublish implements rtmp.Unpublisher: the publisher stopped cleanly, so
 // players are told the stream ended (see the top of this file).
 func (p *publisher) Unpublish() error {
-	p.once.Do(func() {
-		p.loss.clean = true
-		p.s.detachPublisher(p)
-	})
+	p.end(true)
 	return nil
 }
 
@@ -258,8 +255,6 @@ func (s *Stream) appendEndNotice() {
 // second video stream. So a resuming player gets only what changed.
 type resumeState struct {
 	meta, videoSeq, audioSeq []byte // what the players have
-	prefix                   []byte // cached resume prefix for prefixPos
-	prefixPos                uint64
 }
 
 // remember records, as a new publisher attaches, what the previous one
@@ -275,31 +270,18 @@ func (r *resumeState) remember(s *Stream) {
 			*kept.dst = kept.src
 		}
 	}
-	r.prefixPos = noPos
 }
 
-// resumePrefix is joinPrefix for a player that stayed through a publisher
-// change: only the metadata and sequence headers that differ from the
-// previous publisher's.
-func (s *Stream) resumePrefix(keyPos uint64, keyTS uint32) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := &s.resume
-	if r.prefixPos == keyPos {
-		return r.prefix
-	}
-	var b []byte
-	cs := s.hub.cfg.ChunkSize
-	add := func(typ uint8, csid uint32, ts uint32, p, had []byte) {
-		if p != nil && !bytes.Equal(p, had) {
-			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: ts, Payload: p}, cs)
+// changed keeps of h only what differs from what resuming players already
+// have. Called with s.mu held.
+func (r *resumeState) changed(h Headers) Headers {
+	keep := func(p, had []byte) []byte {
+		if bytes.Equal(p, had) {
+			return nil
 		}
+		return p
 	}
-	add(rtmp.TypeDataAMF0, rtmp.CSIDData, 0, s.meta, r.meta)
-	add(rtmp.TypeVideo, rtmp.CSIDVideo, keyTS, s.videoSeq, r.videoSeq)
-	add(rtmp.TypeAudio, rtmp.CSIDAudio, keyTS, s.audioSeq, r.audioSeq)
-	r.prefix, r.prefixPos = b, keyPos
-	return b
+	return Headers{Meta: keep(h.Meta, r.meta), VideoSeq: keep(h.VideoSeq, r.videoSeq), AudioSeq: keep(h.AudioSeq, r.audioSeq)}
 }
 
 // endDrain is how long players get to receive the end notice before their

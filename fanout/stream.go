@@ -10,22 +10,22 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
-// Stream is one live stream: its wire log, what a joining player needs
-// first (metadata and sequence headers), and its players.
+// Stream is one live stream: one Output (encoder and wire log) per format
+// that has players, what a joining player needs first (metadata and
+// sequence headers), the GOP cache, and its players.
 type Stream struct {
 	key string
 	hub *Hub
-	log wireLog
 
 	mu        sync.Mutex
 	publisher *publisher
 	published bool // has ever had a publisher
 	players   map[*Player]struct{}
-	meta      []byte // onMetaData body, as players receive it
+	outputs   []*Output // one per format with players; written to under mu
+	gop       gopCache  // frames from the newest keyframe, for new outputs
+	meta      []byte    // onMetaData body, as players receive it
 	videoSeq  []byte
 	audioSeq  []byte
-	prefix    []byte // cached join prefix for prefixPos
-	prefixPos uint64
 	grace     *time.Timer
 	removed   bool
 	// endNoticed: players were told the stream ended (publisher_loss.go).
@@ -36,10 +36,11 @@ type Stream struct {
 
 	// Owned by the current publisher's goroutine.
 	tl       timeline
-	scratch  []byte
 	sawVideo bool
+	frame    Frame // ingest's, reused: a local would escape through Encoder
 
-	stats StreamStats
+	logBytes logBytesCounter // bytes serialized into all outputs so far
+	stats    StreamStats
 }
 
 // StreamStats are a stream's running totals.
@@ -54,8 +55,8 @@ type StreamStats struct {
 }
 
 func newStream(h *Hub, key string) *Stream {
-	s := &Stream{key: key, hub: h, players: map[*Player]struct{}{}, prefixPos: noPos}
-	s.log.init(h.cfg.LagWindow, h.cfg.MaxCache)
+	s := &Stream{key: key, hub: h, players: map[*Player]struct{}{}}
+	s.gop.max = h.cfg.MaxCache
 	return s
 }
 
@@ -79,60 +80,68 @@ func (s *Stream) PlayerCount() int {
 	return len(s.players)
 }
 
-// Head is the wire log's size so far in bytes.
-func (s *Stream) Head() uint64 { return s.log.head.Load() }
+// Head is how many bytes have been serialized for the stream's players,
+// over every format, so far.
+func (s *Stream) Head() uint64 { return s.logBytes.Load() }
 
-// GOPBytes is the size of the GOP cache: the log from the newest keyframe.
+// GOPBytes is the size of the GOP cache: the frames from the newest
+// keyframe.
 func (s *Stream) GOPBytes() uint64 {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	if s.log.keyPos == noPos {
-		return 0
-	}
-	return s.log.head.Load() - s.log.keyPos
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint64(s.gop.size())
 }
 
-// ingest serializes one published message into the wire log. It runs on the
-// publisher's goroutine and allocates nothing for audio and video.
+// ingest serializes one published message into every output, once per
+// format. It runs on the publisher's goroutine and allocates nothing for
+// audio and video.
 func (s *Stream) ingest(m *rtmp.Message) error {
-	out := rtmp.Message{Type: m.Type, StreamID: rtmp.MediaStreamID, Payload: m.Payload}
+	f := &s.frame
+	*f = Frame{Type: m.Type, Payload: m.Payload}
+	var aside *[]byte
 	// onMetaData goes out at time 0, as nginx-rtmp sends it: libavformat's
 	// FLV demuxer reads metadata only at time 0 and opens a "Subtitle:
 	// text" stream for one stamped later (a reconnecting publisher's, or a
 	// late joiner's). It does not move the timeline either: the new
 	// publisher's first frame does.
-	key, metadata := false, false
+	metadata := false
 	switch m.Type {
 	case rtmp.TypeVideo:
-		out.CSID = rtmp.CSIDVideo
 		s.sawVideo = true
 		if rtmp.IsVideoSequenceHeader(m.Payload) {
-			s.keepAside(&s.videoSeq, m.Payload)
+			aside = &s.videoSeq
 		} else {
-			key = rtmp.IsKeyframe(m.Payload)
+			f.Key = rtmp.IsKeyframe(m.Payload)
 		}
 	case rtmp.TypeAudio:
-		out.CSID = rtmp.CSIDAudio
 		if rtmp.IsAudioSequenceHeader(m.Payload) {
-			s.keepAside(&s.audioSeq, m.Payload)
+			aside = &s.audioSeq
 		} else {
-			key = !s.sawVideo // audio-only: every frame is a place to start
+			f.Key = !s.sawVideo // audio-only: every frame is a place to start
 		}
 	case rtmp.TypeDataAMF0:
-		out.CSID = rtmp.CSIDData
 		if meta, ok := rtmp.MetadataPayload(m.Payload); ok {
-			out.Payload = meta
-			s.keepAside(&s.meta, meta)
+			f.Payload = meta
+			aside = &s.meta
 			metadata = true
 		}
 	default:
 		return nil
 	}
 	if !metadata {
-		out.Timestamp = s.tl.next(m.Timestamp)
+		f.Timestamp = s.tl.next(m.Timestamp)
 	}
-	s.scratch = rtmp.AppendMessage(s.scratch[:0], &out, s.hub.cfg.ChunkSize)
-	s.log.append(s.scratch, key, out.Timestamp)
+	s.mu.Lock()
+	if aside != nil {
+		s.keepAside(aside, f.Payload)
+	}
+	s.gop.add(f)
+	for _, o := range s.outputs {
+		o.enc.Encode(&o.wire, f)
+	}
+	key := f.Key
+	f.Payload = nil // the publisher's buffer is not the stream's to keep
+	s.mu.Unlock()
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
 	s.stats.MessagesIn.Add(1)
 	if key {
@@ -140,59 +149,47 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	}
 	switch s.hub.cfg.Flush {
 	case FlushMessage:
-		s.hub.transport.Flush(s)
+		s.flush()
 	case FlushGOP:
 		if key {
-			s.hub.transport.Flush(s)
+			s.flush()
 		}
 	}
 	return nil
 }
 
-// keepAside stores a copy of what joining players must get first.
-func (s *Stream) keepAside(dst *[]byte, p []byte) {
+// flush tells the transport that every output of s has something new (or
+// lost a player).
+func (s *Stream) flush() {
+	var buf [4]*Output
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	outs := append(buf[:0], s.outputs...)
+	s.mu.Unlock()
+	for _, o := range outs {
+		s.hub.transport.Flush(o)
+	}
+}
+
+// keepAside stores a copy of what joining players must get first. Called
+// with s.mu held.
+func (s *Stream) keepAside(dst *[]byte, p []byte) {
 	if bytes.Equal(*dst, p) {
 		return
 	}
 	*dst = append([]byte(nil), p...)
-	s.prefixPos = noPos
-}
-
-// joinPrefix returns the messages a player starting at the keyframe at
-// keyPos gets first — metadata at time 0, then sequence headers stamped
-// with the keyframe's time. It is built once per GOP and shared by its joiners.
-func (s *Stream) joinPrefix(keyPos uint64, keyTS uint32) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.prefixPos == keyPos {
-		return s.prefix
-	}
-	var b []byte
-	cs := s.hub.cfg.ChunkSize
-	add := func(typ uint8, csid uint32, p []byte) {
-		ts := keyTS
-		if typ == rtmp.TypeDataAMF0 {
-			ts = 0 // metadata at time 0: see ingest
-		}
-		if p != nil {
-			b = rtmp.AppendMessage(b, &rtmp.Message{Type: typ, CSID: csid, StreamID: rtmp.MediaStreamID, Timestamp: ts, Payload: p}, cs)
-		}
-	}
-	add(rtmp.TypeDataAMF0, rtmp.CSIDData, s.meta)
-	add(rtmp.TypeVideo, rtmp.CSIDVideo, s.videoSeq)
-	add(rtmp.TypeAudio, rtmp.CSIDAudio, s.audioSeq)
-	s.prefix, s.prefixPos = b, keyPos
-	return b
+	s.headersChanged()
 }
 
 // appendControl serializes a message that is not media (stream begin/EOF,
-// publish notifications) into the log. Called with s.mu held, by whoever
-// is the log's writer at that moment.
+// publish notifications) into the outputs whose format carries such
+// messages (RTMP). Called with s.mu held, by whoever is the stream's
+// writer at that moment.
 func (s *Stream) appendControl(m *rtmp.Message) {
-	s.scratch = rtmp.AppendMessage(s.scratch[:0], m, s.hub.cfg.ChunkSize)
-	s.log.append(s.scratch, false, m.Timestamp)
+	for _, o := range s.outputs {
+		if ce, ok := o.enc.(controlEncoder); ok {
+			ce.encodeControl(&o.wire, m)
+		}
+	}
 }
 
 func (s *Stream) appendStatus(code, desc string) {
@@ -224,9 +221,13 @@ func (s *Stream) attachPublisher(p *publisher) error {
 		s.appendStatus(rtmp.CodePlayPublishNotify, s.key+" is now published.")
 	}
 	s.published = true
-	s.log.newEpoch()
+	for _, o := range s.outputs {
+		o.wire.newEpoch()
+	}
+	s.gop.reset()
 	s.resume.remember(s)
-	s.meta, s.videoSeq, s.audioSeq, s.prefixPos = nil, nil, nil, noPos
+	s.meta, s.videoSeq, s.audioSeq = nil, nil, nil
+	s.headersChanged()
 	s.sawVideo = false
 	s.tl.resync = true
 	s.stats.Publishes.Add(1)
@@ -247,10 +248,10 @@ func (s *Stream) detachPublisher(p *publisher) {
 	if p.loss.clean {
 		s.appendEndNotice()
 	}
-	s.log.forgetKeyframe() // joiners wait for the next publisher, not a stale GOP
+	s.forgetKeyframe() // joiners wait for the next publisher, not a stale GOP
 	s.startGrace()
 	s.mu.Unlock()
-	s.hub.transport.Flush(s)
+	s.flush()
 }
 
 // startGrace arms the timer that ends a stream nobody publishes. Called
@@ -293,41 +294,74 @@ func (s *Stream) expire() {
 	s.mu.Unlock()
 	h.mu.Unlock()
 	if len(players) > 0 && !published {
-		h.log.Info("nobody published the name within the play wait; answering not found", "stream", s.key, "players", len(players), "play_wait", h.cfg.PlayWait)
+		h.logger.Info("nobody published the name within the play wait; answering not found", "stream", s.key, "players", len(players), "play_wait", h.cfg.PlayWait)
 		s.notFound(players)
 	}
 	if len(players) == 0 || !published {
-		h.transport.Flush(s) // lets senders drop the stream
-		s.log.release()
+		s.flush() // lets senders drop the stream's outputs
+		s.dropOutputs()
 		return
 	}
-	h.log.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
-	h.transport.Flush(s) // the end notice
+	h.logger.Info("no publisher within grace; closing players", "stream", s.key, "players", len(players), "grace", h.cfg.PublishGrace)
+	s.flush() // the end notice
 	time.AfterFunc(endDrain, func() {
 		for _, p := range players {
 			p.disconnect("no_publisher")
 		}
-		h.transport.Flush(s) // lets senders drop the stream
-		s.log.release()
+		s.flush() // lets senders drop the stream's outputs
+		s.dropOutputs()
 	})
 }
 
-func (s *Stream) addPlayer(p *Player) error {
+// dropOutputs frees every output's log once the stream is gone.
+func (s *Stream) dropOutputs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.outputs) > 0 {
+		s.dropOutput(s.outputs[0])
+	}
+}
+
+// forgetKeyframe stops new players, of every format, from starting in
+// what is cached. Called with s.mu held.
+func (s *Stream) forgetKeyframe() {
+	for _, o := range s.outputs {
+		o.wire.forgetKeyframe()
+	}
+	s.gop.reset()
+}
+
+// addPlayer attaches p to the stream's output in format f (created with
+// the format's first player) and sets where it begins to wait.
+func (s *Stream) addPlayer(p *Player, f Format) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.removed {
 		return errStreamGone
 	}
+	o := s.outputFor(f)
+	o.players++
+	p.stream, p.out = s, o
+	p.waitFrom, p.epoch = o.wire.joinPoint()
 	s.players[p] = struct{}{}
 	s.stats.PlayersTotal.Add(1)
 	return nil
 }
 
+// removePlayer detaches p; its format's output goes with its last player.
 func (s *Stream) removePlayer(p *Player) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.players[p]; !ok {
+		return
+	}
 	delete(s.players, p)
-	s.mu.Unlock()
+	if o := p.out; o != nil && !o.dropped {
+		if o.players--; o.players == 0 {
+			s.dropOutput(o)
+		}
+	}
 }
 
 // logger tags lines with the stream.
-func (s *Stream) logger() *slog.Logger { return s.hub.log.With("stream", s.key) }
+func (s *Stream) logger() *slog.Logger { return s.hub.logger.With("stream", s.key) }

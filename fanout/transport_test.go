@@ -68,8 +68,8 @@ func attachConnPlayer(t *testing.T, h *Hub, s *Stream, rcvbuf int) net.Conn {
 	if rcvbuf > 0 {
 		server.(*net.TCPConn).SetWriteBuffer(rcvbuf)
 	}
-	p := &Player{stream: s, conn: server, waiting: true, joined: time.Now()}
-	if err := s.addPlayer(p); err != nil {
+	p := &Player{conn: server, waiting: true, joined: time.Now()}
+	if err := s.addPlayer(p, testRTMP); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.transport.Add(p); err != nil {
@@ -177,7 +177,7 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 				}
 				conn := attachConnPlayer(t, h, s, rcv)
 				wg.Add(1)
-				go func() { defer wg.Done(); verifyReader(conn, h.cfg.ChunkSize, delay, results[i]) }()
+				go func() { defer wg.Done(); verifyReader(conn, testRTMP.ChunkSize, delay, results[i]) }()
 			}
 			time.Sleep(50 * time.Millisecond) // players attached, waiting for a keyframe
 

@@ -21,7 +21,7 @@ type SendMode int
 // The send modes.
 const (
 	// SendWritev submits one WRITEV per player per flush covering its whole
-	// range. Fastest measured on loopback here (DESIGN.md), so the default.
+	// range. Fastest measured on loopback here (README, io_uring transport), so the default.
 	SendWritev SendMode = iota
 	// SendWriteFixed writes each block of the range from registered buffers
 	// with a linked chain of WRITE_FIXED.
@@ -76,7 +76,7 @@ type UringStats struct {
 // flush.
 type Uring struct {
 	cfg     Config
-	log     *slog.Logger
+	logger  *slog.Logger
 	idle    time.Duration
 	mode    SendMode
 	workers []*uringWorker
@@ -112,12 +112,12 @@ func NewUring(cfg Config, opts UringOptions) (*Uring, error) {
 	if err := uring.Available(); err != nil {
 		return nil, err
 	}
-	t := &Uring{cfg: cfg, mode: opts.Mode, log: opts.Logger, idle: opts.IdleTimeout}
+	t := &Uring{cfg: cfg, mode: opts.Mode, logger: opts.Logger, idle: opts.IdleTimeout}
 	if t.idle <= 0 {
 		t.idle = 30 * time.Second
 	}
-	if t.log == nil {
-		t.log = slog.Default()
+	if t.logger == nil {
+		t.logger = slog.Default()
 	}
 	var arena [][]byte
 	if opts.Mode != SendWritev {
@@ -199,7 +199,7 @@ func (t *Uring) addPublisher(p *publisher) error {
 	p.start = func() {
 		fd, err := dupConn(p.sess.Conn())
 		if err != nil {
-			t.log.Warn("publisher connection not moved to io_uring", "err", err)
+			t.logger.Warn("publisher connection not moved to io_uring", "err", err)
 			p.sess.Conn().Close()
 			return
 		}
@@ -286,10 +286,10 @@ func (t *Uring) attach(uc *uringConn) {
 }
 
 // Flush implements Transport.
-func (t *Uring) Flush(s *Stream) {
+func (t *Uring) Flush(o *Output) {
 	for _, w := range t.workers {
 		w.mu.Lock()
-		w.dirty[s] = struct{}{}
+		w.dirty[o] = struct{}{}
 		w.mu.Unlock()
 		w.wake()
 	}

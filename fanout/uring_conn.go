@@ -115,7 +115,15 @@ func (w *uringWorker) recvDone(uc *uringConn, c uring.CQE) {
 // acks are absorbed and closeStream ends it; a publisher's media is
 // ingested; a command out of order is an error.
 func (w *uringWorker) input(uc *uringConn, data []byte) {
-	if uc.input == nil || uc.closing {
+	if uc.closing {
+		return
+	}
+	if uc.input == nil { // not RTMP: the player's own Input, if any
+		if uc.p != nil {
+			if err := uc.p.Feed(data); err != nil {
+				w.beginClose(uc, err)
+			}
+		}
 		return
 	}
 	err := uc.input.Feed(data, func(m *rtmp.Message) error {
@@ -165,10 +173,10 @@ func (w *uringWorker) maybeFinish(uc *uringConn) {
 		}
 		uc.pub.Close()
 	} else {
-		s := uc.p.stream
-		w.streams[s] = remove(w.streams[s], uc)
-		if len(w.streams[s]) == 0 {
-			w.dropStream(s)
+		o := uc.p.out
+		w.outputs[o] = remove(w.outputs[o], uc)
+		if len(w.outputs[o]) == 0 {
+			w.dropOutput(o)
 		}
 		uc.p.conn.Close()
 		uc.p.Close()

@@ -43,9 +43,9 @@ func (w *uringWorker) setupFiles() {
 			w.files = n
 			return
 		}
-		w.t.log.Debug("io_uring fixed-file table refused; trying smaller", "worker", w.id, "slots", n, "err", err)
+		w.t.logger.Debug("io_uring fixed-file table refused; trying smaller", "worker", w.id, "slots", n, "err", err)
 	}
-	w.t.log.Info("io_uring fixed files unavailable; using plain descriptors", "worker", w.id)
+	w.t.logger.Info("io_uring fixed files unavailable; using plain descriptors", "worker", w.id)
 }
 
 // registerFile puts uc's descriptor in the fixed-file table at its slot, if
@@ -57,7 +57,7 @@ func (w *uringWorker) registerFile(uc *uringConn) {
 	}
 	w.fdArg[0] = uc.fd
 	if n, err := w.ring.UpdateFiles(uint32(uc.slot), w.fdArg[:]); err != nil || n != 1 {
-		w.t.log.Debug("io_uring fixed-file update failed; using the plain descriptor", "worker", w.id, "slot", uc.slot, "err", err)
+		w.t.logger.Debug("io_uring fixed-file update failed; using the plain descriptor", "worker", w.id, "slot", uc.slot, "err", err)
 		return
 	}
 	uc.rfd, uc.rflags = int32(uc.slot), uring.SQEFixedFile
@@ -75,7 +75,7 @@ func (w *uringWorker) releaseFile(uc *uringConn) {
 	if _, err := w.ring.UpdateFiles(uint32(uc.slot), w.fdArg[:]); err != nil {
 		// The ring is failing; closing it (the worker's next step) drops
 		// the reference instead.
-		w.t.log.Warn("io_uring fixed-file release failed", "worker", w.id, "slot", uc.slot, "err", err)
+		w.t.logger.Warn("io_uring fixed-file release failed", "worker", w.id, "slot", uc.slot, "err", err)
 	}
 }
 

@@ -44,8 +44,8 @@ func attachPlayer(t *testing.T, h *Hub, s *Stream) (*Player, uint64, net.Conn) {
 	t.Helper()
 	server, client := tcpPair(t)
 	ino := connInode(t, server)
-	p := &Player{stream: s, conn: server, waiting: true, joined: time.Now()}
-	if err := s.addPlayer(p); err != nil {
+	p := &Player{conn: server, waiting: true, joined: time.Now()}
+	if err := s.addPlayer(p, testRTMP); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.transport.Add(p); err != nil {

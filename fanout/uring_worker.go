@@ -61,7 +61,7 @@ type uringWorker struct {
 
 	mu    sync.Mutex
 	adds  []*uringConn
-	dirty map[*Stream]struct{}
+	dirty map[*Output]struct{}
 
 	// The ring's counters, copied after every wait for other goroutines.
 	submitted, reaped, enters, dropped atomic.Uint64
@@ -77,9 +77,9 @@ type uringWorker struct {
 	large    *uring.BufRing // publisher input
 	slots    []*uringConn
 	free     []int
-	streams  map[*Stream][]*uringConn // players by stream
+	outputs  map[*Output][]*uringConn // players by the wire log they read
 	pubs     []*uringConn
-	pending  map[*Stream]struct{}
+	pending  map[*Output]struct{}
 	newAdds  []*uringConn
 	todo     []*uringConn // a pass's live players (scratch)
 	ending   []*uringConn // a pass's players to close (scratch)
@@ -110,8 +110,8 @@ func (t *Uring) startWorker(id int, arena [][]byte) (*uringWorker, error) {
 		efd.Close()
 		return nil, err
 	}
-	w := &uringWorker{t: t, id: id, efd: efd, efdRC: rc, dirty: map[*Stream]struct{}{},
-		streams: map[*Stream][]*uringConn{}, pending: map[*Stream]struct{}{}}
+	w := &uringWorker{t: t, id: id, efd: efd, efdRC: rc, dirty: map[*Output]struct{}{},
+		outputs: map[*Output][]*uringConn{}, pending: map[*Output]struct{}{}}
 	w.readE = w.readEventfd
 	ready := make(chan error, 1)
 	t.wg.Add(1)
@@ -225,8 +225,8 @@ func (w *uringWorker) loop() {
 		w.collect()
 		now := time.Now()
 		if interval && !now.Before(nextTick) {
-			for s := range w.streams {
-				w.pending[s] = struct{}{}
+			for o := range w.outputs {
+				w.pending[o] = struct{}{}
 			}
 			nextTick = now.Add(w.t.cfg.FlushInterval)
 		}
@@ -277,7 +277,7 @@ func (w *uringWorker) submit() error {
 }
 
 func (w *uringWorker) fail(err error) {
-	w.t.log.Error("io_uring worker stopped", "worker", w.id, "err", err)
+	w.t.logger.Error("io_uring worker stopped", "worker", w.id, "err", err)
 	w.closeAllNow(err)
 }
 
@@ -327,9 +327,9 @@ func (w *uringWorker) collect() {
 	w.woken.Store(false)
 	w.mu.Lock()
 	w.newAdds, w.adds = w.adds, w.newAdds[:0]
-	for s := range w.dirty {
-		w.pending[s] = struct{}{}
-		delete(w.dirty, s)
+	for o := range w.dirty {
+		w.pending[o] = struct{}{}
+		delete(w.dirty, o)
 	}
 	w.mu.Unlock()
 	for i, uc := range w.newAdds {
@@ -353,9 +353,9 @@ func (w *uringWorker) attach(uc *uringConn) {
 	if uc.pub != nil {
 		w.pubs = append(w.pubs, uc)
 	} else {
-		s := uc.p.stream
-		w.streams[s] = append(w.streams[s], uc)
-		w.pending[s] = struct{}{}
+		o := uc.p.out
+		w.outputs[o] = append(w.outputs[o], uc)
+		w.pending[o] = struct{}{}
 	}
 	if pending := uc.pending; len(pending) > 0 {
 		uc.pending = nil

@@ -13,7 +13,7 @@ import (
 // maxUringIov bounds one player write: 16 blocks (1 MiB) plus the prefix.
 const maxUringIov = 17
 
-// pass starts a write for every player of s that has none in flight.
+// pass starts a write for every player of o that has none in flight.
 //
 // It goes over the players twice. By the time a pass comes, every player's
 // state is cold (the kernel's TCP work for a thousand sockets evicted it),
@@ -21,10 +21,10 @@ const maxUringIov = 17
 // short so the processor overlaps those misses across players instead of
 // taking them one after another between long stretches of work; the
 // second writes, on warm lines.
-func (w *uringWorker) pass(s *Stream, now time.Time) {
-	ucs := w.streams[s]
+func (w *uringWorker) pass(o *Output, now time.Time) {
+	ucs := w.outputs[o]
 	if len(ucs) == 0 {
-		w.dropStream(s)
+		w.dropOutput(o)
 		return
 	}
 	todo, ending := w.todo[:0], w.ending[:0]
@@ -37,7 +37,7 @@ func (w *uringWorker) pass(s *Stream, now time.Time) {
 			todo = append(todo, uc)
 		}
 	}
-	w.view.take(&s.log)
+	w.view.take(&o.wire)
 	floor := noPos
 	for _, uc := range todo {
 		p := uc.p
@@ -58,8 +58,8 @@ func (w *uringWorker) pass(s *Stream, now time.Time) {
 		}
 	}
 	w.view.release()
-	s.log.setFloor(w.id, floor)
-	// Closing may drop a connection from w.streams[s] at once, so only
+	o.wire.setFloor(w.id, floor)
+	// Closing may drop a connection from w.outputs[o] at once, so only
 	// after the loops.
 	for _, uc := range ending {
 		w.beginClose(uc, nil)
@@ -69,9 +69,9 @@ func (w *uringWorker) pass(s *Stream, now time.Time) {
 	w.todo, w.ending = todo[:0], ending[:0]
 }
 
-func (w *uringWorker) dropStream(s *Stream) {
-	delete(w.streams, s)
-	s.log.setFloor(w.id, noPos)
+func (w *uringWorker) dropOutput(o *Output) {
+	delete(w.outputs, o)
+	o.wire.setFloor(w.id, noPos)
 }
 
 // startWrite plans the player's next range and submits it.
@@ -253,7 +253,7 @@ func iovecBytes(v unix.Iovec) []byte { return unsafe.Slice(v.Base, v.Len) }
 func (w *uringWorker) abortWrite(uc *uringConn) {
 	w.unpin(uc)
 	uc.inflight = false
-	w.pending[uc.p.stream] = struct{}{}
+	w.pending[uc.p.out] = struct{}{}
 }
 
 // writeDone accounts one completion of the player's write (a result, or a
@@ -278,13 +278,13 @@ func (w *uringWorker) writeDone(uc *uringConn, c uring.CQE) {
 	}
 	if !uc.closing {
 		uc.p.advance(uc.st, uc.written, w.reapedAt)
-		if uc.p.cursor < uc.st.head || uc.p.epoch != uc.p.stream.log.epoch.Load() {
+		if uc.p.cursor < uc.st.head || uc.p.epoch != uc.p.out.wire.epoch.Load() {
 			// The write fell short of what the flush offered (the socket
 			// took less, or the write was bounded), or a publisher change
 			// is pending: continue now. Data that
 			// arrived since waits for the next flush, or batching would
 			// degrade into a write per message.
-			w.pending[uc.p.stream] = struct{}{}
+			w.pending[uc.p.out] = struct{}{}
 		}
 	}
 }
@@ -304,7 +304,7 @@ func (w *uringWorker) writeResult(uc *uringConn, c uring.CQE) {
 		// (6.18 here): fall back to WRITE_FIXED, once.
 		if !w.zcOff {
 			w.zcOff = true
-			w.t.log.Warn("SEND_ZC unsupported on this kernel's accepted sockets; using write_fixed", "worker", w.id)
+			w.t.logger.Warn("SEND_ZC unsupported on this kernel's accepted sockets; using write_fixed", "worker", w.id)
 		}
 		uc.broken = true
 	case c.Res < 0:

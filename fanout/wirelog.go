@@ -10,10 +10,11 @@ import (
 // noPos marks an absent position (no keyframe yet).
 const noPos = ^uint64(0)
 
-// wireLog holds a stream's serialized messages: a byte sequence addressed by
-// absolute position, stored in blocks. One goroutine (the current
-// publisher's) appends; senders read any range in [tail, head) under a view
-// that pins the blocks it covers.
+// wireLog holds one Output's serialized records: a byte sequence addressed
+// by absolute position, stored in blocks. One goroutine (the stream's
+// writer, under the stream's lock) appends; senders read any range in
+// [tail, head) under a view that pins the blocks it covers. Transports know
+// nothing of the format of what they write from it.
 type wireLog struct {
 	mu     sync.Mutex
 	blocks blockRing // retained blocks, contiguous in position
@@ -35,6 +36,7 @@ type wireLog struct {
 
 	lagWindow int
 	maxCache  int
+	total     *logBytesCounter // the stream's serialized bytes, over all outputs
 
 	// floors holds, per sender worker, the lowest cursor among its players:
 	// bytes a player has not been sent are kept — up to maxCache, beyond
@@ -44,9 +46,17 @@ type wireLog struct {
 	floors map[int]uint64
 }
 
-func (l *wireLog) init(lagWindow, maxCache int) {
+func (l *wireLog) init(lagWindow, maxCache int, total *logBytesCounter) {
 	l.keyPos, l.firstKey = noPos, noPos
-	l.lagWindow, l.maxCache = lagWindow, maxCache
+	l.lagWindow, l.maxCache, l.total = lagWindow, maxCache, total
+}
+
+// Append implements Appender for the log's encoder.
+func (l *wireLog) Append(record []byte, start bool, ts uint32) {
+	l.append(record, start, ts)
+	if l.total != nil {
+		l.total.Add(uint64(len(record)))
+	}
 }
 
 // append adds one serialized message. key marks a position a player may

@@ -28,7 +28,7 @@ func TestWireLogAppendAndRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var l wireLog
-			l.init(1<<30, 1<<30)
+			l.init(1<<30, 1<<30, nil)
 			defer l.release()
 			var want []byte
 			for i, n := range tt.sizes {
@@ -60,7 +60,7 @@ func TestWireLogAppendAndRead(t *testing.T) {
 func TestWireLogTrimKeepsGOPAndLagWindow(t *testing.T) {
 	var l wireLog
 	const lag = 2 * blockSize
-	l.init(lag, 64*blockSize)
+	l.init(lag, 64*blockSize, nil)
 	defer l.release()
 	msg := make([]byte, 1000)
 	// A keyframe, then enough data to exceed twice the lag window.
@@ -90,7 +90,7 @@ func TestWireLogTrimKeepsGOPAndLagWindow(t *testing.T) {
 
 func TestWireLogCacheCapDropsLongGOP(t *testing.T) {
 	var l wireLog
-	l.init(blockSize, 4*blockSize)
+	l.init(blockSize, 4*blockSize, nil)
 	defer l.release()
 	l.append(make([]byte, 100), true, 0)
 	for range 20 {
@@ -106,7 +106,7 @@ func TestWireLogCacheCapDropsLongGOP(t *testing.T) {
 
 func TestViewPinsBlocksAcrossTrim(t *testing.T) {
 	var l wireLog
-	l.init(blockSize, 4*blockSize)
+	l.init(blockSize, 4*blockSize, nil)
 	first := bytes.Repeat([]byte{0xAB}, blockSize)
 	l.append(first, true, 0)
 	var v logView
@@ -131,7 +131,7 @@ func TestViewPinsBlocksAcrossTrim(t *testing.T) {
 
 func BenchmarkWireLogAppend(b *testing.B) {
 	var l wireLog
-	l.init(DefaultLagWindow, DefaultMaxCache)
+	l.init(DefaultLagWindow, DefaultMaxCache, nil)
 	defer l.release()
 	msg := make([]byte, 4096+12)
 	for i := range 2000 { // warm up until blocks are recycled

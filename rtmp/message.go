@@ -42,6 +42,11 @@ const (
 // DefaultChunkSize is the chunk size every RTMP peer starts with.
 const DefaultChunkSize = 128
 
+// DefaultServerChunkSize is the outbound chunk size a Server announces when
+// its ChunkSize is zero: large enough that most audio and many video
+// messages are one chunk.
+const DefaultServerChunkSize = 4096
+
 // MaxTimestamp24 is the largest timestamp that fits the 3-byte header field;
 // at or above it the extended timestamp field is used.
 const MaxTimestamp24 = 0xFFFFFF

@@ -99,7 +99,7 @@ func (srv *Server) withDefaults() {
 		srv.Limits = DefaultLimits
 	}
 	if srv.ChunkSize == 0 {
-		srv.ChunkSize = 4096
+		srv.ChunkSize = DefaultServerChunkSize
 	}
 	if srv.WindowAckSize == 0 {
 		srv.WindowAckSize = 2500000
@@ -161,13 +161,18 @@ func (srv *Server) isClosed() bool {
 	return srv.closed
 }
 
+// NextID takes the next connection id from the sequence the server numbers
+// its sessions with, so that connections of other protocols on the same
+// server (HTTP players) get ids no session has.
+func (srv *Server) NextID() uint64 { return srv.nextID.Add(1) }
+
 func (srv *Server) newSession(c net.Conn) *Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closed {
 		return nil
 	}
-	s := &Session{ID: srv.nextID.Add(1), conn: c, srv: srv}
+	s := &Session{ID: srv.NextID(), conn: c, srv: srv}
 	s.log = srv.Logger.With("session", s.ID, "peer", c.RemoteAddr().String())
 	srv.sessions[s] = struct{}{}
 	srv.wg.Add(1)

@@ -157,6 +157,26 @@ func apiCall(t testing.TB, method, url, token string) (int, string) {
 }
 
 // wantRefusal checks err is a refusal naming code and reason.
+// httpPlayOutcome plays an HTTP-FLV URL until its first tag after the
+// file header; a refusal is an error naming the status and the answer.
+func httpPlayOutcome(url string) error {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+	}
+	head := make([]byte, 9+4+11) // file header, previous tag size, a tag header
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		return fmt.Errorf("%w: %v", errPlayEnded, err)
+	}
+	return nil
+}
+
 func wantRefusal(t testing.TB, err error, code, reason string) {
 	t.Helper()
 	if err == nil {

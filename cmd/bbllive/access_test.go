@@ -51,6 +51,21 @@ var accessEntries = []accessEntry{
 			return rtmpPlayOutcome("rtmp://" + srv.addr + "/" + stream + "?" + query)
 		},
 		refusedPlay: func(string) string { return rtmp.CodePlayFailed }},
+	{proto: "http-flv",
+		play: func(srv *accessServer, stream, query string) error {
+			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".flv?" + query)
+		},
+		refusedPlay: httpRefusalStatus},
+}
+
+// httpRefusalStatus is the status an HTTP player is refused with: 401 when
+// its credential is missing or unusable, 403 when it does not allow this.
+func httpRefusalStatus(reason string) string {
+	switch reason {
+	case access.ReasonTokenMissing, access.ReasonTokenInvalid, access.ReasonTokenExpired:
+		return "HTTP 401"
+	}
+	return "HTTP 403"
 }
 
 // tokenCase is one row of the token matrix.

@@ -146,8 +146,8 @@ func benchRun(ctx context.Context, args []string) int {
 	var cfg bench.RunConfig
 	var configs configList
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "bbllive binary to start (default: this one)")
-	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll, uring, floor, servers, msg, 100ms) or all; default all unless -config is given")
-	fs.Var(&configs, "config", `a configuration NAME=FLAGS for "bbllive serve", e.g. 'nodelay=-flush message', or NAME=floor FLAGS for "bbllive bench floor" (repeatable)`)
+	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll, uring, floor, servers, msg, 100ms, flv) or all; default all unless -config is given")
+	fs.Var(&configs, "config", `a configuration NAME=FLAGS for "bbllive serve", e.g. 'nodelay=-flush message', or NAME=floor FLAGS for "bbllive bench floor", or NAME=http-flv FLAGS / NAME=ws-flv FLAGS for players of HTTP-FLV / WebSocket-FLV (repeatable)`)
 	list := fs.Bool("list", false, "list the presets and exit")
 	players := fs.String("players", "1000", "player counts to measure, comma-separated (each ≤ 10000)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "settling time after the last player is set up")
@@ -249,7 +249,7 @@ func writeFile(path string, write func(*os.File) error) error {
 func benchPlay(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("play", flag.ContinueOnError)
 	var cfg bench.LoadConfig
-	fs.StringVar(&cfg.URL, "url", "", "rtmp://host:port/app/name to play; {i} and {i%K} take the player's index (required)")
+	fs.StringVar(&cfg.URL, "url", "", "what to play: rtmp://host:port/app/name, http://host:port/app/name.flv (HTTP-FLV) or ws://host:port/app/name.flv (WebSocket-FLV); {i} and {i%K} take the player's index (required)")
 	fs.IntVar(&cfg.Players, "n", 100, "players")
 	duration := fs.Duration("duration", 30*time.Second, "measurement window, after the ramp-up and warm-up")
 	warmup := fs.Duration("warmup", 2*time.Second, "settling time after the last player is set up")

@@ -41,6 +41,10 @@ func serveJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
+// maxHeaderBytes bounds a request's headers: a player's request is a few
+// hundred bytes, and larger ones are answered 431 and closed.
+const maxHeaderBytes = 16 << 10
+
 // startHTTP listens on addr and serves h until the returned server is
 // closed.
 func startHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
@@ -49,7 +53,8 @@ func startHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, net
 		return nil, nil, err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
 			log.Error("http server failed", "err", err)
@@ -103,6 +108,7 @@ func streamRows(hub *fanout.Hub) []streamRow {
 type connRow struct {
 	ID               uint64    `json:"id"`
 	Role             string    `json:"role"`
+	Protocol         string    `json:"protocol"`
 	Stream           string    `json:"stream"`
 	Peer             string    `json:"peer"`
 	Cookie           uint64    `json:"cookie,omitempty"`
@@ -161,7 +167,7 @@ func (c *connSampler) sample(now time.Time) []connRow {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ci := range conns {
-		r := connRow{ID: ci.ID, Role: ci.Role, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
+		r := connRow{ID: ci.ID, Role: ci.Role, Protocol: ci.Protocol, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
 			Source: "app", BytesSent: ci.BytesSent, BytesReceived: ci.BytesReceived,
 			AppBytesSent: ci.BytesSent, AppBytesReceived: ci.BytesReceived}
 		if s, ok := kernel[ci.Cookie]; ok && ci.Cookie != 0 {

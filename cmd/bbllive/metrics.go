@@ -241,7 +241,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, ctl.handler(h, c.access.apiAddr == ""), log)
+	hs, ln, err := startHTTP(c.httpAddr, withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)

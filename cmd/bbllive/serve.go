@@ -48,6 +48,7 @@ type serveConfig struct {
 	bpf              bool
 	configFile       string
 	access           accessSettings // access.go
+	media            mediaConfig    // HTTP-FLV and WebSocket-FLV playback (media.go)
 
 	// args, when set, is the command line the settings came from: a
 	// reload parses it again (reload.go), and flagValues is every flag's
@@ -69,7 +70,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.listen, "listen", ":1935", "RTMP listen address")
 	fs.StringVar(&c.flush, "flush", "interval", "when players are written to: message (lowest latency), interval, or gop (like the original bbllive)")
 	durationVar(fs, &c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
-	fs.UintVar(&c.chunkSize, "chunk-size", fanout.DefaultChunkSize, "outbound RTMP chunk size")
+	fs.UintVar(&c.chunkSize, "chunk-size", rtmp.DefaultServerChunkSize, "outbound RTMP chunk size")
 	fs.IntVar(&c.lagWindow, "lag-window", fanout.DefaultLagWindow, "bytes a player may fall behind before it skips to the newest keyframe")
 	fs.IntVar(&c.maxCache, "max-cache", fanout.DefaultMaxCache, "most bytes a stream keeps, GOP cache included")
 	durationVar(fs, &c.slowTimeout, "slow-timeout", fanout.DefaultSlowTimeout, "disconnect a player that has not caught up for this long")
@@ -91,6 +92,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
+	mediaFlags(fs, &c.media)
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	c.access.register(fs)
 	return fs
@@ -134,7 +136,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		return fmt.Errorf("-chunk-size %d out of range (128..16777216)", c.chunkSize)
 	}
 	cfg := fanout.Config{
-		Flush: policy, FlushInterval: c.flushInterval, ChunkSize: uint32(c.chunkSize),
+		Flush: policy, FlushInterval: c.flushInterval,
 		LagWindow: c.lagWindow, MaxCache: c.maxCache, SlowTimeout: c.slowTimeout,
 		PublishGrace: c.publishGrace, Workers: c.workers,
 		PlayWait: c.playWait, PublisherTimeout: c.publisherTimeout,
@@ -161,6 +163,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
+	media, err := startMedia(c, hub, srv, log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer media.close()
 	ctl := newControl(c, srv, hub, gate, transport.Name(), log)
 	defer ctl.watchSIGHUP()() // from here on SIGHUP reloads rather than kills
 	obs, err := startObservability(c, srv, hub, ctl, log)
@@ -177,7 +185,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	ln = obs.finalReadings(ln)
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
-		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", eff.ChunkSize, "version", versionString())
+		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", srv.ChunkSize, "version", versionString())
 	if ready != nil {
 		ready(ln.Addr())
 	}

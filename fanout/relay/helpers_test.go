@@ -43,7 +43,7 @@ func tryOriginOn(t *testing.T, addr string) (*testOrigin, error) {
 	cfg := fanout.Config{Flush: fanout.FlushMessage}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub := fanout.NewHub(cfg, fanout.NewNetpoll(cfg), log)
-	srv := &rtmp.Server{Handler: hub, Logger: log, ChunkSize: fanout.DefaultChunkSize}
+	srv := &rtmp.Server{Handler: hub, Logger: log, ChunkSize: rtmp.DefaultServerChunkSize}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err

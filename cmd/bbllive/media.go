@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/httpflv"
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// mediaConfig is the HTTP playback part of serveConfig: HTTP-FLV and
+// WebSocket-FLV, served on -http and, when set, on a listener of their own.
+type mediaConfig struct {
+	playAddr    string
+	allowOrigin string
+
+	// handler is the endpoint once serve made it; -http mounts it too.
+	handler *httpflv.Handler
+	// onPlay, when set, receives the bound playback address (tests).
+	onPlay func(net.Addr)
+}
+
+func mediaFlags(fs *flag.FlagSet, c *mediaConfig) {
+	fs.StringVar(&c.playAddr, "http-play", "", "a listener for HTTP-FLV and WebSocket-FLV playback only (/APP/NAME.flv), beside -http, which serves them too; empty: none")
+	fs.StringVar(&c.allowOrigin, "http-play-origin", "*", "Access-Control-Allow-Origin of HTTP-FLV answers (the origins whose pages may play)")
+}
+
+// media is the running HTTP playback.
+type media struct {
+	handler *httpflv.Handler
+	play    *http.Server
+}
+
+// startMedia makes the HTTP-FLV endpoint (stored in c.media for -http) and
+// starts the dedicated playback listener when one is asked for.
+func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, log *slog.Logger) (*media, error) {
+	h := &httpflv.Handler{Hub: hub, Logger: log, NextID: srv.NextID, AllowOrigin: c.media.allowOrigin}
+	c.media.handler = h
+	m := &media{handler: h}
+	if c.media.playAddr == "" {
+		return m, nil
+	}
+	hs, ln, err := startHTTP(c.media.playAddr, h, log)
+	if err != nil {
+		return nil, fmt.Errorf("-http-play %s: %w", c.media.playAddr, err)
+	}
+	m.play = hs
+	log.Info("http playback listening", "addr", ln.Addr().String())
+	if c.media.onPlay != nil {
+		c.media.onPlay(ln.Addr())
+	}
+	return m, nil
+}
+
+func (m *media) close() {
+	if m.play != nil {
+		m.play.Close()
+	}
+	m.handler.Close()
+}
+
+// withMedia sends stream requests (/APP/NAME.flv) to the playback
+// endpoint and everything else to h.
+func withMedia(h http.Handler, m *httpflv.Handler) http.Handler {
+	if m == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".flv") {
+			m.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,193 @@
+// Package httpflv serves a hub's streams to browsers and other HTTP
+// clients: HTTP-FLV (GET /APP/NAME.flv) and WebSocket-FLV (the same path
+// with Upgrade: websocket, RFC 6455). The request is answered and the
+// connection hijacked here; from then on the player is a cursor into the
+// stream's FLV (or WebSocket-FLV) wire log on the hub's transport, exactly
+// like an RTMP player.
+package httpflv
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/fanout/flv"
+)
+
+// Handler is the HTTP-FLV and WebSocket-FLV endpoint. Mount it for paths of
+// the form /APP/NAME.flv (other paths get 404).
+type Handler struct {
+	// Hub is where players are attached.
+	Hub *fanout.Hub
+	// Logger receives one line per refused request (default slog.Default).
+	Logger *slog.Logger
+	// NextID numbers the players for the control API, from the same
+	// sequence as the RTMP sessions (rtmp.Server.NextID); nil leaves them 0.
+	NextID func() uint64
+	// AllowOrigin is the Access-Control-Allow-Origin of every answer, so
+	// that pages on other origins can play (default "*").
+	AllowOrigin string
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // players this handler reads (netpoll)
+	closed bool
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", h.allowOrigin())
+	app, name, ok := streamPath(r.URL.Path)
+	if !ok {
+		http.Error(w, "not found: streams are at /APP/NAME.flv", http.StatusNotFound)
+		return
+	}
+	switch r.Method {
+	case http.MethodOptions:
+		h.preflight(w, r)
+		return
+	case http.MethodGet, http.MethodHead:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	v := fanout.Viewer{App: app, Name: name, Query: r.URL.RawQuery, Remote: r.RemoteAddr, Protocol: fanout.ProtocolHTTPFLV}
+	var accept string
+	if isUpgrade(r) {
+		key, status, why := checkUpgrade(r)
+		if status != 0 {
+			h.refuse(w, r, status, why)
+			return
+		}
+		v.Protocol, accept = fanout.ProtocolWSFLV, key
+	}
+	if h.NextID != nil {
+		v.ID = h.NextID()
+	}
+	// Access first, so that a client without a credential learns nothing,
+	// not even whether the stream exists; then the hub's play wait decides
+	// "not found", as it does for RTMP.
+	adm, err := h.Hub.Admit(r.Context(), v.Request(access.Play))
+	if err != nil {
+		h.refuse(w, r, access.HTTPStatusOf(err), err.Error())
+		return
+	}
+	if err := h.Hub.AwaitPublisher(r.Context(), v.Key()); err != nil {
+		adm.Done()
+		h.refuse(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	if r.Method == http.MethodHead {
+		adm.Done()
+		setFLVHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.play(w, r, &v, accept, adm)
+}
+
+// streamPath splits "/APP/NAME.flv".
+func streamPath(p string) (app, name string, ok bool) {
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return "", "", false
+	}
+	app, file, ok := strings.Cut(rest, "/")
+	if !ok || app == "" || strings.Contains(file, "/") {
+		return "", "", false
+	}
+	name, ok = strings.CutSuffix(file, ".flv")
+	if !ok || name == "" {
+		return "", "", false
+	}
+	return app, name, true
+}
+
+func (h *Handler) allowOrigin() string {
+	if h.AllowOrigin == "" {
+		return "*"
+	}
+	return h.AllowOrigin
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.Default()
+	}
+	return h.Logger
+}
+
+// preflight answers a CORS preflight: any origin may GET the stream, with
+// whatever request headers its player sends.
+func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		hd.Set("Access-Control-Allow-Headers", req)
+	}
+	hd.Set("Access-Control-Max-Age", "600")
+	hd.Set("Allow", "GET, HEAD, OPTIONS")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// refuse answers a request that gets no stream, and logs why.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, why string) {
+	h.logger().Info("http-flv request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "why", why)
+	if status == http.StatusUpgradeRequired {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+	}
+	w.Header().Set("Connection", "close")
+	http.Error(w, why, status)
+}
+
+// setFLVHeaders are the headers of a stream's answer.
+func setFLVHeaders(hd http.Header) {
+	hd.Set("Content-Type", "video/x-flv")
+	hd.Set("Cache-Control", "no-cache, no-store")
+}
+
+// Close ends the players whose connections this handler reads (the
+// transport's own, io_uring's, end with the transport).
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	conns := h.conns
+	h.conns = nil
+	h.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	return nil
+}
+
+// track records a connection the handler reads, or refuses it after Close.
+func (h *Handler) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	if h.conns == nil {
+		h.conns = map[net.Conn]struct{}{}
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+func (h *Handler) untrack(c net.Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// formatOf is the wire format of a viewer's protocol.
+func formatOf(protocol string) fanout.Format {
+	if protocol == fanout.ProtocolWSFLV {
+		return flv.WebSocket
+	}
+	return flv.HTTP
+}
