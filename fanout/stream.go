@@ -35,6 +35,7 @@ type Stream struct {
 	sawVideo bool
 
 	stats StreamStats
+	taps  tapSet // remuxers fed from ingest (tap.go)
 }
 
 // StreamStats are a stream's running totals.
@@ -118,6 +119,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 		return nil
 	}
 	out.Timestamp = s.tl.next(m.Timestamp)
+	s.taps.send(out)
 	s.scratch = rtmp.AppendMessage(s.scratch[:0], &out, s.hub.cfg.ChunkSize)
 	s.log.append(s.scratch, key, out.Timestamp)
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
