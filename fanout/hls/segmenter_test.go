@@ -176,8 +176,8 @@ func TestBlockingPredicates(t *testing.T) {
 	}
 	last := s.segments[len(s.segments)-1]
 	cases := []struct {
-		msn     uint64
-		part    int
+		msn      uint64
+		part     int
 		has, far bool
 	}{
 		{last.msn, -1, true, false},
