@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbllive/bbllive/bpf"
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/hls"
 	"github.com/bbllive/bbllive/rtmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -206,6 +207,7 @@ func (c *perConnCollector) Collect(ch chan<- prometheus.Metric) {
 type observability struct {
 	probes *bpf.Probes
 	http   *http.Server
+	hls    *hls.Server
 }
 
 // startObservability loads the eBPF probes (when asked and possible; a
@@ -237,7 +239,13 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 		perConn.MustRegister(newPerConnCollector(conns))
 		g = prometheus.Gatherers{g, perConn}
 	}
-	hs, ln, err := startHTTP(c.httpAddr, newHTTPHandler(g, hub, conns, log), log)
+	h, err := newHLS(&c.hls, hub, log)
+	if err != nil {
+		o.close()
+		return nil, err
+	}
+	o.hls = h
+	hs, ln, err := startHTTP(c.httpAddr, withHLS(newHTTPHandler(g, hub, conns, log), o.hls), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)
@@ -255,6 +263,9 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 func (o *observability) close() {
 	if o.http != nil {
 		o.http.Close()
+	}
+	if o.hls != nil {
+		o.hls.Close()
 	}
 	o.probes.Close()
 }

@@ -43,6 +43,7 @@ type serveConfig struct {
 	perConnMetrics   bool
 	bpf              bool
 	configFile       string
+	hls              hlsConfig
 
 	// onHTTP, when set, receives the bound HTTP address (tests listen on
 	// port 0).
@@ -73,6 +74,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
+	c.hls.register(fs)
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	return fs
 }

@@ -14,6 +14,7 @@ type Fragmenter struct {
 	pending    *Sample // newest video frame, duration unknown
 	pendingDTS int64   // its decode time in ticks
 	lastDur    uint32  // duration of the previous video frame, for Flush
+	lastDTS    int64   // decode time of the newest complete video frame
 
 	vRun, aRun   []Sample
 	vBase, aBase int64 // decode time of the first sample of each run
@@ -60,10 +61,24 @@ func (f *Fragmenter) AddVideo(dts int64, fr Frame) {
 	f.pending, f.pendingDTS = &s, t
 }
 
+// EndVideoAt shortens the newest complete video frame so that it ends
+// by ms: a fragment cut to a fixed duration across a gap in the
+// timestamps ends on time, and the next starts where its frame does.
+func (f *Fragmenter) EndVideoAt(ms int64) {
+	if f.video == nil || len(f.vRun) == 0 {
+		return
+	}
+	last := &f.vRun[len(f.vRun)-1]
+	if d := f.video.Ticks(ms) - f.lastDTS; d > 0 && d < int64(last.Duration) {
+		last.Duration = uint32(d)
+	}
+}
+
 func (f *Fragmenter) completeVideo(d uint32) {
 	if len(f.vRun) == 0 {
 		f.vBase = f.pendingDTS
 	}
+	f.lastDTS = f.pendingDTS
 	f.pending.Duration = d
 	f.vRun = append(f.vRun, *f.pending)
 	f.pending, f.lastDur = nil, d

@@ -165,16 +165,31 @@ func (s *segmenter) video(dts int64, fr fmp4.Frame) {
 	s.frag.AddVideo(dts, fr) // completes the previous frame
 	switch {
 	case fr.Key && dts-s.segStart >= s.cfg.SegmentTarget.Milliseconds():
-		s.closePart(dts)
+		s.cutVideoPart(dts)
 		s.closeSegment()
 		s.startSegment(dts, false)
 	case fr.Key || dts-s.partStart+s.lastDelta > s.cfg.PartTarget.Milliseconds():
 		// A keyframe starts an independent part, where a player may join;
 		// otherwise the part ends before the next frame would overrun the
 		// part target.
-		s.closePart(dts)
+		s.cutVideoPart(dts)
 		s.partKey = fr.Key
 	}
+}
+
+// cutVideoPart closes the open part before the frame at dts. A frame
+// later than the steady rate predicted (a jump in the publisher's clock,
+// a loop of its file) would make the part longer than the part target;
+// then the part's last frame is shortened to end on target and the next
+// part starts at dts, leaving a small gap players step over.
+func (s *segmenter) cutVideoPart(dts int64) {
+	end, limit := dts, s.partStart+s.cfg.PartTarget.Milliseconds()
+	if end > limit {
+		end = limit
+		s.frag.EndVideoAt(end)
+	}
+	s.closePart(end)
+	s.partStart = dts
 }
 
 // audioFrameMS is an AAC frame's duration in ms, rounded up.

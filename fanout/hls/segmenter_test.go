@@ -109,6 +109,19 @@ func TestSegmentsFollowGOPsAndParts(t *testing.T) {
 	}
 }
 
+// TestTimestampJumps: a publisher's clock that jumps ahead (a looped
+// file, a stall) never makes a part longer than the part target.
+func TestTimestampJumps(t *testing.T) {
+	f := newFeeder(t, Config{SegmentTarget: time.Second})
+	for _, jump := range []uint32{0, 86, 150, 230, 1000, 5} {
+		f.off += jump
+		f.feed(synth.Config{GOP: 25, Audio: true}, 1900*time.Millisecond)
+	}
+	if f.lists < 30 {
+		t.Fatalf("only %d playlists", f.lists)
+	}
+}
+
 func TestAudioOnly(t *testing.T) {
 	f := newFeeder(t, Config{SegmentTarget: time.Second})
 	src, _ := synth.New(synth.Config{Audio: true})
