@@ -11,6 +11,8 @@ command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
 # npm installs the web players (hls.js, mpegts.js) at test time.
 [ -x /usr/lib/chromium/chromium-headless-shell ] || need="$need chromium-headless-shell"
 command -v npm >/dev/null 2>&1 || need="$need npm"
+# HLS tests put a real nginx proxy_cache in front of the server.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx"
 if [ -n "$need" ]; then
 	echo "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive
