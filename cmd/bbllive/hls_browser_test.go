@@ -55,7 +55,7 @@ func TestHLSjsLowLatency(t *testing.T) {
 	if err != nil {
 		t.Skipf("hls.js not available: %v", err)
 	}
-	_, playlist := startHLS(t, "hlsjs")
+	_, playlist, _ := startHLS(t, "hlsjs")
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hls.js" {
 			http.ServeFile(w, r, script)

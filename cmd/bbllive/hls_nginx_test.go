@@ -118,7 +118,7 @@ func cacheGet(t *testing.T, url string) ([]byte, string) {
 // server: segments, parts and init segments are served from the cache
 // the second time, playlists never are.
 func TestHLSThroughNginxCache(t *testing.T) {
-	srv, direct := startHLS(t, "cdn")
+	srv, direct, _ := startHLS(t, "cdn")
 	edge := startNginx(t, srv.http)
 	base := edge + "/live/cdn/"
 	pl, err := fetchPlaylist(base + "index.m3u8")

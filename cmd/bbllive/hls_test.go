@@ -20,12 +20,12 @@ var hlsClip = mediatest.Clip{Seconds: 4, FPS: 25, GOP: 25, Width: 320, Height: 2
 
 // startHLS runs a server with 1 s HLS segments and ffmpeg publishing the
 // clip in a loop to live/NAME, and returns the playlist URL once it
-// answers.
-func startHLS(t *testing.T, name string, opts ...string) (srv *testServer, playlist string) {
+// answers, and the publisher's stop.
+func startHLS(t *testing.T, name string, opts ...string) (srv *testServer, playlist string, stop func() error) {
 	t.Helper()
 	clip := mediatest.Path(t, hlsClip)
 	srv = startServer(t, append([]string{"-hls-segment-target", "1s"}, opts...)...)
-	mediatest.Publish(context.Background(), t, clip, srv.url(name))
+	stop = mediatest.Publish(context.Background(), t, clip, srv.url(name))
 	playlist = "http://" + srv.http + "/live/" + name + "/index.m3u8"
 	waitFor(t, 15*time.Second, "the HLS playlist", func() bool {
 		resp, err := http.Get(playlist)
@@ -35,7 +35,7 @@ func startHLS(t *testing.T, name string, opts ...string) (srv *testServer, playl
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return srv, playlist
+	return srv, playlist, stop
 }
 
 // fetchPlaylist gets, parses and validates a playlist.
@@ -63,7 +63,7 @@ func fetchPlaylist(url string) (*hlstest.Playlist, error) {
 // stream with ffmpeg's HLS demuxer (which ignores the LL tags: the
 // ordinary HLS view of the same playlist) and counts the frames of 6 s.
 func TestHLSFFmpegClient(t *testing.T) {
-	_, playlist := startHLS(t, "hlsff")
+	_, playlist, _ := startHLS(t, "hlsff")
 	out := filepath.Join(t.TempDir(), "hls.nut")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -120,4 +120,50 @@ func TestHLSFFmpegClient(t *testing.T) {
 	if v < 6*hlsClip.FPS-5 || v > 6*hlsClip.FPS+5 || a < 6*44100/1024-10 {
 		t.Fatalf("%d video and %d audio frames in 6 s, want about %d and %d", v, a, 6*hlsClip.FPS, 6*44100/1024)
 	}
+}
+
+// TestHLSPublisherReconnect: the publisher leaves and comes back within
+// the grace period with another picture size. The playlist keeps its
+// media sequence, marks the change with EXT-X-DISCONTINUITY and a new
+// EXT-X-MAP, and every reload stays valid and continues the last.
+func TestHLSPublisherReconnect(t *testing.T) {
+	srv, playlist, stopFirst := startHLS(t, "again")
+	other := mediatest.Path(t, mediatest.Clip{Seconds: 4, FPS: 25, GOP: 25, Width: 640, Height: 360})
+	var prev *hlstest.Playlist
+	poll := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+			pl, err := fetchPlaylist(playlist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev != nil {
+				if err := prev.Continues(pl); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prev = pl
+		}
+	}
+	poll(3 * time.Second)
+	firstMap := prev.Segments[0].Map
+	if err := stopFirst(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the first publisher to leave", func() bool {
+		var rows []streamRow
+		getJSON(t, srv.http, "/api/streams", &rows)
+		return len(rows) == 1 && !rows[0].Live
+	})
+	mediatest.Publish(context.Background(), t, other, srv.url("again"))
+	poll(6 * time.Second)
+	var disc *hlstest.Segment
+	for i := range prev.Segments {
+		if prev.Segments[i].Discontinuity {
+			disc = &prev.Segments[i]
+		}
+	}
+	if disc == nil || disc.Map == firstMap || disc.DSN != prev.DiscontinuitySequence+1 {
+		t.Fatalf("after the reconnect: discontinuity %+v, first map %s", disc, firstMap)
+	}
+	t.Logf("segment %d starts the new settings with %s", disc.MSN, disc.Map)
 }
