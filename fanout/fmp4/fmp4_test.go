@@ -54,7 +54,8 @@ func TestTrackErrors(t *testing.T) {
 		p     []byte
 	}{
 		{"not a header", true, []byte{0x27, 1, 0, 0, 0, 1, 2}},
-		{"hevc unsupported", true, []byte{0x1c, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"hvcC short", true, []byte{0x1c, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"vp9 unsupported", true, []byte{0x90, 0x76, 0x70, 0x30, 0x39, 1, 2, 3}},
 		{"avcC short", true, []byte{0x17, 0, 0, 0, 0, 1, 0x64}},
 		{"avcC version", true, []byte{0x17, 0, 0, 0, 0, 2, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f}},
 		{"avcC no SPS", true, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0, 0}},

@@ -48,23 +48,40 @@ type Track struct {
 // duration of every audio sample.
 const FrameSamples = 1024
 
-// NewVideoTrack builds a video track from an FLV video sequence header
-// (legacy AVC or enhanced RTMP "avc1").
+// NewVideoTrack builds a video track from an FLV video sequence header:
+// H.264 (legacy or enhanced RTMP "avc1"), HEVC (enhanced "hvc1", or the
+// widespread legacy codec id 12) or AV1 (enhanced "av01", or legacy id 13).
 func NewVideoTrack(id uint32, seq []byte) (*Track, error) {
 	if !rtmp.IsVideoSequenceHeader(seq) || len(seq) < 5 {
 		return nil, errors.New("fmp4: not a video sequence header")
 	}
-	codec := rtmp.VideoCodec(seq)
-	if codec != "avc" {
-		return nil, fmt.Errorf("fmp4: video codec %q is not supported (H.264 only)", codec)
+	// Legacy: 1 byte header, packet type, 3 bytes CTO; enhanced: header +
+	// FourCC. Either way the record starts at byte 5.
+	rec := seq[5:]
+	t := &Track{ID: id, Kind: Video, Timescale: videoTimescale, config: bytes.Clone(rec)}
+	switch codec := rtmp.VideoCodec(seq); codec {
+	case "avc":
+		c, err := parseAVCConfig(rec)
+		if err != nil {
+			return nil, err
+		}
+		t.Codec, t.Width, t.Height, t.fourCC = avcCodecString(c), c.width, c.height, "avc1"
+	case "hevc":
+		c, err := parseHVCC(rec)
+		if err != nil {
+			return nil, err
+		}
+		t.Codec, t.Width, t.Height, t.fourCC = c.codec, c.width, c.height, "hvc1"
+	case "av1":
+		c, err := parseAV1C(rec)
+		if err != nil {
+			return nil, err
+		}
+		t.Codec, t.Width, t.Height, t.fourCC = c.codec, c.width, c.height, "av01"
+	default:
+		return nil, fmt.Errorf("fmp4: video codec %q is not supported (H.264, HEVC, AV1)", codec)
 	}
-	rec := seq[5:] // legacy: 1 byte header, packet type, 3 bytes CTO; enhanced: header + FourCC
-	c, err := parseAVCConfig(rec)
-	if err != nil {
-		return nil, err
-	}
-	return &Track{ID: id, Kind: Video, Codec: avcCodecString(c), Timescale: videoTimescale,
-		Width: c.width, Height: c.height, fourCC: "avc1", config: bytes.Clone(rec)}, nil
+	return t, nil
 }
 
 // NewAudioTrack builds an audio track from an FLV AAC sequence header.
@@ -100,7 +117,7 @@ type Frame struct {
 	Data []byte
 }
 
-// VideoFrame extracts the coded frame of an FLV H.264 video payload. ok
+// VideoFrame extracts the coded frame of an FLV video payload. ok
 // is false for what is not a frame (sequence header, end of sequence).
 // Data aliases p.
 func VideoFrame(p []byte) (f Frame, ok bool) {
@@ -109,12 +126,15 @@ func VideoFrame(p []byte) (f Frame, ok bool) {
 	}
 	if rtmp.IsExVideo(p) {
 		switch p[0] & 0x0f {
-		case 1: // CodedFrames: a 24-bit CTO precedes the data
-			if len(p) < 8 {
-				return f, false
+		case 1: // CodedFrames: for avc1 and hvc1 a 24-bit CTO precedes the data
+			f.Data = p[5:]
+			if fourCC := string(p[1:5]); fourCC == "avc1" || fourCC == "hvc1" {
+				if len(p) < 8 {
+					return f, false
+				}
+				f.CTO = cto24(p[5:8])
+				f.Data = p[8:]
 			}
-			f.CTO = cto24(p[5:8])
-			f.Data = p[8:]
 		case 3: // CodedFramesX: CTO is zero
 			f.Data = p[5:]
 		default:
