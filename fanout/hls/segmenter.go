@@ -29,8 +29,7 @@ type segment struct {
 	pdt      time.Time // wall-clock time of its first sample
 	parts    []*part
 	dur      time.Duration // sum of its parts
-	data     []byte        // the parts back to back, once complete
-	complete bool
+	complete bool          // served as its parts back to back, never copied
 }
 
 // segmenter cuts a stream's messages into parts and GOP-aligned segments.
@@ -271,14 +270,6 @@ func (s *segmenter) closeSegment() {
 	if len(c.parts) == 0 {
 		s.nextMSN-- // nothing was cut: its number is reused
 		return
-	}
-	n := 0
-	for _, p := range c.parts {
-		n += len(p.data)
-	}
-	c.data = make([]byte, 0, n)
-	for _, p := range c.parts {
-		c.data = append(c.data, p.data...)
 	}
 	c.complete = true
 	s.segments = append(s.segments, c)

@@ -74,14 +74,24 @@ func (m *remuxer) serveMedia(w http.ResponseWriter, r *http.Request, file string
 		fail(w, http.StatusNotFound, "no such segment (it may have left the window)")
 		return
 	}
+	n := 0
+	for _, b := range body {
+		n += len(b)
+	}
 	h := w.Header()
 	h.Set("Content-Type", typeMedia)
 	h.Set("Cache-Control", cacheMedia)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
+	h.Set("Content-Length", strconv.Itoa(n))
+	for _, b := range body {
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+	}
 }
 
-func (m *remuxer) media(r *http.Request, file string) ([]byte, bool) {
+// media returns the pieces of a file's body: parts are never changed
+// once cut, so they are written after the lock is released.
+func (m *remuxer) media(r *http.Request, file string) ([][]byte, bool) {
 	if rest, ok := strings.CutPrefix(file, "init-"+m.epoch+"-"); ok {
 		id, err := strconv.Atoi(strings.TrimSuffix(rest, ".mp4"))
 		if err != nil || !strings.HasSuffix(rest, ".mp4") {
@@ -89,7 +99,8 @@ func (m *remuxer) media(r *http.Request, file string) ([]byte, bool) {
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		return m.seg.initData(id)
+		b, ok := m.seg.initData(id)
+		return [][]byte{b}, ok
 	}
 	rest, ok := strings.CutPrefix(file, m.epoch+"-")
 	if !ok || !strings.HasSuffix(rest, ".m4s") {
@@ -130,16 +141,20 @@ func (s *segmenter) initData(id int) ([]byte, bool) {
 	return nil, false
 }
 
-// mediaData returns segment msn (p < 0) or its part p.
-func (s *segmenter) mediaData(msn uint64, p int) ([]byte, bool) {
+// mediaData returns segment msn (p < 0) — its parts — or its part p.
+func (s *segmenter) mediaData(msn uint64, p int) ([][]byte, bool) {
 	g := s.find(msn)
 	switch {
 	case g == nil:
 		return nil, false
 	case p < 0 && g.complete:
-		return g.data, true
+		out := make([][]byte, len(g.parts))
+		for i, pt := range g.parts {
+			out[i] = pt.data
+		}
+		return out, true
 	case p >= 0 && p < len(g.parts):
-		return g.parts[p].data, true
+		return [][]byte{g.parts[p].data}, true
 	}
 	return nil, false
 }
