@@ -10,8 +10,22 @@ import (
 
 // initSegment is one init segment, numbered in its remuxer's run.
 type initSegment struct {
-	id   int
-	data []byte
+	id     int
+	data   []byte
+	tracks []*fmp4.Track
+}
+
+// describes reports whether the init segment is the one for tracks.
+func (i *initSegment) describes(tracks []*fmp4.Track) bool {
+	if i == nil || len(i.tracks) != len(tracks) {
+		return false
+	}
+	for k := range tracks {
+		if !i.tracks[k].Same(tracks[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // part is a partial segment: one CMAF fragment.
@@ -221,7 +235,8 @@ func (s *segmenter) audio(dts int64, fr fmp4.Frame) {
 }
 
 // startSegment opens a segment at dts. fresh says the media (re)starts
-// here: a new fragmenter, and a new init segment if the tracks changed.
+// here: a new fragmenter, and a new init segment if the tracks changed
+// (a gap from dropped messages keeps the one it has).
 func (s *segmenter) startSegment(dts int64, fresh bool) {
 	if !s.started {
 		s.wallBase, s.dtsBase, s.started = time.Now(), dts, true
@@ -232,8 +247,10 @@ func (s *segmenter) startSegment(dts int64, fresh bool) {
 			v = nil
 		}
 		s.frag = fmp4.NewFragmenter(v, s.aTrack)
-		s.init = &initSegment{id: s.nextInit, data: fmp4.InitSegment(s.frag.Tracks()...)}
-		s.nextInit++
+		if tracks := s.frag.Tracks(); !s.init.describes(tracks) {
+			s.init = &initSegment{id: s.nextInit, data: fmp4.InitSegment(tracks...), tracks: tracks}
+			s.nextInit++
+		}
 	}
 	s.cur = &segment{msn: s.nextMSN, init: s.init, disc: s.needDisc && s.nextMSN > 0,
 		pdt: s.wallBase.Add(time.Duration(dts-s.dtsBase) * time.Millisecond)}

@@ -20,6 +20,7 @@ type feeder struct {
 	prev  *hlstest.Playlist
 	lists int
 	off   uint32 // timeline offset, as fanout's correction applies it
+	gap   bool   // mark the next feed's first media as following dropped messages
 }
 
 func newFeeder(t *testing.T, cfg Config) *feeder {
@@ -66,7 +67,10 @@ func (f *feeder) feed(cfg synth.Config, d time.Duration) {
 			continue
 		}
 		last = m.Timestamp + f.off
-		f.seg.handle(m.Type, last, m.Payload, false)
+		f.seg.handle(m.Type, last, m.Payload, f.gap && !rtmp.IsSequenceHeader(m.Type, m.Payload))
+		if !rtmp.IsSequenceHeader(m.Type, m.Payload) {
+			f.gap = false
+		}
 	}
 	f.off = last + 40
 }
@@ -119,6 +123,29 @@ func TestTimestampJumps(t *testing.T) {
 	}
 	if f.lists < 30 {
 		t.Fatalf("only %d playlists", f.lists)
+	}
+}
+
+// TestDroppedMessagesMakeADiscontinuity: after the remuxer's queue
+// overflowed, the media resumes at a keyframe behind EXT-X-DISCONTINUITY,
+// with the same init segment.
+func TestDroppedMessagesMakeADiscontinuity(t *testing.T) {
+	f := newFeeder(t, Config{SegmentTarget: time.Second})
+	f.feed(synth.Config{GOP: 25, Audio: true}, 3*time.Second)
+	f.off += 2000
+	f.gap = true
+	f.feed(synth.Config{GOP: 25, Audio: true}, 3*time.Second)
+	n := 0
+	for _, s := range f.prev.Segments {
+		if s.Discontinuity {
+			n++
+			if s.Map != f.prev.Segments[0].Map {
+				t.Errorf("segment %d after the gap has init %s", s.MSN, s.Map)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d discontinuities, want 1:\n%s", n, f.seg.render("e"))
 	}
 }
 
