@@ -9,6 +9,7 @@ import (
 
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/hls"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // hlsConfig is the flags of HLS on the -http listener.
@@ -57,4 +58,51 @@ func withHLS(next http.Handler, h *hls.Server) http.Handler {
 	mux.Handle("/{app}/{name}/{file}", h)
 	mux.Handle("/", next)
 	return mux
+}
+
+// hlsCollector exports the HLS server's figures on /metrics.
+type hlsCollector struct {
+	h                                    *hls.Server
+	remuxers, started, dropped, requests *prometheus.Desc
+	refused                              *prometheus.Desc
+}
+
+func newHLSCollector(h *hls.Server) *hlsCollector {
+	return &hlsCollector{h: h,
+		remuxers: prometheus.NewDesc("bbllive_hls_remuxers", "Streams being remuxed for HLS now.", nil, nil),
+		started:  prometheus.NewDesc("bbllive_hls_remuxers_started_total", "HLS remuxers started.", nil, nil),
+		dropped: prometheus.NewDesc("bbllive_hls_dropped_messages_total",
+			"Messages an HLS remuxer dropped because its queue was full (the media resumes at the next keyframe).", nil, nil),
+		requests: prometheus.NewDesc("bbllive_hls_requests_total", "HLS requests answered, by kind.", []string{"kind"}, nil),
+		refused:  prometheus.NewDesc("bbllive_hls_refused_total", "HLS requests answered with 4xx or 503.", nil, nil),
+	}
+}
+
+func (c *hlsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.remuxers
+	ch <- c.started
+	ch <- c.dropped
+	ch <- c.requests
+	ch <- c.refused
+}
+
+func (c *hlsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.h.Stats()
+	ch <- prometheus.MustNewConstMetric(c.remuxers, prometheus.GaugeValue, float64(st.Remuxers))
+	ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(st.RemuxersTotal))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
+	for k, n := range st.Requests {
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), hls.KindNames[k])
+	}
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.Refused))
+}
+
+// withHLSMetrics adds the HLS server's figures to g.
+func withHLSMetrics(g prometheus.Gatherer, h *hls.Server) prometheus.Gatherer {
+	if h == nil {
+		return g
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newHLSCollector(h))
+	return prometheus.Gatherers{g, reg}
 }

@@ -63,7 +63,7 @@ func fetchPlaylist(url string) (*hlstest.Playlist, error) {
 // stream with ffmpeg's HLS demuxer (which ignores the LL tags: the
 // ordinary HLS view of the same playlist) and counts the frames of 6 s.
 func TestHLSFFmpegClient(t *testing.T) {
-	_, playlist, _ := startHLS(t, "hlsff")
+	srv, playlist, _ := startHLS(t, "hlsff")
 	out := filepath.Join(t.TempDir(), "hls.nut")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -113,6 +113,15 @@ func TestHLSFFmpegClient(t *testing.T) {
 	t.Logf("ffprobe of 6 s of HLS: %v", got)
 	if len(got) != 4 || got[0] != "h264" || got[2] != "aac" {
 		t.Fatalf("streams %v, want h264 and aac", got)
+	}
+	mfs := scrape(t, srv.http)
+	for _, kind := range []string{"playlist", "init", "segment"} {
+		if n := mustSeries(t, mfs, "bbllive_hls_requests_total", "kind="+kind); n == 0 {
+			t.Errorf("bbllive_hls_requests_total{kind=%q} is 0 after ffmpeg played", kind)
+		}
+	}
+	if n := mustSeries(t, mfs, "bbllive_hls_remuxers"); n != 1 {
+		t.Errorf("bbllive_hls_remuxers %v, want 1", n)
 	}
 	var v, a int
 	fmt.Sscan(got[1], &v)

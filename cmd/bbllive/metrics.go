@@ -245,6 +245,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, log *
 		return nil, err
 	}
 	o.hls = h
+	g = withHLSMetrics(g, h)
 	hs, ln, err := startHTTP(c.httpAddr, withHLS(newHTTPHandler(g, hub, conns, log), o.hls), log)
 	if err != nil {
 		o.close()

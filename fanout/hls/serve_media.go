@@ -66,13 +66,14 @@ func (m *remuxer) playlist(r *http.Request, msn int64, part int) ([]byte, int) {
 	return m.cached, http.StatusOK
 }
 
-// serveMedia serves an init segment, a segment or a part. A part not cut
-// yet but next in line (the preload hint) is waited for.
-func (m *remuxer) serveMedia(w http.ResponseWriter, r *http.Request, file string) {
+// serveMedia serves an init segment, a segment or a part, and reports
+// whether it was found. A part not cut yet but next in line (the preload
+// hint) is waited for.
+func (m *remuxer) serveMedia(w http.ResponseWriter, r *http.Request, file string) bool {
 	body, found := m.media(r, file)
 	if !found {
 		fail(w, http.StatusNotFound, "no such segment (it may have left the window)")
-		return
+		return false
 	}
 	n := 0
 	for _, b := range body {
@@ -84,9 +85,10 @@ func (m *remuxer) serveMedia(w http.ResponseWriter, r *http.Request, file string
 	h.Set("Content-Length", strconv.Itoa(n))
 	for _, b := range body {
 		if _, err := w.Write(b); err != nil {
-			return
+			break
 		}
 	}
+	return true
 }
 
 // media returns the pieces of a file's body: parts are never changed

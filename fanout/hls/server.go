@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bbllive/bbllive/fanout"
@@ -35,7 +36,26 @@ type Server struct {
 	closed   bool
 	done     chan struct{}
 	wg       sync.WaitGroup
+
+	// Totals, kept across remuxers.
+	requests      [numKinds]atomic.Uint64
+	refused       atomic.Uint64 // 4xx and 503 answers
+	droppedGone   atomic.Uint64 // drops of remuxers already stopped
+	remuxersTotal atomic.Uint64
 }
+
+// Request kinds counted by Stats.
+const (
+	KindPlaylist = iota // plain playlist requests
+	KindBlocking        // blocking reloads (_HLS_msn)
+	KindInit
+	KindSegment
+	KindPart
+	numKinds
+)
+
+// KindNames name the request kinds, for metric labels.
+var KindNames = [numKinds]string{"playlist", "blocking", "init", "segment", "part"}
 
 // NewServer returns the HLS handler of hub's streams; cfg's zero fields
 // take their defaults.
@@ -70,25 +90,39 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 	for _, m := range rs {
-		m.stop()
+		s.retire(m)
 	}
 }
 
-// Stats are what the server's remuxers report.
+// Stats are the server's figures.
 type Stats struct {
-	Remuxers int    // streams being remuxed
-	Dropped  uint64 // messages dropped because a remuxer fell behind
+	Remuxers      int              // streams being remuxed now
+	RemuxersTotal uint64           // remuxers ever started
+	Dropped       uint64           // messages dropped because a remuxer fell behind
+	Requests      [numKinds]uint64 // answered requests by kind (KindNames)
+	Refused       uint64           // requests answered 4xx or 503
 }
 
-// Stats sums the current remuxers' figures.
+// Stats returns the server's totals.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := Stats{Remuxers: len(s.remuxers)}
+	st := Stats{Remuxers: len(s.remuxers), Dropped: s.droppedGone.Load()}
 	for _, m := range s.remuxers {
 		st.Dropped += m.dropped.Load()
 	}
+	s.mu.Unlock()
+	st.RemuxersTotal = s.remuxersTotal.Load()
+	for k := range st.Requests {
+		st.Requests[k] = s.requests[k].Load()
+	}
+	st.Refused = s.refused.Load()
 	return st
+}
+
+// retire stops a remuxer removed from the map and keeps its drops.
+func (s *Server) retire(m *remuxer) {
+	m.stop()
+	s.droppedGone.Add(m.dropped.Load())
 }
 
 // janitor stops remuxers whose stream is gone or that nobody asked for
@@ -118,7 +152,7 @@ func (s *Server) sweep(now time.Time) {
 	}
 	s.mu.Unlock()
 	for _, m := range stale {
-		m.stop()
+		s.retire(m)
 	}
 	if s.cfg.Always {
 		for _, st := range s.hub.Streams() {
@@ -146,10 +180,11 @@ func (s *Server) remuxer(key string, start bool) *remuxer {
 		return nil
 	}
 	if m != nil {
-		go m.stop()
+		go s.retire(m)
 	}
 	m = newRemuxer(st, s.cfg, s.log)
 	s.remuxers[key] = m
+	s.remuxersTotal.Add(1)
 	s.log.Info("hls remuxer started", "stream", key, "epoch", m.epoch)
 	return m
 }
@@ -168,12 +203,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		h.Set("Allow", "GET, HEAD, OPTIONS")
-		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+		s.fail(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	key, file, ok := splitPath(r.URL.Path)
 	if !ok {
-		fail(w, http.StatusNotFound, "not an HLS path (want /APP/NAME/index.m3u8)")
+		s.fail(w, http.StatusNotFound, "not an HLS path (want /APP/NAME/index.m3u8)")
 		return
 	}
 	if file == "index.m3u8" {
@@ -182,11 +217,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m := s.remuxer(key, false)
 	if m == nil {
-		fail(w, http.StatusNotFound, "no HLS for this stream (request index.m3u8 first)")
+		s.fail(w, http.StatusNotFound, "no HLS for this stream (request index.m3u8 first)")
 		return
 	}
 	m.touch()
-	m.serveMedia(w, r, file)
+	kind := KindPart
+	switch {
+	case strings.HasPrefix(file, "init-"):
+		kind = KindInit
+	case strings.Count(file, ".") == 1:
+		kind = KindSegment
+	}
+	if m.serveMedia(w, r, file) {
+		s.requests[kind].Add(1)
+	} else {
+		s.refused.Add(1)
+	}
+}
+
+// fail answers an error and counts it.
+func (s *Server) fail(w http.ResponseWriter, code int, msg string) {
+	s.refused.Add(1)
+	fail(w, code, msg)
 }
 
 // splitPath splits "/app/name/file" into "app/name" and "file".
@@ -235,19 +287,24 @@ func blockingParams(r *http.Request) (msn int64, part int, err error) {
 func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, key string) {
 	msn, part, err := blockingParams(r)
 	if err != nil {
-		fail(w, http.StatusBadRequest, "_HLS_msn and _HLS_part must be non-negative integers, _HLS_part only with _HLS_msn")
+		s.fail(w, http.StatusBadRequest, "_HLS_msn and _HLS_part must be non-negative integers, _HLS_part only with _HLS_msn")
 		return
 	}
 	m := s.remuxer(key, true)
 	if m == nil {
-		fail(w, http.StatusNotFound, "stream not live")
+		s.fail(w, http.StatusNotFound, "stream not live")
 		return
 	}
 	m.touch()
 	body, code := m.playlist(r, msn, part)
 	if code != http.StatusOK {
-		fail(w, code, http.StatusText(code))
+		s.fail(w, code, http.StatusText(code))
 		return
+	}
+	if msn >= 0 {
+		s.requests[KindBlocking].Add(1)
+	} else {
+		s.requests[KindPlaylist].Add(1)
 	}
 	h := w.Header()
 	h.Set("Content-Type", typePlaylist)

@@ -113,6 +113,17 @@ func TestServesLowLatencyHLS(t *testing.T) {
 			t.Fatalf("503 after %s: the request was not held", waited)
 		}
 	})
+	t.Run("counted", func(t *testing.T) {
+		st := r.hls.Stats()
+		for k, n := range st.Requests {
+			if n == 0 {
+				t.Errorf("no %s request counted: %+v", KindNames[k], st)
+			}
+		}
+		if st.Refused < 10 || st.RemuxersTotal != 1 {
+			t.Errorf("%+v: want the refusals and one remuxer counted", st)
+		}
+	})
 	t.Run("idle remuxer stops", func(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for r.hls.Stats().Remuxers != 0 {
