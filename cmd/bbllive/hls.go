@@ -28,7 +28,7 @@ func (c *hlsConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.part, "hls-part", hls.DefaultPartTarget, "LL-HLS part duration (PART-TARGET)")
 	fs.DurationVar(&c.segmentTarget, "hls-segment-target", hls.DefaultSegmentTarget, "shortest HLS segment; segments end at the next keyframe after it")
 	fs.IntVar(&c.window, "hls-window", hls.DefaultWindow, "HLS segments listed and kept in memory per stream")
-	fs.StringVar(&c.segment, "hls-segment", "fmp4", "HLS segment format: fmp4 (CMAF)")
+	fs.StringVar(&c.segment, "hls-segment", hls.FormatFMP4, "HLS segment format: fmp4 (CMAF) or ts (MPEG-TS, H.264 + AAC, for old players)")
 	fs.BoolVar(&c.always, "hls-always", false, "remux every live stream for HLS, not only those with HLS viewers")
 	fs.DurationVar(&c.idle, "hls-idle", hls.DefaultIdleTimeout, "stop a stream's HLS remuxer this long after its last HLS request")
 }
@@ -38,11 +38,8 @@ func newHLS(c *hlsConfig, hub *fanout.Hub, log *slog.Logger) (*hls.Server, error
 	if !c.on {
 		return nil, nil
 	}
-	if c.segment != "fmp4" {
-		return nil, fmt.Errorf("-hls-segment %q: only fmp4 is built (MPEG-TS segments are not yet)", c.segment)
-	}
 	s, err := hls.NewServer(hub, hls.Config{PartTarget: c.part, SegmentTarget: c.segmentTarget, Window: c.window,
-		Always: c.always, IdleTimeout: c.idle}, log)
+		Always: c.always, IdleTimeout: c.idle, Format: c.segment}, log)
 	if err != nil {
 		return nil, fmt.Errorf("-hls: %w", err)
 	}

@@ -44,18 +44,25 @@ const hlsLatencyJS = `(() => {
 	const d = window.hls.playingDate;
 	return {hlsjs: window.hls.latency || 0, wall: d ? (Date.now() - d.getTime()) / 1000 : -1,
 		blocking: r.filter(n => n.includes('_HLS_msn=')).length,
-		parts: r.filter(n => /\.\d+\.m4s$/.test(n)).length};
+		parts: r.filter(n => /\.\d+\.(m4s|ts)$/.test(n)).length};
 })()`
 
 // TestHLSjsLowLatency plays the LL-HLS playlist with hls.js in headless
 // Chromium from a page on another origin: playback advances, hls.js uses
-// blocking reloads and parts, and plays less than 3 s behind live.
+// blocking reloads and parts, and plays less than 3 s behind live — with
+// fMP4 segments, and with MPEG-TS ones (which hls.js transmuxes).
 func TestHLSjsLowLatency(t *testing.T) {
+	for _, format := range []string{"fmp4", "ts"} {
+		t.Run(format, func(t *testing.T) { testHLSjsLowLatency(t, format) })
+	}
+}
+
+func testHLSjsLowLatency(t *testing.T, format string) {
 	script, err := browser.Script("hls.js")
 	if err != nil {
 		t.Skipf("hls.js not available: %v", err)
 	}
-	_, playlist, _ := startHLS(t, "hlsjs")
+	_, playlist, _ := startHLS(t, "hlsjs", "-hls-segment", format)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hls.js" {
 			http.ServeFile(w, r, script)

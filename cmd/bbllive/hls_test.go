@@ -61,9 +61,16 @@ func fetchPlaylist(url string) (*hlstest.Playlist, error) {
 
 // TestHLSFFmpegClient plays the LL-HLS playlist of a real ffmpeg-published
 // stream with ffmpeg's HLS demuxer (which ignores the LL tags: the
-// ordinary HLS view of the same playlist) and counts the frames of 6 s.
+// ordinary HLS view of the same playlist) and counts the frames of 6 s,
+// with fMP4 and with MPEG-TS segments.
 func TestHLSFFmpegClient(t *testing.T) {
-	srv, playlist, _ := startHLS(t, "hlsff")
+	for _, format := range []string{"fmp4", "ts"} {
+		t.Run(format, func(t *testing.T) { testHLSFFmpegClient(t, format) })
+	}
+}
+
+func testHLSFFmpegClient(t *testing.T, format string) {
+	srv, playlist, _ := startHLS(t, "hlsff", "-hls-segment", format)
 	out := filepath.Join(t.TempDir(), "hls.nut")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -115,7 +122,11 @@ func TestHLSFFmpegClient(t *testing.T) {
 		t.Fatalf("streams %v, want h264 and aac", got)
 	}
 	mfs := scrape(t, srv.http)
-	for _, kind := range []string{"playlist", "init", "segment"} {
+	kinds := []string{"playlist", "segment"}
+	if format == "fmp4" {
+		kinds = append(kinds, "init")
+	}
+	for _, kind := range kinds {
 		if n := mustSeries(t, mfs, "bbllive_hls_requests_total", "kind="+kind); n == 0 {
 			t.Errorf("bbllive_hls_requests_total{kind=%q} is 0 after ffmpeg played", kind)
 		}

@@ -169,3 +169,33 @@ func skipScalingList(r *bitReader, size int) {
 func avcCodecString(c avcConfig) string {
 	return fmt.Sprintf("avc1.%02x%02x%02x", c.profile, c.compat, c.level)
 }
+
+// AVCParameterSets returns the NAL length size of an avcC record's samples
+// and its SPS and PPS NAL units, which Annex B streams (MPEG-TS) repeat
+// before every keyframe.
+func AVCParameterSets(rec []byte) (nalLen int, sets [][]byte, err error) {
+	if len(rec) < 6 {
+		return 0, nil, errors.New("fmp4: avcC shorter than 6 bytes")
+	}
+	nalLen = int(rec[4]&3) + 1
+	p := rec[5:]
+	for _, mask := range []byte{0x1f, 0xff} { // SPS count (5 bits), then PPS count
+		if len(p) < 1 {
+			return 0, nil, errors.New("fmp4: avcC parameter sets truncated")
+		}
+		n := int(p[0] & mask)
+		p = p[1:]
+		for range n {
+			if len(p) < 2 {
+				return 0, nil, errors.New("fmp4: avcC parameter set truncated")
+			}
+			l := int(p[0])<<8 | int(p[1])
+			if len(p) < 2+l {
+				return 0, nil, errors.New("fmp4: avcC parameter set truncated")
+			}
+			sets = append(sets, p[2:2+l])
+			p = p[2+l:]
+		}
+	}
+	return nalLen, sets, nil
+}

@@ -98,6 +98,10 @@ func NewAudioTrack(id uint32, seq []byte) (*Track, error) {
 		Rate: c.sampleRate, Channels: c.channels, fourCC: "mp4a", config: bytes.Clone(asc)}, nil
 }
 
+// Config is the track's decoder configuration as the publisher sent it:
+// the avcC/hvcC/av1C record, or the AAC AudioSpecificConfig.
+func (t *Track) Config() []byte { return t.config }
+
 // Same reports whether two tracks decode alike: the same codec
 // configuration, so no new init segment is needed between them.
 func (t *Track) Same(o *Track) bool {

@@ -38,6 +38,10 @@ type Config struct {
 	// IdleTimeout stops a stream's remuxer this long after its last HLS
 	// request (unless Always).
 	IdleTimeout time.Duration
+	// Format is the segment format: FormatFMP4 (CMAF, the default) or
+	// FormatTS (MPEG-TS, H.264 and AAC only, for players that predate
+	// fragmented MP4).
+	Format string
 	// QueueLen bounds the messages waiting between ingest and the remuxer;
 	// when it is full, messages are dropped (and counted) up to the next
 	// keyframe, never waited for.
@@ -72,6 +76,9 @@ func (c *Config) withDefaults() {
 	if c.QueueLen <= 0 {
 		c.QueueLen = DefaultQueueLen
 	}
+	if c.Format == "" {
+		c.Format = FormatFMP4
+	}
 }
 
 // Validate reports settings that cannot make a valid playlist. Zero
@@ -84,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hls: segment target %s is negative", c.SegmentTarget)
 	case c.Window < 0:
 		return fmt.Errorf("hls: window %d is negative", c.Window)
+	case c.Format != "" && c.Format != FormatFMP4 && c.Format != FormatTS:
+		return fmt.Errorf("hls: segment format %q: want fmp4 or ts", c.Format)
 	}
 	d := c
 	d.withDefaults()

@@ -17,9 +17,27 @@ const partsListed = 2
 // may ask for before it is refused (400) as too far ahead.
 const advancePartLimit = 3
 
-func segmentName(epoch string, msn uint64) string { return fmt.Sprintf("%s-%d.m4s", epoch, msn) }
-func partName(epoch string, msn uint64, i int) string {
-	return fmt.Sprintf("%s-%d.%d.m4s", epoch, msn, i)
+func segmentName(epoch string, msn uint64, ext string) string {
+	return fmt.Sprintf("%s-%d%s", epoch, msn, ext)
+}
+func partName(epoch string, msn uint64, i int, ext string) string {
+	return fmt.Sprintf("%s-%d.%d%s", epoch, msn, i, ext)
+}
+
+// ext is the file extension of segments and parts.
+func (s *segmenter) ext() string {
+	if s.cfg.Format == FormatTS {
+		return ".ts"
+	}
+	return ".m4s"
+}
+
+// contentType is the media type of segments and parts.
+func (s *segmenter) contentType() string {
+	if s.cfg.Format == FormatTS {
+		return "video/mp2t"
+	}
+	return typeMedia
 }
 func initName(epoch string, id int) string { return fmt.Sprintf("init-%s-%d.mp4", epoch, id) }
 
@@ -122,14 +140,14 @@ func (s *segmenter) render(epoch string) []byte {
 		if g.disc {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		if g.init != init {
+		if g.init != init && g.init != nil { // TS segments need none
 			init = g.init
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", initName(epoch, init.id))
 		}
 		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", g.pdt.UTC().Format("2006-01-02T15:04:05.000Z"))
 		if i >= len(all)-partsListed-1 {
 			for j, p := range g.parts {
-				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%.3f,URI=\"%s\"", p.dur.Seconds(), partName(epoch, g.msn, j))
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%.3f,URI=\"%s\"", p.dur.Seconds(), partName(epoch, g.msn, j, s.ext()))
 				if p.independent {
 					b.WriteString(",INDEPENDENT=YES")
 				}
@@ -137,14 +155,14 @@ func (s *segmenter) render(epoch string) []byte {
 			}
 		}
 		if g.complete {
-			fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", g.dur.Seconds(), segmentName(epoch, g.msn))
+			fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", g.dur.Seconds(), segmentName(epoch, g.msn, s.ext()))
 		}
 	}
 	next, np := s.nextMSN, 0
 	if s.cur != nil {
 		next, np = s.cur.msn, len(s.cur.parts)
 	}
-	fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", partName(epoch, next, np))
+	fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", partName(epoch, next, np, s.ext()))
 	return []byte(b.String())
 }
 

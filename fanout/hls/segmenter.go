@@ -55,7 +55,7 @@ type segmenter struct {
 
 	vSeq, aSeq     []byte      // current sequence headers as received
 	vTrack, aTrack *fmp4.Track // tracks of the current headers
-	frag           *fmp4.Fragmenter
+	frag           cutter
 	init           *initSegment // of the open or last segment
 	nextInit       int
 
@@ -246,8 +246,8 @@ func (s *segmenter) startSegment(dts int64, fresh bool) {
 		if s.audioOnly {
 			v = nil
 		}
-		s.frag = fmp4.NewFragmenter(v, s.aTrack)
-		if tracks := s.frag.Tracks(); !s.init.describes(tracks) {
+		s.frag = newCutter(s.cfg.Format, v, s.aTrack)
+		if tracks := s.frag.Tracks(); s.cfg.Format != FormatTS && !s.init.describes(tracks) {
 			s.init = &initSegment{id: s.nextInit, data: fmp4.InitSegment(tracks...), tracks: tracks}
 			s.nextInit++
 		}

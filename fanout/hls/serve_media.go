@@ -80,7 +80,7 @@ func (m *remuxer) serveMedia(w http.ResponseWriter, r *http.Request, file string
 		n += len(b)
 	}
 	h := w.Header()
-	h.Set("Content-Type", typeMedia)
+	h.Set("Content-Type", m.seg.contentType())
 	h.Set("Cache-Control", cacheMedia)
 	h.Set("Content-Length", strconv.Itoa(n))
 	for _, b := range body {
@@ -105,10 +105,10 @@ func (m *remuxer) media(r *http.Request, file string) ([][]byte, bool) {
 		return [][]byte{b}, ok
 	}
 	rest, ok := strings.CutPrefix(file, m.epoch+"-")
-	if !ok || !strings.HasSuffix(rest, ".m4s") {
+	if !ok || !strings.HasSuffix(rest, m.seg.ext()) {
 		return nil, false
 	}
-	rest = strings.TrimSuffix(rest, ".m4s")
+	rest = strings.TrimSuffix(rest, m.seg.ext())
 	ms, ps, isPart := strings.Cut(rest, ".")
 	msn, err := strconv.ParseUint(ms, 10, 64)
 	if err != nil {
@@ -132,11 +132,14 @@ func (m *remuxer) media(r *http.Request, file string) ([][]byte, bool) {
 
 // initData returns init segment id if a held segment still uses it.
 func (s *segmenter) initData(id int) ([]byte, bool) {
+	if s.cfg.Format == FormatTS {
+		return nil, false
+	}
 	if s.init != nil && s.init.id == id {
 		return s.init.data, true
 	}
 	for _, g := range s.segments {
-		if g.init.id == id {
+		if g.init != nil && g.init.id == id {
 			return g.init.data, true
 		}
 	}

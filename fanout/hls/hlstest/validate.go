@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // tolerance absorbs the three decimals durations are written with.
@@ -33,7 +34,7 @@ func (p *Playlist) Validate() error {
 		bad("no complete segment")
 	}
 	for _, s := range p.Segments {
-		if s.Map == "" {
+		if s.Map == "" && !strings.HasSuffix(s.URI, ".ts") { // MPEG-TS needs no init segment
 			bad("segment %d has no EXT-X-MAP before it", s.MSN)
 		}
 		if r := int(math.Round(s.Duration)); r > p.TargetDuration {
