@@ -27,6 +27,8 @@ command -v npm >/dev/null 2>&1 || need="$need npm"
 # prlimit run the server with that unit's capabilities and limits.
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || need="$need util-linux"
+# HLS tests put a real nginx proxy_cache in front of the server.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx"
 if [ -n "$need" ]; then
 	echo "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive

@@ -41,6 +41,7 @@ type Stream struct {
 
 	logBytes logBytesCounter // bytes serialized into all outputs so far
 	stats    StreamStats
+	taps     tapSet // remuxers fed from ingest (tap.go)
 }
 
 // StreamStats are a stream's running totals.
@@ -140,8 +141,10 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 		o.enc.Encode(&o.wire, f)
 	}
 	key := f.Key
+	tapped := rtmp.Message{Type: f.Type, StreamID: rtmp.MediaStreamID, Timestamp: f.Timestamp, Payload: f.Payload}
 	f.Payload = nil // the publisher's buffer is not the stream's to keep
 	s.mu.Unlock()
+	s.taps.send(tapped)
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
 	s.stats.MessagesIn.Add(1)
 	if key {

@@ -25,6 +25,7 @@ var benchCommands = map[string]func(ctx context.Context, args []string) int{
 	"publish": benchPublish,
 	"synth":   benchSynth,
 	"floor":   benchFloor,
+	"hls":     benchHLS,
 }
 
 // runBench is `bbllive bench …`.
@@ -41,6 +42,7 @@ commands:
   publish   publish a synthetic stream or an FLV file in real time, in a loop
   synth     write a synthetic stream to an FLV file
   floor     the kernel's write floor as an RTMP server: one goroutine, one plain write per player per flush
+  hls       what LL-HLS viewers and the HLS remuxer cost the server (N clients with blocking reloads, every part)
 `)
 		if len(args) == 0 {
 			return 2

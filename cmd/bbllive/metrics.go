@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbllive/bbllive/bpf"
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/hls"
 	"github.com/bbllive/bbllive/rtmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -210,6 +211,7 @@ type observability struct {
 	probes  *bpf.Probes // the figures when they are eBPF's, for Close
 	http    *http.Server
 	api     *http.Server // the -api listener, when the API has its own
+	hls     *hls.Server
 }
 
 // startObservability opens the socket figures (eBPF when asked and
@@ -233,6 +235,13 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 		perConn.MustRegister(newPerConnCollector(conns))
 		g = prometheus.Gatherers{g, perConn}
 	}
+	hl, err := newHLS(&c.hls, hub, log)
+	if err != nil {
+		o.close()
+		return nil, err
+	}
+	o.hls = hl
+	g = withHLSMetrics(g, hl)
 	h := newHTTPHandler(g, hub, conns, log)
 	if err := o.startAPI(c, ctl, h, log); err != nil {
 		o.close()
@@ -241,7 +250,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), log)
+	hs, ln, err := startHTTP(c.httpAddr, withHLS(withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), o.hls), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)
@@ -262,6 +271,9 @@ func (o *observability) close() {
 	}
 	if o.api != nil {
 		o.api.Close()
+	}
+	if o.hls != nil {
+		o.hls.Close()
 	}
 	o.probes.Close()
 }

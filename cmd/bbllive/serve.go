@@ -49,6 +49,7 @@ type serveConfig struct {
 	configFile       string
 	access           accessSettings // access.go
 	media            mediaConfig    // HTTP-FLV and WebSocket-FLV playback (media.go)
+	hls              hlsConfig      // HLS and LL-HLS (hls.go)
 
 	// args, when set, is the command line the settings came from: a
 	// reload parses it again (reload.go), and flagValues is every flag's
@@ -93,6 +94,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
 	mediaFlags(fs, &c.media)
+	c.hls.register(fs)
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	c.access.register(fs)
 	return fs
