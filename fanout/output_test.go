@@ -108,15 +108,15 @@ func TestOutputLivesWithItsPlayers(t *testing.T) {
 	}
 }
 
-// TestControlMessagesOnlyInRTMP: a publisher's loss is told to RTMP
-// players in their stream; other formats carry no such messages.
+// TestControlMessagesOnlyInRTMP: a publisher's clean unpublish is told to
+// RTMP players in their stream; other formats carry no such messages.
 func TestControlMessagesOnlyInRTMP(t *testing.T) {
 	h := newTestHub(Config{})
 	s := publishTo(t, h, "live/x")
 	rp, fp := memPlayer(s), recPlayer(t, s)
 	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
 	rHead, fHead := rp.out.wire.head.Load(), fp.out.wire.head.Load()
-	s.detachPublisher(s.publisher)
+	s.publisher.Unpublish()
 	if rp.out.wire.head.Load() == rHead {
 		t.Error("RTMP players were not told the publisher left")
 	}
@@ -126,8 +126,8 @@ func TestControlMessagesOnlyInRTMP(t *testing.T) {
 }
 
 // TestRejoinHasNoSecondFileHeader: when a publisher returns, a player of
-// a format with a file header rejoins at its keyframe with the new headers
-// but without a second file header.
+// a format with a file header rejoins at its keyframe with the headers
+// that changed but without a second file header.
 func TestRejoinHasNoSecondFileHeader(t *testing.T) {
 	h := newTestHub(Config{})
 	s := publishTo(t, h, "live/x")
@@ -141,14 +141,15 @@ func TestRejoinHasNoSecondFileHeader(t *testing.T) {
 	if err := s.attachPublisher(&publisher{s: s}); err != nil {
 		t.Fatal(err)
 	}
-	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	newSeq := append(avcSeq(), 0x42) // other settings: the player needs them
+	ingest(t, s, rtmp.TypeVideo, 0, newSeq)
 	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 100))
 	var got []byte
 	for range 3 {
 		got = append(got, drain(s, p, -1)...)
 	}
 	// The timeline runs on across the publisher change: its keyframe is at 40.
-	if bytes.Contains(got, []byte("HDR")) || !bytes.Contains(got, []byte(rec(9, 40, len(avcSeq()))+rec(9, 40, 100))) {
+	if bytes.Contains(got, []byte("HDR")) || !bytes.Contains(got, []byte(rec(9, 40, len(newSeq))+rec(9, 40, 100))) {
 		t.Fatalf("rejoin: %q", got)
 	}
 }

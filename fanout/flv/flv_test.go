@@ -44,7 +44,7 @@ func TestHTTPFLVReadsAsAFile(t *testing.T) {
 		typ uint8
 		ts  uint32
 		n   int
-	}{{TagScript, 0x01020304, len(headers.Meta)}, {TagVideo, 0x01020304, 6}, {TagAudio, 0x01020304, 4},
+	}{{TagScript, 0, len(headers.Meta)}, {TagVideo, 0x01020304, 6}, {TagAudio, 0x01020304, 4},
 		{TagVideo, 0x01020304, 6}, {TagAudio, 0x01020310, 3}}
 	for i, w := range want {
 		tag, err := fr.Next()
