@@ -318,7 +318,7 @@ func (p *stepPublisher) frames(n int) error {
 
 // TestHTTPFLVRequests covers the answers that carry no stream.
 func TestHTTPFLVRequests(t *testing.T) {
-	srv := startServer(t, "-http-play-wait", "300ms")
+	srv := startServer(t, "-play-wait", "300ms")
 	base := "http://" + srv.http
 	for _, tc := range []struct {
 		name, method, path string
