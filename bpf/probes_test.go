@@ -73,8 +73,12 @@ func testCountsExactBytes(t *testing.T, ts testSource) {
 			if cs.Cwnd == 0 {
 				t.Error("client cwnd 0 after traffic")
 			}
-			if cs.Retransmits != 0 {
-				t.Errorf("client retransmits %d on clean loopback", cs.Retransmits)
+			// Loopback rarely retransmits, but a starved CPU can fire a
+			// loss probe: what counts is agreeing with the kernel.
+			if info, err := tcpInfo(client); err != nil {
+				t.Error(err)
+			} else if cs.Retransmits != uint64(info.Total_retrans) {
+				t.Errorf("client retransmits %d, the kernel's TCP_INFO says %d", cs.Retransmits, info.Total_retrans)
 			}
 			if age := time.Since(cs.Updated); age < -time.Second || age > 10*time.Second {
 				t.Errorf("client updated %v ago, want recent", age)

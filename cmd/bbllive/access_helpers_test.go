@@ -58,17 +58,7 @@ func startAccessServer(t *testing.T, opts ...string) *accessServer {
 		cancel()
 		t.Fatalf("server did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not shut down within 10s")
-		}
-	})
+	stopAtCleanup(t, cancel, done)
 	return srv
 }
 

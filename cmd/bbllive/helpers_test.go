@@ -105,6 +105,13 @@ func (s *testServer) url(name string) string { return "rtmp://" + s.addr + "/liv
 func startServer(t *testing.T, opts ...string) *testServer {
 	t.Helper()
 	srv, cancel, done := startServerCtx(t, opts...)
+	stopAtCleanup(t, cancel, done)
+	return srv
+}
+
+// stopAtCleanup stops an in-process server when the test ends and checks
+// that it shut down cleanly and in time.
+func stopAtCleanup(t *testing.T, cancel context.CancelFunc, done <-chan error) {
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -116,7 +123,6 @@ func startServer(t *testing.T, opts ...string) *testServer {
 			t.Error("server did not shut down within 10s")
 		}
 	})
-	return srv
 }
 
 // testLogWriter forwards server logs to the test log when -v is on.
