@@ -60,6 +60,7 @@ type Player struct {
 	Skips atomic.Uint64
 
 	admission *access.Admission // access control's hold, released at Close
+	release   func()            // its interest in the stream (hooks.go)
 }
 
 // Close stops delivery to the player; the session calls it when the
@@ -71,6 +72,9 @@ func (p *Player) Close() error {
 	p.stream.removePlayer(p)
 	p.stream.hub.transport.Flush(p.out)
 	p.admission.Done()
+	if p.release != nil {
+		p.release()
+	}
 	return nil
 }
 
