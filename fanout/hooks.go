@@ -1,5 +1,7 @@
 package fanout
 
+import "context"
+
 // Hooks let what sits above the hub — an edge's pulls, forwarding —
 // follow the hub's life without the hub knowing them (fanout/relay).
 
@@ -52,4 +54,19 @@ func (h *Hub) published(s *Stream, query string) (stop func()) {
 			st()
 		}
 	}
+}
+
+// viewerQueryKey carries a waiting viewer's query to AwaitPublisher.
+type viewerQueryKey struct{}
+
+// WithViewerQuery returns ctx carrying a viewer's query (what followed '?'
+// in its URL), which AwaitPublisher passes on with its want, so an edge's
+// pull started by a waiting viewer carries that viewer's token upstream.
+func WithViewerQuery(ctx context.Context, query string) context.Context {
+	return context.WithValue(ctx, viewerQueryKey{}, query)
+}
+
+func viewerQuery(ctx context.Context) string {
+	q, _ := ctx.Value(viewerQueryKey{}).(string)
+	return q
 }

@@ -48,7 +48,7 @@ var ErrStreamNotFound = errors.New("stream not found")
 // NetStream.Play.Start at once, attaches its players at once and the
 // stream answers them StreamNotFound after the same PlayWait (notFound).
 func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
-	defer h.Want(key, "")() // an edge pulls what its viewers wait for
+	defer h.Want(key, viewerQuery(ctx))() // an edge pulls what its viewers wait for
 	timer := time.NewTimer(h.cfg.PlayWait)
 	defer timer.Stop()
 	for {

@@ -88,15 +88,25 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 	c := &rtmp.Message{Type: m.Type, Timestamp: m.Timestamp, Payload: append([]byte(nil), m.Payload...)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	header := true
 	switch {
 	case m.Type == rtmp.TypeVideo && rtmp.IsVideoSequenceHeader(m.Payload):
 		f.videoSeq = c
 	case m.Type == rtmp.TypeAudio && rtmp.IsAudioSequenceHeader(m.Payload):
 		f.audioSeq = c
 	case m.Type == rtmp.TypeDataAMF0:
-		if _, ok := rtmp.MetadataPayload(m.Payload); ok {
-			f.meta = c
+		if _, ok := rtmp.MetadataPayload(m.Payload); !ok {
+			return nil
 		}
+		f.meta = c
+	default:
+		header = false
+	}
+	if header {
+		// Kept for the next connection, and sent on this one whatever
+		// is being skipped: a header that arrives after the connection
+		// opened (an encoder's first messages) must not be lost.
+		f.push(c)
 		return nil
 	}
 	if m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload) {
@@ -112,13 +122,18 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 		f.Stats.Dropped.Add(1)
 		return nil
 	}
+	f.push(c)
+	return nil
+}
+
+// push queues c and wakes the sender. Called with f.mu held.
+func (f *Forwarder) push(c *rtmp.Message) {
 	f.queue = append(f.queue, c)
 	f.queued += len(c.Payload)
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 func (f *Forwarder) run(ctx context.Context) {
