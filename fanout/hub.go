@@ -35,8 +35,9 @@ type Hub struct {
 
 	gate Gate // access control (admit.go); nil admits everyone
 
-	demand       Demand        // told of every viewer's interest (hooks.go)
-	publishHooks []PublishHook // run at every local publish (hooks.go)
+	conns        atomic.Pointer[connWriter] // players on connections without a socket to write (TLS), connwriter.go
+	demand       Demand                     // told of every viewer's interest (hooks.go)
+	publishHooks []PublishHook              // run at every local publish (hooks.go)
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
@@ -98,7 +99,7 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
-		if pr, ok := h.transport.(PublisherReader); ok {
+		if pr, ok := h.transport.(PublisherReader); ok && hasFD(sess.Conn()) {
 			if err := pr.addPublisher(p); err != nil {
 				h.logger.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
@@ -183,7 +184,7 @@ func (h *Hub) attachViewer(v *Viewer, conn net.Conn, f Format, sess *rtmp.Sessio
 		if err != nil {
 			return nil, err
 		}
-		if err := h.transport.Add(p); err != nil {
+		if err := h.transportFor(conn).Add(p); err != nil {
 			s.removePlayer(p)
 			return nil, err
 		}
@@ -234,6 +235,7 @@ func (h *Hub) Close() error {
 		s.stopGrace()
 		s.mu.Unlock()
 	}
+	h.closeConnWriter()
 	return h.transport.Close()
 }
 

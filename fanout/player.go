@@ -70,7 +70,7 @@ func (p *Player) Close() error {
 		return nil
 	}
 	p.stream.removePlayer(p)
-	p.stream.hub.transport.Flush(p.out)
+	p.stream.hub.flushOutput(p.out)
 	p.admission.Done()
 	if p.release != nil {
 		p.release()
@@ -91,7 +91,7 @@ type controlMsg struct {
 // written once for all players of a format.
 func (p *Player) SendControl(b []byte, thenClose bool) {
 	p.queueControl(b, thenClose)
-	p.stream.hub.transport.Flush(p.out)
+	p.stream.hub.flushOutput(p.out)
 }
 
 func (p *Player) queueControl(b []byte, thenClose bool) {

@@ -51,6 +51,7 @@ type serveConfig struct {
 	media            mediaConfig    // HTTP-FLV and WebSocket-FLV playback (media.go)
 	hls              hlsConfig      // HLS and LL-HLS (hls.go)
 	relay            relayConfig    // edge mode and forwarding (relay.go)
+	tls              tlsConfig      // the RTMPS listener (tls.go)
 
 	// args, when set, is the command line the settings came from: a
 	// reload parses it again (reload.go), and flagValues is every flag's
@@ -99,6 +100,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	c.access.register(fs)
 	c.relay.register(fs)
+	c.tls.register(fs)
 	return fs
 }
 
@@ -193,6 +195,13 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		return err
 	}
 	ln = obs.finalReadings(ln)
+	stopTLS, err := startTLS(&c.tls, srv, log)
+	if err != nil {
+		ln.Close()
+		hub.Close()
+		return err
+	}
+	defer stopTLS()
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
 		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", srv.ChunkSize, "version", versionString())
