@@ -18,7 +18,7 @@ import (
 
 // writeSelfSigned writes a self-signed certificate for 127.0.0.1 with
 // serial to dir and returns the cert and key paths.
-func writeSelfSigned(t *testing.T, dir string, serial int64) (certFile, keyFile string) {
+func writeSelfSigned(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
