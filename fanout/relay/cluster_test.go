@@ -294,3 +294,19 @@ func TestPublishOnEdgeIsServedLocallyAndNotPulled(t *testing.T) {
 type funcTap struct{ f func(*rtmp.Message) }
 
 func (t *funcTap) TapMessage(m *rtmp.Message) { t.f(m) }
+
+// TestLocalPublishReplacesPull: an edge pulls a stream for its player;
+// then an encoder publishes the same name on the edge itself: the pull
+// yields (it would only loop the edge's own forward back) and the player,
+// on the same connection, gets the local publisher's frames.
+func TestLocalPublishReplacesPull(t *testing.T) {
+	o := startOrigin(t)
+	const key = "live/yield"
+	o.publish(t, key, 1)
+	e, edge := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+	tags := playTags(t, e.addr, key)
+	waitTag(t, tags, 1, 5*time.Second)
+	e.publish(t, key, 2)
+	waitTag(t, tags, 2, 5*time.Second)
+	waitFor(t, 5*time.Second, "the pull stops", func() bool { return edge.Stats.Pulls.Load() == 0 })
+}
