@@ -82,6 +82,10 @@ func servedSerial(t *testing.T, addr string) int64 {
 // rtmps:// and plain RTMP; a second server takes the stream as a -forward
 // rtmps:// target trusted through -relay-ca.
 func TestRTMPSWithFFmpeg(t *testing.T) {
+	eachTransport(t, testRTMPSWithFFmpeg)
+}
+
+func testRTMPSWithFFmpeg(t *testing.T) {
 	clip := testClip(t)
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir, 1)
