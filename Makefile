@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test ./fanout/hls/hlstest -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzForwardTargets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseIPList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)

@@ -34,6 +34,10 @@ type Hub struct {
 	firstFrame latencyHist // time to first frame of every player
 
 	gate Gate // access control (admit.go); nil admits everyone
+
+	conns        atomic.Pointer[connWriter] // players on connections without a socket to write (TLS), connwriter.go
+	demand       Demand                     // told of every viewer's interest (hooks.go)
+	publishHooks []PublishHook              // run at every local publish (hooks.go)
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
@@ -95,13 +99,14 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sess.Key(), err)
 		}
-		if pr, ok := h.transport.(PublisherReader); ok {
+		if pr, ok := h.transport.(PublisherReader); ok && hasFD(sess.Conn()) {
 			if err := pr.addPublisher(p); err != nil {
 				h.logger.Warn("publisher stays on netpoll reads", "stream", sess.Key(), "err", err)
 			}
 		}
 		p.initLoss()
 		h.publisherAttached()
+		p.stop = h.published(s, rtmpQuery(sess))
 		return p, nil
 	}
 	return nil, errStreamGone
@@ -149,8 +154,15 @@ func (h *Hub) PlayConn(v *Viewer, conn net.Conn, f Format, head []byte, input In
 // yet waits for the publisher (up to -play-wait, then the grace). On an
 // error adm is released.
 func (h *Hub) play(v *Viewer, conn net.Conn, f Format, sess *rtmp.Session, adm *access.Admission, setup func(*Player)) (*Player, error) {
-	p, err := h.attachViewer(v, conn, f, sess, adm, setup)
+	release := h.Want(v.Key(), v.Query)
+	p, err := h.attachViewer(v, conn, f, sess, adm, func(p *Player) {
+		p.release = release
+		if setup != nil {
+			setup(p)
+		}
+	})
 	if err != nil {
+		release()
 		adm.Done()
 	}
 	return p, err
@@ -172,7 +184,7 @@ func (h *Hub) attachViewer(v *Viewer, conn net.Conn, f Format, sess *rtmp.Sessio
 		if err != nil {
 			return nil, err
 		}
-		if err := h.transport.Add(p); err != nil {
+		if err := h.transportFor(conn).Add(p); err != nil {
 			s.removePlayer(p)
 			return nil, err
 		}
@@ -223,6 +235,7 @@ func (h *Hub) Close() error {
 		s.stopGrace()
 		s.mu.Unlock()
 	}
+	h.closeConnWriter()
 	return h.transport.Close()
 }
 
@@ -236,9 +249,11 @@ type publisher struct {
 	baseIn uint64    // the stream's BytesIn when it attached
 	owned  bool      // the transport reads its connection (io_uring)
 	start  func()
+	src    *Source // set for a Source (source.go), whose sess is nil
 
 	admission *access.Admission // access control's hold, released at Close
 	kicked    atomic.Bool       // the control API asked it to go (kick.go)
+	stop      func()            // what Hub.OnPublish started for it (hooks.go)
 	loss      publisherLoss
 }
 
@@ -272,5 +287,8 @@ func (p *publisher) end(clean bool) {
 		p.loss.clean = clean
 		p.s.detachPublisher(p)
 		p.admission.Done()
+		if p.stop != nil {
+			p.stop()
+		}
 	})
 }

@@ -60,6 +60,7 @@ type Player struct {
 	Skips atomic.Uint64
 
 	admission *access.Admission // access control's hold, released at Close
+	release   func()            // its interest in the stream (hooks.go)
 }
 
 // Close stops delivery to the player; the session calls it when the
@@ -69,8 +70,11 @@ func (p *Player) Close() error {
 		return nil
 	}
 	p.stream.removePlayer(p)
-	p.stream.hub.transport.Flush(p.out)
+	p.stream.hub.flushOutput(p.out)
 	p.admission.Done()
+	if p.release != nil {
+		p.release()
+	}
 	return nil
 }
 
@@ -87,7 +91,7 @@ type controlMsg struct {
 // written once for all players of a format.
 func (p *Player) SendControl(b []byte, thenClose bool) {
 	p.queueControl(b, thenClose)
-	p.stream.hub.transport.Flush(p.out)
+	p.stream.hub.flushOutput(p.out)
 }
 
 func (p *Player) queueControl(b []byte, thenClose bool) {

@@ -48,6 +48,7 @@ var ErrStreamNotFound = errors.New("stream not found")
 // NetStream.Play.Start at once, attaches its players at once and the
 // stream answers them StreamNotFound after the same PlayWait (notFound).
 func (h *Hub) AwaitPublisher(ctx context.Context, key string) error {
+	defer h.Want(key, viewerQuery(ctx))() // an edge pulls what its viewers wait for
 	timer := time.NewTimer(h.cfg.PlayWait)
 	defer timer.Stop()
 	for {
@@ -138,6 +139,11 @@ func (h *Hub) takeOver(s *Stream, incoming *rtmp.Session) bool {
 	cur := s.publisher
 	s.mu.Unlock()
 	if cur == nil {
+		return true
+	}
+	if cur.src != nil { // a pulled stream yields to one published here
+		h.logger.Info("local publisher replaces the pulled stream", "stream", s.key, "new", incoming.ID)
+		cur.src.yield()
 		return true
 	}
 	if h.cfg.Takeover == nil || !h.cfg.Takeover(cur.sess, incoming) {

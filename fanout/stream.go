@@ -169,7 +169,7 @@ func (s *Stream) flush() {
 	outs := append(buf[:0], s.outputs...)
 	s.mu.Unlock()
 	for _, o := range outs {
-		s.hub.transport.Flush(o)
+		s.hub.flushOutput(o)
 	}
 }
 

@@ -64,6 +64,7 @@ func (ts *tapSet) change(f func([]Tap) []Tap) {
 // arrives meanwhile is never delivered before the older one. The returned
 // function detaches t; after it returns t gets no more messages.
 func (s *Stream) AddTap(t Tap) (remove func()) {
+	release := s.hub.Want(s.key, "") // a remuxer watches too (hooks.go)
 	s.taps.change(func(l []Tap) []Tap { return append(l, t) })
 	s.mu.Lock()
 	// Held while the snapshot is delivered: keepAside, which stores a
@@ -77,10 +78,12 @@ func (s *Stream) AddTap(t Tap) (remove func()) {
 		}
 	}
 	s.mu.Unlock()
+	var once sync.Once
 	return func() {
 		s.taps.change(func(l []Tap) []Tap {
 			return slices.DeleteFunc(l, func(x Tap) bool { return x == t })
 		})
+		once.Do(release)
 	}
 }
 

@@ -104,7 +104,14 @@ func (s *testServer) url(name string) string { return "rtmp://" + s.addr + "/liv
 
 func startServer(t *testing.T, opts ...string) *testServer {
 	t.Helper()
-	srv, cancel, done := startServerCtx(t, opts...)
+	return startServerWith(t, nil, opts...)
+}
+
+// startServerWith is startServer with setup applied to the configuration
+// before it serves.
+func startServerWith(t *testing.T, setup func(*serveConfig), opts ...string) *testServer {
+	t.Helper()
+	srv, cancel, done := startServerCtxWith(t, setup, opts...)
 	stopAtCleanup(t, cancel, done)
 	return srv
 }

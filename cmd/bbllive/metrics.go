@@ -229,6 +229,9 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	conns := newConnSampler(hub, o.figures)
 	reg := newRegistry(srv, sm, hub, o.figures)
 	reg.MustRegister(ctl.gate)
+	if c.relay.running != nil {
+		reg.MustRegister(c.relay.running)
+	}
 	var g prometheus.Gatherer = reg
 	if c.perConnMetrics {
 		perConn := prometheus.NewRegistry()
@@ -250,7 +253,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, withHLS(withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), o.hls), log)
+	hs, ln, err := startHTTP(c.httpAddr, withEdgeDemand(withHLS(withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), o.hls), hub, c.relay.running), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)

@@ -1014,10 +1014,20 @@ func (p *recPlayer) checkStart(t *testing.T, who string, tag byte) {
 // done receives serve's result.
 func startServerCtx(t *testing.T, opts ...string) (*testServer, context.CancelFunc, <-chan error) {
 	t.Helper()
+	return startServerCtxWith(t, nil, opts...)
+}
+
+// startServerCtxWith is startServerCtx with setup applied to the parsed
+// configuration (the callbacks that have no flag).
+func startServerCtxWith(t *testing.T, setup func(*serveConfig), opts ...string) (*testServer, context.CancelFunc, <-chan error) {
+	t.Helper()
 	var c serveConfig
 	fs := serveFlags(&c)
 	if err := fs.Parse(serverArgs(t, opts)); err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(&c)
 	}
 	var httpAddr string
 	c.onHTTP = func(a net.Addr) { httpAddr = a.String() } // before ready: ordered by addrc

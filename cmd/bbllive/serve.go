@@ -50,6 +50,8 @@ type serveConfig struct {
 	access           accessSettings // access.go
 	media            mediaConfig    // HTTP-FLV and WebSocket-FLV playback (media.go)
 	hls              hlsConfig      // HLS and LL-HLS (hls.go)
+	relay            relayConfig    // edge mode and forwarding (relay.go)
+	tls              tlsConfig      // the RTMPS listener (tls.go)
 
 	// args, when set, is the command line the settings came from: a
 	// reload parses it again (reload.go), and flagValues is every flag's
@@ -97,6 +99,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	c.hls.register(fs)
 	fs.StringVar(&c.configFile, "config", "", "optional YAML file whose keys are these flag names; flags given on the command line win")
 	c.access.register(fs)
+	c.relay.register(fs)
+	c.tls.register(fs)
 	return fs
 }
 
@@ -159,6 +163,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	defer gate.Close()
 	hub.SetGate(gate)
 	logAccess(log, "access control", &c.access)
+	rel, err := startRelay(&c.relay, hub, log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer rel.close()
 	srv := &rtmp.Server{
 		Handler: hub, Logger: log, ChunkSize: uint32(c.chunkSize),
 		HandshakeTimeout: c.handshakeTimeout, IdleTimeout: c.idleTimeout,
@@ -185,6 +195,13 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		return err
 	}
 	ln = obs.finalReadings(ln)
+	stopTLS, err := startTLS(&c.tls, srv, log)
+	if err != nil {
+		ln.Close()
+		hub.Close()
+		return err
+	}
+	defer stopTLS()
 	eff := hub.Config()
 	log.Info("bbllive listening", "rtmp", ln.Addr().String(), "transport", transport.Name(),
 		"flush", eff.Flush.String(), "flush_interval", eff.FlushInterval, "chunk_size", srv.ChunkSize, "version", versionString())
@@ -214,6 +231,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		break
 	}
 	srv.Close()
+	rel.close() // pulls and forwards end before the hub they feed from
 	hub.Close()
 	if errors.Is(err, rtmp.ErrServerClosed) {
 		err = nil

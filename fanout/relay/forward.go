@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 type Forwarder struct {
 	// URL is the target, rtmp:// or rtmps://host/app/name[?query].
 	URL string
+	// Next, when set, picks each connection's target instead of URL: it
+	// gets the URL whose connection just failed ("" at first), so an edge
+	// moves a publish to the next origin of the stream's ranking.
+	Next func(failed string) string
 	// QueueBytes bounds what waits for the target (default 8 MiB).
 	QueueBytes int
 	// MinBackoff and MaxBackoff bound the wait between reconnects
@@ -83,15 +88,25 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 	c := &rtmp.Message{Type: m.Type, Timestamp: m.Timestamp, Payload: append([]byte(nil), m.Payload...)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	header := true
 	switch {
 	case m.Type == rtmp.TypeVideo && rtmp.IsVideoSequenceHeader(m.Payload):
 		f.videoSeq = c
 	case m.Type == rtmp.TypeAudio && rtmp.IsAudioSequenceHeader(m.Payload):
 		f.audioSeq = c
 	case m.Type == rtmp.TypeDataAMF0:
-		if _, ok := rtmp.MetadataPayload(m.Payload); ok {
-			f.meta = c
+		if _, ok := rtmp.MetadataPayload(m.Payload); !ok {
+			return nil
 		}
+		f.meta = c
+	default:
+		header = false
+	}
+	if header {
+		// Kept for the next connection, and sent on this one whatever
+		// is being skipped: a header that arrives after the connection
+		// opened (an encoder's first messages) must not be lost.
+		f.push(c)
 		return nil
 	}
 	if m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload) {
@@ -107,20 +122,31 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 		f.Stats.Dropped.Add(1)
 		return nil
 	}
+	f.push(c)
+	return nil
+}
+
+// push queues c and wakes the sender. Called with f.mu held.
+func (f *Forwarder) push(c *rtmp.Message) {
 	f.queue = append(f.queue, c)
 	f.queued += len(c.Payload)
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 func (f *Forwarder) run(ctx context.Context) {
 	defer close(f.done)
 	backoff := f.MinBackoff
+	target := ""
 	for ctx.Err() == nil {
-		carried, err := f.session(ctx)
+		if f.Next != nil {
+			target = f.Next(target)
+		} else {
+			target = f.URL
+		}
+		carried, err := f.session(ctx, target)
 		if ctx.Err() != nil {
 			return
 		}
@@ -128,7 +154,7 @@ func (f *Forwarder) run(ctx context.Context) {
 		if carried {
 			backoff = f.MinBackoff
 		}
-		f.logf("forward: target lost", "target", redact(f.URL), "err", err, "retry_in", backoff)
+		f.logf("forward: target lost", "target", redact(target), "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -140,9 +166,12 @@ func (f *Forwarder) run(ctx context.Context) {
 
 // session connects, publishes and sends until the target fails; carried
 // says whether any media went out.
-func (f *Forwarder) session(ctx context.Context) (carried bool, err error) {
+func (f *Forwarder) session(ctx context.Context, target string) (carried bool, err error) {
+	if target == "" {
+		return false, errors.New("no target")
+	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, f.URL)
+	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, target)
 	cancel()
 	if err != nil {
 		return false, err
@@ -156,7 +185,7 @@ func (f *Forwarder) session(ctx context.Context) (carried bool, err error) {
 	f.Stats.Connects.Add(1)
 	f.Stats.Connected.Store(true)
 	defer f.Stats.Connected.Store(false)
-	f.logf("forward: publishing", "target", redact(f.URL))
+	f.logf("forward: publishing", "target", redact(target))
 	go discard(c) // acknowledgements and the like; a read error ends nothing here
 	f.mu.Lock()
 	head := []*rtmp.Message{f.meta, f.videoSeq, f.audioSeq}

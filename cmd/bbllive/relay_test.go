@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// ffmpegRecord plays url with ffmpeg for seconds of media into out.
+func ffmpegRecord(url, out string, seconds int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-y", "-loglevel", "error", "-rw_timeout", "20000000", "-i", url,
+		"-t", fmt.Sprint(seconds), "-c", "copy", "-f", "flv", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ffmpeg %s: %v: %s", url, err, b)
+	}
+	return nil
+}
+
+// TestEdgesAndForwardWithFFmpeg: ffmpeg publishes to edge 1, which
+// forwards the stream to the origin and to a -forward target; ffmpeg
+// plays it over HTTP-FLV from edge 2 (pulled from the origin) and over
+// RTMP from the target; the metrics count the pull and the forwards.
+func TestEdgesAndForwardWithFFmpeg(t *testing.T) {
+	clip := testClip(t)
+	origin := startServer(t)
+	target := startServer(t)
+	edge1 := startServer(t, "-origin", "rtmp://"+origin.addr, "-forward", "rtmp://"+target.addr, "-edge-linger", "1s")
+	edge2 := startServer(t, "-origin", "rtmp://"+origin.addr, "-edge-linger", "1s")
+	pub := ffmpegLoopPublisher(t, clip, edge1.url("cluster"))
+	defer pub.kill()
+
+	dir := t.TempDir()
+	viaEdge, viaTarget := filepath.Join(dir, "edge.flv"), filepath.Join(dir, "target.flv")
+	errc := make(chan error, 2)
+	go func() { errc <- ffmpegRecord("http://"+edge2.http+"/live/cluster.flv", viaEdge, 3) }()
+	go func() { errc <- ffmpegRecord(target.url("cluster"), viaTarget, 3) }()
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{viaEdge, viaTarget} {
+		r := ffprobe(t, f)
+		if len(r.codecs) != 2 || r.videoPackets < 2*clipFPS || r.audioPackets == 0 || !r.firstVideoK {
+			t.Errorf("%s: %+v, want h264+aac, ≥ %d video packets from a keyframe", filepath.Base(f), r, 2*clipFPS)
+		}
+	}
+	m1 := scrape(t, edge1.http)
+	if v, _ := series(m1, "bbllive_forward_connects_total", "target=rtmp://"+target.addr); v != 1 {
+		t.Errorf("edge 1: bbllive_forward_connects_total = %v, want 1", v)
+	}
+	if v, _ := series(m1, "bbllive_forward_bytes_total", "target=rtmp://"+target.addr); v == 0 {
+		t.Error("edge 1: no bytes forwarded counted")
+	}
+	if v, _ := series(m1, "bbllive_edge_forwards"); v != 1 {
+		t.Errorf("edge 1: bbllive_edge_forwards = %v, want 1 (the publish goes to its origin)", v)
+	}
+	if v, _ := series(scrape(t, edge2.http), "bbllive_edge_pulls_started_total"); v != 1 {
+		t.Errorf("edge 2: bbllive_edge_pulls_started_total = %v, want 1", v)
+	}
+	waitFor(t, 5*time.Second, "edge 2's pull stops after its player left and the linger", func() bool {
+		v, _ := series(scrape(t, edge2.http), "bbllive_edge_pulls")
+		return v == 0
+	})
+}

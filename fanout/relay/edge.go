@@ -1,0 +1,267 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/rtmp"
+)
+
+// DefaultLinger is how long an edge keeps pulling a stream after its last
+// viewer left, so a player that reconnects at once finds it warm.
+const DefaultLinger = 10 * time.Second
+
+// Edge makes a hub an edge of Origins: the first viewer of a stream (any
+// protocol: the hub's Demand hears of all of them) starts one Puller from
+// the stream's owning origin, which every viewer on this edge shares, and
+// the pull stops Linger after the last one left. A publish that arrives
+// here is forwarded to the stream's owning origin (the next one of its
+// ranking when that one fails) and served here too.
+type Edge struct {
+	Hub     *fanout.Hub
+	Origins *Set
+	// Linger is how long a pull outlives its last viewer (DefaultLinger).
+	Linger time.Duration
+	// TLSConfig is used for rtmps:// origins.
+	TLSConfig *tls.Config
+	// Log receives a line per pull and upstream change.
+	Log *slog.Logger
+
+	// Stats are the edge's running counters.
+	Stats EdgeStats
+
+	mu    sync.Mutex
+	pulls map[string]*pull
+}
+
+// EdgeStats count an edge's pulls and publishes forwarded upstream.
+type EdgeStats struct {
+	Pulls            atomic.Int64  // running now
+	PullsStarted     atomic.Uint64 // since start
+	UpstreamChanges  atomic.Uint64 // pulls that moved to another origin
+	Forwards         atomic.Int64  // publishes being forwarded now
+	ForwardConnects  atomic.Uint64
+	ForwardFailures  atomic.Uint64
+	ForwardedBytes   atomic.Uint64
+	ForwardedDropped atomic.Uint64
+}
+
+// pull is one stream being pulled, with the viewers that want it.
+type pull struct {
+	key    string
+	refs   int
+	linger *time.Timer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start hooks e into its hub: viewers' demand and local publishes. Call it
+// before serving.
+func (e *Edge) Start() {
+	if e.Linger <= 0 {
+		e.Linger = DefaultLinger
+	}
+	e.pulls = map[string]*pull{}
+	e.Hub.SetDemand(e)
+	e.Hub.OnPublish(e.forwardPublish)
+}
+
+// Want implements fanout.Demand: it starts the stream's pull at its first
+// viewer and holds it until release. A stream published on this edge is
+// not pulled.
+func (e *Edge) Want(key, query string) (release func()) {
+	if st := e.Hub.Stream(key); st != nil && st.PublishedLocally() {
+		return func() {}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.pulls[key]
+	if p == nil {
+		p = e.startPull(key, query)
+		e.pulls[key] = p
+	}
+	p.refs++
+	if p.linger != nil {
+		p.linger.Stop()
+		p.linger = nil
+	}
+	var once sync.Once
+	return func() { once.Do(func() { e.release(p) }) }
+}
+
+// release drops one viewer of p; the last one arms the linger.
+func (e *Edge) release(p *pull) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p.refs--; p.refs > 0 || e.pulls[p.key] != p {
+		return
+	}
+	p.linger = time.AfterFunc(e.Linger, func() {
+		e.mu.Lock()
+		if p.refs > 0 || e.pulls[p.key] != p {
+			e.mu.Unlock()
+			return
+		}
+		delete(e.pulls, p.key)
+		e.mu.Unlock()
+		p.cancel()
+		<-p.done
+		e.logf("edge: pull stopped, no viewers", "stream", p.key, "linger", e.Linger)
+	})
+}
+
+// startPull runs a Puller for key into a Source of the hub. Called with
+// e.mu held.
+func (e *Edge) startPull(key, query string) *pull {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pull{key: key, cancel: cancel, done: make(chan struct{})}
+	sink := &sourceSink{hub: e.Hub, key: key, cancel: cancel, edge: e}
+	puller := &Puller{Key: key, Query: query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, Log: e.Log,
+		Connected: sink.upstream}
+	e.Stats.Pulls.Add(1)
+	e.Stats.PullsStarted.Add(1)
+	e.logf("edge: pull started", "stream", key)
+	go func() {
+		defer close(p.done)
+		defer e.Stats.Pulls.Add(-1)
+		puller.Run(ctx)
+		sink.close()
+	}()
+	return p
+}
+
+// Pulling returns the keys of the streams being pulled now, sorted.
+func (e *Edge) Pulling() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keys := make([]string, 0, len(e.pulls))
+	for k := range e.pulls {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Close stops every pull.
+func (e *Edge) Close() {
+	e.mu.Lock()
+	pulls := e.pulls
+	e.pulls = map[string]*pull{}
+	e.mu.Unlock()
+	for _, p := range pulls {
+		if p.linger != nil {
+			p.linger.Stop()
+		}
+		p.cancel()
+		<-p.done
+	}
+}
+
+func (e *Edge) logf(msg string, args ...any) {
+	if e.Log != nil {
+		e.Log.Info(msg, args...)
+	}
+}
+
+// sourceSink is a pull's way into the hub: each upstream the puller
+// reaches is a new publisher of the same Source, so the players stay and
+// resume at its first keyframe.
+type sourceSink struct {
+	hub    *fanout.Hub
+	key    string
+	edge   *Edge
+	cancel context.CancelFunc
+	src    *fanout.Source
+	ups    int
+}
+
+// upstream runs on the puller's goroutine as it starts playing from o.
+func (s *sourceSink) upstream(o Origin) {
+	if s.ups++; s.ups > 1 {
+		s.edge.Stats.UpstreamChanges.Add(1)
+	}
+	var err error
+	if s.src == nil {
+		s.src, err = s.hub.PublishSource(s.key)
+	} else {
+		err = s.src.Restart()
+	}
+	if err != nil {
+		// Someone publishes the name here: it is served from here, and
+		// pulling it too would only loop it back.
+		s.edge.logf("edge: pull not needed", "stream", s.key, "err", err)
+		s.src = nil
+		s.cancel()
+	}
+}
+
+// WriteMessage implements Sink.
+func (s *sourceSink) WriteMessage(m *rtmp.Message) error {
+	if s.src == nil {
+		return nil // the pull is being cancelled
+	}
+	err := s.src.WriteMessage(m)
+	if err != nil {
+		s.cancel()
+	}
+	return err
+}
+
+func (s *sourceSink) close() {
+	if s.src != nil {
+		s.src.Close()
+	}
+}
+
+// forwardPublish is the edge's publish hook: a stream published here goes
+// to its owning origin too, moving down the ranking when one fails.
+func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func()) {
+	key := st.Key()
+	path := key
+	if query != "" {
+		path += "?" + query
+	}
+	f := &Forwarder{TLSConfig: e.TLSConfig, Log: e.Log, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+		Next: func(failed string) string { return nextOrigin(e.Origins.Rank(key), path, failed) }}
+	e.Stats.Forwards.Add(1)
+	f.Start()
+	untap := st.AddTap(&forwardTap{f})
+	return func() {
+		untap()
+		f.Close()
+		e.Stats.Forwards.Add(-1)
+		e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
+		e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
+		e.Stats.ForwardedBytes.Add(f.Stats.Bytes.Load())
+		e.Stats.ForwardedDropped.Add(f.Stats.Dropped.Load())
+	}
+}
+
+// nextOrigin is the URL of path on the first origin of ranked, the one
+// that just failed (failed, a URL it returned before) moved last.
+func nextOrigin(ranked []Origin, path, failed string) string {
+	urls := make([]string, len(ranked))
+	for i, o := range ranked {
+		urls[i] = o.URL + "/" + path
+	}
+	if i := slices.Index(urls, failed); i >= 0 {
+		urls = append(append(urls[:i:i], urls[i+1:]...), failed)
+	}
+	if len(urls) == 0 {
+		return ""
+	}
+	return urls[0]
+}
+
+// forwardTap feeds a Forwarder from a stream's tap (a pointer: taps are
+// compared when removed).
+type forwardTap struct{ f *Forwarder }
+
+// TapMessage implements fanout.Tap; Forwarder.WriteMessage never blocks.
+func (t *forwardTap) TapMessage(m *rtmp.Message) { t.f.WriteMessage(m) }

@@ -1,0 +1,158 @@
+package relay
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/bbllive/bbllive/fanout"
+)
+
+// Pushes forwards every stream published on a hub to each of Targets,
+// one Forwarder per stream and target: the target's failure only costs
+// its own reconnects, never the local stream.
+type Pushes struct {
+	// Targets are URL templates: rtmp:// or rtmps://host[:port]/app/name,
+	// where {app} and {name} are the published stream's; a URL without a
+	// path gets "/{app}/{name}". The publisher's query is appended.
+	Targets []string
+	// TLSConfig is used for rtmps:// targets.
+	TLSConfig *tls.Config
+	// Log receives a line per connect and loss.
+	Log *slog.Logger
+
+	mu     sync.Mutex
+	totals map[string]*TargetStats // by target template
+	live   map[*Forwarder]string   // running, with their template
+}
+
+// TargetStats are one target's counters over every stream pushed to it.
+type TargetStats struct {
+	Target                 string // the template, credentials redacted
+	Connects, Failures     uint64
+	Messages, Bytes, Drops uint64
+	Connected, Forwarding  int // connected now; forwarders running now
+}
+
+// ParseTargets checks a comma-separated -forward list.
+func ParseTargets(list string) ([]string, error) {
+	var out []string
+	for _, raw := range strings.Split(list, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("forward target %q: %w", redact(raw), err)
+		}
+		if _, ok := DefaultPorts[u.Scheme]; !ok || u.Host == "" {
+			return nil, fmt.Errorf("forward target %q: want rtmp:// or rtmps://host[:port][/app/name]", redact(raw))
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+// TargetURL is template filled in for the stream key ("app/name") and the
+// publisher's query (appended to the template's own).
+func TargetURL(template, key, query string) string {
+	app, name, _ := strings.Cut(key, "/")
+	base, tq, _ := strings.Cut(template, "?")
+	if _, hostAndPath, ok := strings.Cut(base, "://"); ok && strings.Trim(hostAndPath[strings.IndexByte(hostAndPath+"/", '/'):], "/") == "" {
+		base = strings.TrimSuffix(base, "/") + "/{app}/{name}"
+	}
+	u := strings.NewReplacer("{app}", app, "{name}", name).Replace(base)
+	if q := strings.Trim(tq+"&"+query, "&"); q != "" {
+		u += "?" + q
+	}
+	return u
+}
+
+// Hook is the fanout.PublishHook that starts a stream's forwarders.
+func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
+	if len(ps.Targets) == 0 {
+		return nil
+	}
+	var fs []*Forwarder
+	var untaps []func()
+	for _, tmpl := range ps.Targets {
+		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), TLSConfig: ps.TLSConfig, Log: ps.Log}
+		ps.track(f, tmpl)
+		f.Start()
+		untaps = append(untaps, st.AddTap(&forwardTap{f}))
+		fs = append(fs, f)
+	}
+	return func() {
+		for i, f := range fs {
+			untaps[i]()
+			f.Close()
+			ps.untrack(f)
+		}
+	}
+}
+
+func (ps *Pushes) track(f *Forwarder, tmpl string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.live == nil {
+		ps.live, ps.totals = map[*Forwarder]string{}, map[string]*TargetStats{}
+	}
+	ps.live[f] = tmpl
+}
+
+// untrack folds a finished forwarder's counters into its target's totals.
+func (ps *Pushes) untrack(f *Forwarder) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	tmpl := ps.live[f]
+	delete(ps.live, f)
+	t := ps.total(tmpl)
+	addStats(t, f)
+}
+
+// total is tmpl's totals. Called with ps.mu held.
+func (ps *Pushes) total(tmpl string) *TargetStats {
+	t := ps.totals[tmpl]
+	if t == nil {
+		t = &TargetStats{Target: redact(tmpl)}
+		ps.totals[tmpl] = t
+	}
+	return t
+}
+
+func addStats(t *TargetStats, f *Forwarder) {
+	t.Connects += f.Stats.Connects.Load()
+	t.Failures += f.Stats.Failures.Load()
+	t.Messages += f.Stats.Messages.Load()
+	t.Bytes += f.Stats.Bytes.Load()
+	t.Drops += f.Stats.Dropped.Load()
+}
+
+// Stats returns every target's counters, in the order of Targets.
+func (ps *Pushes) Stats() []TargetStats {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.totals == nil {
+		ps.live, ps.totals = map[*Forwarder]string{}, map[string]*TargetStats{}
+	}
+	out := make([]TargetStats, 0, len(ps.Targets))
+	for _, tmpl := range ps.Targets {
+		t := *ps.total(tmpl)
+		for f, tm := range ps.live {
+			if tm != tmpl {
+				continue
+			}
+			addStats(&t, f)
+			t.Forwarding++
+			if f.Stats.Connected.Load() {
+				t.Connected++
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
