@@ -93,7 +93,7 @@ func parseCap(value string) (exp int64, mac []byte, err error) {
 	if err != nil || exp <= 0 || es[0] == '+' {
 		return 0, nil, errCapInvalid
 	}
-	mac, err = base64.RawURLEncoding.DecodeString(ms)
+	mac, err = base64.RawURLEncoding.Strict().DecodeString(ms) // one spelling per capability: one cache key
 	if err != nil || len(mac) != macLen {
 		return 0, nil, errCapInvalid
 	}
