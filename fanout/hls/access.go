@@ -119,4 +119,3 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, why st
 	s.refusals.refused(r.URL.Path, r.RemoteAddr, code, why)
 	s.fail(w, code, why)
 }
-
