@@ -49,6 +49,9 @@ func (s *Server) serveProtectedPlaylist(w http.ResponseWriter, r *http.Request, 
 		}
 		ss.touch(time.Now())
 		s.servePlaylist(w, r, key, "?"+capParam+"="+s.caps.mint(key, time.Now()))
+		// A blocking reload or a new remuxer's first segment may have held
+		// the request for seconds: the viewer was there all along.
+		ss.touch(time.Now())
 		return
 	}
 	if q.Has("_HLS_msn") {
