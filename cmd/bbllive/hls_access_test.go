@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,19 +15,20 @@ import (
 	"github.com/bbllive/bbllive/bench/browser"
 	"github.com/bbllive/bbllive/bench/mediatest"
 	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/fanout/hls/hlstest"
 	"github.com/chromedp/chromedp"
 )
 
-// startProtectedHLS runs a server with tokens, a real hook, one player per
-// stream and 1 s HLS segments, with ffmpeg publishing the clip (with its
-// publish token) to live/NAME; it returns the server, the hook and the
-// playlist URL without a token.
-func startProtectedHLS(t *testing.T, name string) (*accessServer, *recordingHook, string) {
+// startProtectedHLS runs a server with tokens, a real hook, 1 s HLS
+// segments and opts, with ffmpeg publishing the clip (with its publish
+// token) to live/NAME; it returns the server, the hook and the playlist
+// URL without a token.
+func startProtectedHLS(t *testing.T, name string, opts ...string) (*accessServer, *recordingHook, string) {
 	t.Helper()
 	clip := mediatest.Path(t, hlsClip)
 	hook := newRecordingHook(t)
-	srv := startAccessServer(t, "-auth-secret", testSecret, "-hook-url", hook.URL, "-max-players", "1",
-		"-hls-segment-target", "1s", "-hls-session-idle", "3s")
+	srv := startAccessServer(t, append([]string{"-auth-secret", testSecret, "-hook-url", hook.URL,
+		"-hls-segment-target", "1s", "-hls-session-idle", "3s"}, opts...)...)
 	mediatest.Publish(context.Background(), t, clip, srv.url(name)+"?token="+tokenFor(t, testSecret, access.Publish, "live/"+name, time.Hour))
 	waitFor(t, 15*time.Second, "the stream to go live", func() bool { return streamLive(t, srv.http, "live/"+name) })
 	return srv, hook, "http://" + srv.http + "/live/" + name + "/index.m3u8"
@@ -57,7 +59,7 @@ func (h *recordingHook) hlsPlays(stream string) (plays, stops int) {
 // refused 503 meanwhile), one on_stop once it has been quiet for
 // -hls-session-idle. Without a token ffmpeg is refused.
 func TestHLSFFmpegToken(t *testing.T) {
-	srv, hook, playlist := startProtectedHLS(t, "hlstok")
+	srv, hook, playlist := startProtectedHLS(t, "hlstok", "-max-players", "1")
 	token := "?token=" + tokenFor(t, testSecret, access.Play, "live/hlstok", time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -164,5 +166,68 @@ func TestHLSjsToken(t *testing.T) {
 	}
 	if plays, _ := hook.hlsPlays("live/hlsjstok"); plays != 1 {
 		t.Errorf("hook heard %d on_play for one hls.js viewer, want 1", plays)
+	}
+}
+
+// protectedSegment is, for one viewer arriving through base with token,
+// the URI of the oldest segment its media playlist lists.
+func protectedSegment(t *testing.T, base, token string) string {
+	t.Helper()
+	b, st := cacheGet(t, base+"index.m3u8?"+token)
+	if st == "HIT" {
+		t.Fatal("a viewer's multivariant playlist came from the cache")
+	}
+	lines := strings.Fields(string(b))
+	variant := lines[len(lines)-1]
+	b, st = cacheGet(t, base+variant)
+	if st == "HIT" {
+		t.Fatal("a viewer's media playlist came from the cache")
+	}
+	pl, err := hlstest.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl.Segments[0].URI
+}
+
+// TestProtectedHLSThroughNginxCache: behind a real nginx proxy_cache, two
+// viewers with their own tokens and sessions are listed the same segment
+// URIs (the capability is per stream and minute, not per viewer), so the
+// second viewer's segment is a cache hit; each viewer's playlists come from
+// the origin; a segment without the capability is refused through the
+// cache too.
+func TestProtectedHLSThroughNginxCache(t *testing.T) {
+	srv, hook, _ := startProtectedHLS(t, "cdntok")
+	edge := startNginx(t, srv.http)
+	base := edge + "/live/cdntok/"
+	tokA := "token=" + tokenFor(t, testSecret, access.Play, "live/cdntok", time.Hour)
+	tokB := "token=" + tokenFor(t, testSecret, access.Play, "live/*", 2*time.Hour)
+	var a, b string
+	for attempt := 0; attempt < 2; attempt++ { // twice, in case a minute turned in between
+		a, b = protectedSegment(t, base, tokA), protectedSegment(t, base, tokB)
+		if a == b {
+			break
+		}
+	}
+	if a != b {
+		t.Fatalf("two viewers are listed different URIs for one segment: %s and %s", a, b)
+	}
+	first, st1 := cacheGet(t, base+a)
+	second, st2 := cacheGet(t, base+b)
+	t.Logf("%s: viewer A %s, viewer B %s", a, st1, st2)
+	if st2 != "HIT" || !bytes.Equal(first, second) {
+		t.Errorf("the second viewer's segment: %s, want HIT with the same bytes", st2)
+	}
+	bare, _, _ := strings.Cut(a, "?")
+	resp, err := http.Get(base + bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("segment without the capability through the cache: %s", resp.Status)
+	}
+	if plays, _ := hook.hlsPlays("live/cdntok"); plays != 2 {
+		t.Errorf("hook heard %d on_play for two HLS viewers, want 2", plays)
 	}
 }
