@@ -36,8 +36,9 @@ func (c *hlsConfig) register(fs *flag.FlagSet) {
 		"with access control on, end an HLS viewer (on_stop, its place in the limits) this long after its last playlist request")
 }
 
-// newHLS builds the HLS handler, or nil when -hls is off.
-func newHLS(c *hlsConfig, hub *fanout.Hub, log *slog.Logger) (*hls.Server, error) {
+// newHLS builds the HLS handler, or nil when -hls is off; nextID numbers
+// its viewers from the RTMP server's sequence.
+func newHLS(c *hlsConfig, hub *fanout.Hub, nextID func() uint64, log *slog.Logger) (*hls.Server, error) {
 	if !c.on {
 		return nil, nil
 	}
@@ -46,6 +47,7 @@ func newHLS(c *hlsConfig, hub *fanout.Hub, log *slog.Logger) (*hls.Server, error
 	if err != nil {
 		return nil, fmt.Errorf("-hls: %w", err)
 	}
+	s.NextID = nextID
 	return s, nil
 }
 

@@ -66,6 +66,9 @@ func (s *Server) serveProtectedPlaylist(w http.ResponseWriter, r *http.Request, 
 func (s *Server) admitViewer(w http.ResponseWriter, r *http.Request, key string) {
 	app, name, _ := strings.Cut(key, "/")
 	v := fanout.Viewer{App: app, Name: name, Query: r.URL.RawQuery, Remote: r.RemoteAddr, Protocol: access.ProtoHLS}
+	if s.NextID != nil {
+		v.ID = s.NextID()
+	}
 	// Access first, so that a client without a credential does not learn
 	// whether the stream exists. The controller logs its refusals.
 	adm, err := s.hub.Admit(r.Context(), v.Request(access.Play))

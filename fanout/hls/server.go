@@ -27,6 +27,11 @@ const (
 // remuxer on its first playlist request (or at once for every live stream
 // with Config.Always) and stops it after Config.IdleTimeout without one.
 type Server struct {
+	// NextID numbers the viewers of protected streams (their hooks'
+	// client_id) from the RTMP server's sequence (rtmp.Server.NextID);
+	// nil leaves them 0. Set it before serving.
+	NextID func() uint64
+
 	hub *fanout.Hub
 	cfg Config
 	log *slog.Logger
