@@ -4,8 +4,10 @@ package access
 // address list or a limit). Protocols whose viewers make many requests
 // (HLS) keep sessions only then; with none, they serve as if access
 // control did not exist.
-func (c *Controller) Active() bool {
-	p := c.policy.Load()
+func (c *Controller) Active() bool { return c.policy.Load().active }
+
+// checksAnything reports whether the policy has any check to make.
+func (p *policy) checksAnything() bool {
 	if p.keys.enabled() || p.hook != nil || p.limits != (limits{}) {
 		return true
 	}

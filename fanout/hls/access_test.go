@@ -2,6 +2,7 @@ package hls
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -292,4 +293,40 @@ func FuzzSessionID(f *testing.F) {
 			t.Fatalf("%q found in an empty table", id)
 		}
 	})
+}
+
+// A burst of refusals is one log line; the next interval's line counts
+// the ones left out.
+func TestRefusalLogRateLimited(t *testing.T) {
+	var buf logBuffer
+	l := &refusalLog{log: slog.New(slog.NewTextHandler(&buf, nil)), interval: 200 * time.Millisecond}
+	for i := 0; i < 50; i++ {
+		l.refused("/live/a/x.m4s", "127.0.0.1:1", 401, "no capability")
+	}
+	if n := strings.Count(buf.String(), "hls request refused"); n != 1 {
+		t.Fatalf("%d lines for a burst of 50, want 1", n)
+	}
+	time.Sleep(250 * time.Millisecond)
+	l.refused("/live/a/x.m4s", "127.0.0.1:1", 401, "no capability")
+	if !strings.Contains(buf.String(), "suppressed_since_last=49") {
+		t.Errorf("the second line does not count the 49 left out:\n%s", buf.String())
+	}
+}
+
+// logBuffer is a log destination safe for concurrent writers.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
