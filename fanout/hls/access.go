@@ -84,6 +84,14 @@ func (s *Server) admitViewer(w http.ResponseWriter, r *http.Request, key string)
 		return
 	}
 	m.touch()
+	if r.Method == http.MethodHead { // a probe, not a viewer: no session
+		adm.Done()
+		h := w.Header()
+		h.Set("Content-Type", typePlaylist)
+		h.Set("Cache-Control", "private, no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	id := s.sessions.add(key, r.RemoteAddr, adm, time.Now())
 	if id == "" {
 		adm.Done()

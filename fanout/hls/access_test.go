@@ -198,6 +198,15 @@ func TestProtectedHLSAddressLists(t *testing.T) {
 	r.hub.SetGate(gate)
 	r.publish(t, "a", synth.Config{GOP: 25}, 10*time.Second)
 	r.waitLive(t, "live/a")
+	// A HEAD probe is admitted and checked, but holds no place.
+	head, err := http.Head(r.http.URL + "/live/a/index.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != 200 || r.hls.Stats().Sessions != 0 {
+		t.Errorf("HEAD: %s, %d sessions", head.Status, r.hls.Stats().Sessions)
+	}
 	_, body := r.get(t, "/live/a/index.m3u8")
 	resp, body := r.get(t, "/live/a/"+variantOf(t, body))
 	pl, err := hlstest.Parse(body)
