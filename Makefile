@@ -41,6 +41,8 @@ fuzz:
 	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/fmp4 -run '^$$' -fuzz '^FuzzSequenceHeaders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/hls/hlstest -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/hls -run '^$$' -fuzz '^FuzzCapability$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	$(GO) test ./fanout/hls -run '^$$' -fuzz '^FuzzSessionID$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzForwardTargets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)

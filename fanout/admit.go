@@ -82,3 +82,28 @@ func (e *rtmpRefusal) Unwrap() error { return e.ref }
 
 // StatusCode is the onStatus code the session refuses with.
 func (e *rtmpRefusal) StatusCode() string { return e.code }
+
+// sessionGate is what a Gate offers protocols whose viewers make many
+// requests, each of which cannot be admitted anew (HLS): *access.Controller
+// is one.
+type sessionGate interface {
+	Active() bool
+	CheckAddress(action access.Action, remote string) error
+}
+
+// AccessActive reports whether the gate checks anything. HLS keeps
+// sessions (one Admit per viewer) only then, and otherwise serves as it
+// did before access control.
+func (h *Hub) AccessActive() bool {
+	g, ok := h.gate.(sessionGate)
+	return ok && g.Active()
+}
+
+// CheckAddress applies the gate's address lists for action to remote, for
+// a request that continues an admitted session; nil without a gate.
+func (h *Hub) CheckAddress(action access.Action, remote string) error {
+	if g, ok := h.gate.(sessionGate); ok {
+		return g.CheckAddress(action, remote)
+	}
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/fanout/hls/hlstest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -163,6 +164,46 @@ func httpPlayOutcome(url string) error {
 	head := make([]byte, 9+4+11) // file header, previous tag size, a tag header
 	if _, err := io.ReadFull(resp.Body, head); err != nil {
 		return fmt.Errorf("%w: %v", errPlayEnded, err)
+	}
+	return nil
+}
+
+// hlsPlayOutcome plays a protected HLS stream as a player that knows only
+// the playlist URL: the multivariant playlist, its variant (the media
+// playlist), and the first segment that lists. nil once the segment
+// arrives, else the refusal as the client saw it ("HTTP 401: …").
+func hlsPlayOutcome(playlist string) error {
+	c := &http.Client{Timeout: 20 * time.Second}
+	get := func(u string) ([]byte, error) {
+		resp, err := c.Get(u)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+		}
+		return body, nil
+	}
+	base := playlist[:strings.LastIndexByte(playlist, '/')+1]
+	body, err := get(playlist)
+	if err != nil {
+		return err
+	}
+	lines := strings.Fields(string(body))
+	if len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-2], "#EXT-X-STREAM-INF") {
+		return fmt.Errorf("not a multivariant playlist: %s", body)
+	}
+	if body, err = get(base + lines[len(lines)-1]); err != nil {
+		return fmt.Errorf("media playlist: %w", err)
+	}
+	pl, err := hlstest.Parse(body)
+	if err != nil {
+		return err
+	}
+	if _, err := get(base + pl.Segments[0].URI); err != nil {
+		return fmt.Errorf("segment: %w", err)
 	}
 	return nil
 }

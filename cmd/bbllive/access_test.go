@@ -56,6 +56,11 @@ var accessEntries = []accessEntry{
 			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".flv?" + query)
 		},
 		refusedPlay: httpRefusalStatus},
+	{proto: "hls",
+		play: func(srv *accessServer, stream, query string) error {
+			return hlsPlayOutcome("http://" + srv.http + "/" + stream + "/index.m3u8?" + query)
+		},
+		refusedPlay: httpRefusalStatus},
 }
 
 // httpRefusalStatus is the status an HTTP player is refused with: 401 when

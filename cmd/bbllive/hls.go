@@ -21,6 +21,7 @@ type hlsConfig struct {
 	segment       string
 	always        bool
 	idle          time.Duration
+	sessionIdle   time.Duration
 }
 
 func (c *hlsConfig) register(fs *flag.FlagSet) {
@@ -31,18 +32,22 @@ func (c *hlsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.segment, "hls-segment", hls.FormatFMP4, "HLS segment format: fmp4 (CMAF) or ts (MPEG-TS, H.264 + AAC, for old players)")
 	fs.BoolVar(&c.always, "hls-always", false, "remux every live stream for HLS, not only those with HLS viewers")
 	fs.DurationVar(&c.idle, "hls-idle", hls.DefaultIdleTimeout, "stop a stream's HLS remuxer this long after its last HLS request")
+	fs.DurationVar(&c.sessionIdle, "hls-session-idle", hls.DefaultSessionIdle,
+		"with access control on, end an HLS viewer (on_stop, its place in the limits) this long after its last playlist request")
 }
 
-// newHLS builds the HLS handler, or nil when -hls is off.
-func newHLS(c *hlsConfig, hub *fanout.Hub, log *slog.Logger) (*hls.Server, error) {
+// newHLS builds the HLS handler, or nil when -hls is off; nextID numbers
+// its viewers from the RTMP server's sequence.
+func newHLS(c *hlsConfig, hub *fanout.Hub, nextID func() uint64, log *slog.Logger) (*hls.Server, error) {
 	if !c.on {
 		return nil, nil
 	}
 	s, err := hls.NewServer(hub, hls.Config{PartTarget: c.part, SegmentTarget: c.segmentTarget, Window: c.window,
-		Always: c.always, IdleTimeout: c.idle, Format: c.segment}, log)
+		Always: c.always, IdleTimeout: c.idle, SessionIdle: c.sessionIdle, Format: c.segment}, log)
 	if err != nil {
 		return nil, fmt.Errorf("-hls: %w", err)
 	}
+	s.NextID = nextID
 	return s, nil
 }
 
@@ -61,7 +66,7 @@ func withHLS(next http.Handler, h *hls.Server) http.Handler {
 type hlsCollector struct {
 	h                                    *hls.Server
 	remuxers, started, dropped, requests *prometheus.Desc
-	refused                              *prometheus.Desc
+	refused, sessions                    *prometheus.Desc
 }
 
 func newHLSCollector(h *hls.Server) *hlsCollector {
@@ -72,6 +77,8 @@ func newHLSCollector(h *hls.Server) *hlsCollector {
 			"Messages an HLS remuxer dropped because its queue was full (the media resumes at the next keyframe).", nil, nil),
 		requests: prometheus.NewDesc("bbllive_hls_requests_total", "HLS requests answered, by kind.", []string{"kind"}, nil),
 		refused:  prometheus.NewDesc("bbllive_hls_refused_total", "HLS requests answered with 4xx or 503.", nil, nil),
+		sessions: prometheus.NewDesc("bbllive_hls_sessions",
+			"HLS viewers admitted by access control and not yet idle (0 while access control is off).", nil, nil),
 	}
 }
 
@@ -81,6 +88,7 @@ func (c *hlsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dropped
 	ch <- c.requests
 	ch <- c.refused
+	ch <- c.sessions
 }
 
 func (c *hlsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -92,6 +100,7 @@ func (c *hlsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), hls.KindNames[k])
 	}
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.Refused))
+	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(st.Sessions))
 }
 
 // withHLSMetrics adds the HLS server's figures to g.

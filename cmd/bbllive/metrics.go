@@ -238,7 +238,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 		perConn.MustRegister(newPerConnCollector(conns))
 		g = prometheus.Gatherers{g, perConn}
 	}
-	hl, err := newHLS(&c.hls, hub, log)
+	hl, err := newHLS(&c.hls, hub, srv.NextID, log)
 	if err != nil {
 		o.close()
 		return nil, err

@@ -52,6 +52,7 @@ type policy struct {
 	hook   *hookTarget // nil without hooks
 	ip     map[Action]ipRule
 	limits limits
+	active bool // checksAnything, computed once (Controller.Active)
 }
 
 func (c Config) compile() (*policy, error) {
@@ -104,5 +105,6 @@ func (c Config) compile() (*policy, error) {
 		return nil, errors.New("limits must not be negative (0 is no limit)")
 	}
 	p.limits = limits{conns: c.MaxConnections, players: c.MaxPlayersPerStream, streams: c.MaxStreams}
+	p.active = p.checksAnything()
 	return p, nil
 }

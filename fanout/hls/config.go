@@ -38,6 +38,10 @@ type Config struct {
 	// IdleTimeout stops a stream's remuxer this long after its last HLS
 	// request (unless Always).
 	IdleTimeout time.Duration
+	// SessionIdle ends a protected stream's HLS viewer (its on_stop, its
+	// place in the limits) this long after its last playlist request.
+	// Only used while access control is on.
+	SessionIdle time.Duration
 	// Format is the segment format: FormatFMP4 (CMAF, the default) or
 	// FormatTS (MPEG-TS, H.264 and AAC only, for players that predate
 	// fragmented MP4).
@@ -57,6 +61,7 @@ const (
 	DefaultSegmentTarget = 2 * time.Second
 	DefaultWindow        = 6
 	DefaultIdleTimeout   = 30 * time.Second
+	DefaultSessionIdle   = 15 * time.Second
 	DefaultQueueLen      = 1024
 )
 
@@ -72,6 +77,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = DefaultSessionIdle
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = DefaultQueueLen

@@ -117,8 +117,9 @@ func (s *segmenter) tooFar(msn uint64, p int) bool {
 	return false
 }
 
-// render writes the LL-HLS media playlist.
-func (s *segmenter) render(epoch string) []byte {
+// render writes the LL-HLS media playlist; query ("" or "?…") follows
+// every URI it lists.
+func (s *segmenter) render(epoch, query string) []byte {
 	var b strings.Builder
 	td := s.targetDuration()
 	pt := s.cfg.PartTarget.Seconds()
@@ -142,12 +143,12 @@ func (s *segmenter) render(epoch string) []byte {
 		}
 		if g.init != init && g.init != nil { // TS segments need none
 			init = g.init
-			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", initName(epoch, init.id))
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s%s\"\n", initName(epoch, init.id), query)
 		}
 		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", g.pdt.UTC().Format("2006-01-02T15:04:05.000Z"))
 		if i >= len(all)-partsListed-1 {
 			for j, p := range g.parts {
-				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%.3f,URI=\"%s\"", p.dur.Seconds(), partName(epoch, g.msn, j, s.ext()))
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%.3f,URI=\"%s%s\"", p.dur.Seconds(), partName(epoch, g.msn, j, s.ext()), query)
 				if p.independent {
 					b.WriteString(",INDEPENDENT=YES")
 				}
@@ -155,14 +156,14 @@ func (s *segmenter) render(epoch string) []byte {
 			}
 		}
 		if g.complete {
-			fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", g.dur.Seconds(), segmentName(epoch, g.msn, s.ext()))
+			fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s%s\n", g.dur.Seconds(), segmentName(epoch, g.msn, s.ext()), query)
 		}
 	}
 	next, np := s.nextMSN, 0
 	if s.cur != nil {
 		next, np = s.cur.msn, len(s.cur.parts)
 	}
-	fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", partName(epoch, next, np, s.ext()))
+	fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s%s\"\n", partName(epoch, next, np, s.ext()), query)
 	return []byte(b.String())
 }
 

@@ -41,6 +41,7 @@ type remuxer struct {
 	version uint64        // increments at every change
 	cached  []byte        // rendered playlist of cachedV
 	cachedV uint64
+	cachedQ string // the URIs' query cached was rendered with
 }
 
 func newRemuxer(st *fanout.Stream, cfg Config, log *slog.Logger) *remuxer {

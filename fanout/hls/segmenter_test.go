@@ -34,12 +34,12 @@ func (f *feeder) check() {
 	if !f.seg.ready() {
 		return
 	}
-	pl, err := hlstest.Parse(f.seg.render("e"))
+	pl, err := hlstest.Parse(f.seg.render("e", ""))
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	if err := pl.Validate(); err != nil {
-		f.t.Fatalf("playlist %d breaks the rules: %v\n%s", f.lists, err, f.seg.render("e"))
+		f.t.Fatalf("playlist %d breaks the rules: %v\n%s", f.lists, err, f.seg.render("e", ""))
 	}
 	if f.prev != nil {
 		if err := f.prev.Continues(pl); err != nil {
@@ -145,7 +145,7 @@ func TestDroppedMessagesMakeADiscontinuity(t *testing.T) {
 		}
 	}
 	if n != 1 {
-		t.Fatalf("%d discontinuities, want 1:\n%s", n, f.seg.render("e"))
+		t.Fatalf("%d discontinuities, want 1:\n%s", n, f.seg.render("e", ""))
 	}
 }
 
@@ -182,7 +182,7 @@ func TestReconnectWithOtherSettings(t *testing.T) {
 		}
 	}
 	if after == nil {
-		t.Fatalf("no discontinuity after the reconnect:\n%s", f.seg.render("e"))
+		t.Fatalf("no discontinuity after the reconnect:\n%s", f.seg.render("e", ""))
 	}
 	if after.Map == before.Map || after.DSN != before.DSN+1 || after.MSN <= before.MSN {
 		t.Fatalf("after the reconnect %+v, before %+v", after, before)
@@ -197,7 +197,7 @@ func TestReconnectWithOtherSettings(t *testing.T) {
 	}
 	for _, s := range f.prev.Segments[1:] {
 		if s.Discontinuity {
-			t.Fatalf("discontinuity at segment %d with unchanged settings:\n%s", s.MSN, f.seg.render("e"))
+			t.Fatalf("discontinuity at segment %d with unchanged settings:\n%s", s.MSN, f.seg.render("e", ""))
 		}
 	}
 	// The discontinuity has left the window: its count moved to the header.

@@ -41,8 +41,8 @@ func (m *remuxer) startupLimit() time.Duration {
 }
 
 // playlist answers a playlist request, blocking (msn ≥ 0) until segment
-// msn — or its part, part ≥ 0 — exists.
-func (m *remuxer) playlist(r *http.Request, msn int64, part int) ([]byte, int) {
+// msn — or its part, part ≥ 0 — exists; query follows every URI listed.
+func (m *remuxer) playlist(r *http.Request, msn int64, part int, query string) ([]byte, int) {
 	if !m.wait(r, m.startupLimit(), m.seg.ready) {
 		m.mu.Unlock()
 		return nil, http.StatusServiceUnavailable
@@ -60,8 +60,8 @@ func (m *remuxer) playlist(r *http.Request, msn int64, part int) ([]byte, int) {
 		}
 	}
 	defer m.mu.Unlock()
-	if m.cachedV != m.version || m.cached == nil {
-		m.cached, m.cachedV = m.seg.render(m.epoch), m.version
+	if m.cachedV != m.version || m.cached == nil || m.cachedQ != query {
+		m.cached, m.cachedV, m.cachedQ = m.seg.render(m.epoch, query), m.version, query
 	}
 	return m.cached, http.StatusOK
 }

@@ -27,9 +27,18 @@ const (
 // remuxer on its first playlist request (or at once for every live stream
 // with Config.Always) and stops it after Config.IdleTimeout without one.
 type Server struct {
+	// NextID numbers the viewers of protected streams (their hooks'
+	// client_id) from the RTMP server's sequence (rtmp.Server.NextID);
+	// nil leaves them 0. Set it before serving.
+	NextID func() uint64
+
 	hub *fanout.Hub
 	cfg Config
 	log *slog.Logger
+
+	caps     *capSigner  // protected streams' segment capabilities
+	sessions sessions    // protected streams' viewers (access.go)
+	refusals *refusalLog // per-request refusals, rate-limited
 
 	mu       sync.Mutex
 	remuxers map[string]*remuxer
@@ -67,7 +76,8 @@ func NewServer(hub *fanout.Hub, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{hub: hub, cfg: cfg, log: log, remuxers: map[string]*remuxer{}, done: make(chan struct{})}
+	s := &Server{hub: hub, cfg: cfg, log: log, remuxers: map[string]*remuxer{}, done: make(chan struct{}),
+		caps: newCapSigner(), refusals: &refusalLog{log: log, interval: time.Second}}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
@@ -92,6 +102,7 @@ func (s *Server) Close() {
 	for _, m := range rs {
 		s.retire(m)
 	}
+	s.sessions.sweep(time.Now(), -1)
 }
 
 // Stats are the server's figures.
@@ -101,6 +112,7 @@ type Stats struct {
 	Dropped       uint64           // messages dropped because a remuxer fell behind
 	Requests      [numKinds]uint64 // answered requests by kind (KindNames)
 	Refused       uint64           // requests answered 4xx or 503
+	Sessions      int              // admitted viewers of protected streams now
 }
 
 // Stats returns the server's totals.
@@ -116,6 +128,7 @@ func (s *Server) Stats() Stats {
 		st.Requests[k] = s.requests[k].Load()
 	}
 	st.Refused = s.refused.Load()
+	st.Sessions = s.sessions.len()
 	return st
 }
 
@@ -137,6 +150,7 @@ func (s *Server) janitor() {
 			return
 		case now := <-t.C:
 			s.sweep(now)
+			s.sessions.sweep(now, s.cfg.SessionIdle)
 		}
 	}
 }
@@ -211,8 +225,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "not an HLS path (want /APP/NAME/index.m3u8)")
 		return
 	}
+	gated := s.hub.AccessActive()
 	if file == "index.m3u8" {
-		s.servePlaylist(w, r, key)
+		if gated {
+			s.serveProtectedPlaylist(w, r, key)
+			return
+		}
+		s.servePlaylist(w, r, key, "")
+		return
+	}
+	if gated && !s.mediaAllowed(w, r, key) {
 		return
 	}
 	m := s.remuxer(key, false)
@@ -284,7 +306,9 @@ func blockingParams(r *http.Request) (msn int64, part int, err error) {
 	return msn, part, nil
 }
 
-func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, key string) {
+// servePlaylist answers a media playlist whose URIs carry query ("" or
+// "?…").
+func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, key, query string) {
 	msn, part, err := blockingParams(r)
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "_HLS_msn and _HLS_part must be non-negative integers, _HLS_part only with _HLS_msn")
@@ -296,7 +320,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, key strin
 		return
 	}
 	m.touch()
-	body, code := m.playlist(r, msn, part)
+	body, code := m.playlist(r, msn, part, query)
 	if code != http.StatusOK {
 		s.fail(w, code, http.StatusText(code))
 		return

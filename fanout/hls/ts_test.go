@@ -18,7 +18,7 @@ import (
 func TestTSSegments(t *testing.T) {
 	f := newFeeder(t, Config{SegmentTarget: time.Second, Format: FormatTS, Window: 100})
 	f.feed(synth.Config{GOP: 25, Audio: true}, 3*time.Second)
-	if body := string(f.seg.render("e")); strings.Contains(body, "EXT-X-MAP") || !strings.Contains(body, "e-1.ts") {
+	if body := string(f.seg.render("e", "")); strings.Contains(body, "EXT-X-MAP") || !strings.Contains(body, "e-1.ts") {
 		t.Fatalf("TS playlist:\n%s", body)
 	}
 
