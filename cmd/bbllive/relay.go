@@ -168,7 +168,9 @@ func withEdgeDemand(next http.Handler, hub *fanout.Hub, r *relayRun) http.Handle
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req = req.WithContext(fanout.WithViewerQuery(req.Context(), req.URL.RawQuery))
-		if key, ok := hlsPlaylistKey(req.URL.Path); ok && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+		// With access control on, the HLS handler waits after admitting
+		// the viewer, so a client without a credential starts no pull.
+		if key, ok := hlsPlaylistKey(req.URL.Path); ok && !hub.AccessActive() && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
 			hub.AwaitPublisher(req.Context(), key) // a 404 is the HLS handler's to answer
 		}
 		next.ServeHTTP(w, req)

@@ -77,6 +77,13 @@ func (s *Server) admitViewer(w http.ResponseWriter, r *http.Request, key string)
 		fail(w, access.HTTPStatusOf(err), err.Error())
 		return
 	}
+	// Then the hub's play wait, as for every protocol: on an edge this is
+	// also what starts the pull, so only admitted viewers start one.
+	if err := s.hub.AwaitPublisher(r.Context(), key); err != nil {
+		adm.Done()
+		s.fail(w, http.StatusNotFound, "stream not live")
+		return
+	}
 	m := s.remuxer(key, true)
 	if m == nil {
 		adm.Done()
