@@ -23,11 +23,14 @@ func TestStreamPath(t *testing.T) {
 		{"/live/.flv", "", "", false},
 		{"//x.flv", "", "", false},
 		{"/live/x", "", "", false},
+		{"/live/x.mp4", "live", "x", true},
+		{"/live/.mp4", "", "", false},
+		{"/live/x.m4s", "", "", false},
 		{"/a/b/c.flv", "", "", false},
 		{"live/x.flv", "", "", false},
 		{"/x.flv", "", "", false},
 	} {
-		app, name, ok := streamPath(tc.path)
+		app, name, _, ok := streamPath(tc.path)
 		if ok != tc.ok || app != tc.app || name != tc.name {
 			t.Errorf("streamPath(%q) = %q, %q, %v; want %q, %q, %v", tc.path, app, name, ok, tc.app, tc.name, tc.ok)
 		}
