@@ -125,7 +125,9 @@ func (e *liveEncoder) addAudio(log fanout.Appender, f *fanout.Frame) {
 	e.frag.AddAudio(int64(f.Timestamp), fr)
 	e.held++
 	if e.video == nil {
-		e.cut(log, f.Key, f.Timestamp)
+		// Without a video track (none announced, or one fMP4 cannot
+		// carry) a player may start at any audio frame.
+		e.cut(log, true, f.Timestamp)
 	} else if e.held >= maxHeldAudio {
 		e.cut(log, false, f.Timestamp)
 	}
