@@ -250,7 +250,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, withHLS(withMedia(ctl.handler(h, c.access.apiAddr == ""), c.media.handler), o.hls), log)
+	hs, ln, err := startHTTP(c.httpAddr, withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)

@@ -109,7 +109,7 @@ func (e *liveEncoder) addVideo(log fanout.Appender, f *fanout.Frame) {
 	e.frag.AddVideo(int64(f.Timestamp), fr)
 	e.pending, e.pendKey, e.pendTS = true, fr.Key, f.Timestamp
 	if wasPending {
-		e.cut(log, key, ts)
+		e.cut(log, key, ts, f.Timestamp)
 	}
 }
 
@@ -127,18 +127,20 @@ func (e *liveEncoder) addAudio(log fanout.Appender, f *fanout.Frame) {
 	if e.video == nil {
 		// Without a video track (none announced, or one fMP4 cannot
 		// carry) a player may start at any audio frame.
-		e.cut(log, true, f.Timestamp)
+		e.cut(log, true, f.Timestamp, f.Timestamp)
 	} else if e.held >= maxHeldAudio {
-		e.cut(log, false, f.Timestamp)
+		e.cut(log, false, f.Timestamp, f.Timestamp)
 	}
 }
 
-// cut appends a fragment of every complete sample to the log.
-func (e *liveEncoder) cut(log fanout.Appender, start bool, ts uint32) {
+// cut appends a fragment of every complete sample to the log, stamped ts
+// (its first sample's time); now is the stream time just ingested, the
+// live edge its prft names.
+func (e *liveEncoder) cut(log fanout.Appender, start bool, ts, now uint32) {
 	if log == nil || !e.frag.Ready() {
 		return
 	}
-	e.body = appendPRFT(e.body[:0], e.frag, ts)
+	e.body = appendPRFT(e.body[:0], e.frag, now)
 	e.body = e.frag.AppendFragment(e.body)
 	e.abuf, e.held = e.abuf[:0], 0
 	log.Append(e.framed(e.body), start, ts)
@@ -185,7 +187,7 @@ func (e *liveEncoder) setAudio(log fanout.Appender, seq []byte) {
 func (e *liveEncoder) changeTracks(log fanout.Appender, video, audio *Track) {
 	if e.frag != nil {
 		e.frag.Flush()
-		e.cut(log, e.pendKey, e.pendTS)
+		e.cut(log, e.pendKey, e.pendTS, e.pendTS)
 	}
 	e.pending = false
 	if video.Same(e.video) && audio.Same(e.audio) && e.frag != nil {
@@ -222,9 +224,10 @@ const ntpEpochOffset = 2208988800
 
 // appendPRFT writes a ProducerReferenceTimeBox (ISO/IEC 14496-12, 8.16.5)
 // before a fragment: the server's wall clock when the fragment was cut, and
-// the media time of its first sample (ms, in the first track's timescale).
-// A player that compares it with the frame on screen knows how far behind
-// live it plays; players that do not read it skip it.
+// the stream time ingested at that moment (ms, in the first track's
+// timescale) — the live edge. A player that compares it with the frame on
+// screen knows how far behind live it plays; players that do not read it
+// skip it.
 func appendPRFT(dst []byte, f *Fragmenter, ms uint32) []byte {
 	tracks := f.Tracks()
 	if len(tracks) == 0 {
