@@ -111,11 +111,11 @@ func TestBrowserStartPage(t *testing.T) {
 		t.Errorf("the page plays %.2fs behind live, want under 1 s", mean)
 	}
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(artifactDir(t), "start-page.jpg")
+	path := filepath.Join(artifactDir(t), "start-page.png")
 	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
