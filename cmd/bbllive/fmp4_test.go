@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/bench/synth"
 	"github.com/bbllive/bbllive/fanout/websocket"
+	"github.com/bbllive/bbllive/rtmp"
 )
 
 // mp4URL is the live fMP4 address of a test server's stream.
@@ -155,5 +158,99 @@ func TestFMP4ByteIdentity(t *testing.T) {
 			t.Fatal("the WebSocket fMP4 player's frames do not carry the same boxes as HTTP")
 		}
 		t.Logf("%d bytes (init + 100 fragments) identical for two HTTP and one WebSocket fMP4 player", len(got[0]))
+	})
+}
+
+// publishSynth publishes d of the synthetic stream of cfg in real time,
+// then drops the connection (no unpublish: the stream
+// keeps its players for the publish grace).
+func publishSynth(t *testing.T, url string, cfg synth.Config, d time.Duration) {
+	t.Helper()
+	src, err := synth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		m, at := src.Next()
+		if at > d {
+			break
+		}
+		time.Sleep(time.Until(start.Add(at)))
+		if err := c.WriteMessage(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFMP4PublisherReconnect: an fMP4 player stays through a publisher
+// that drops and comes back with another picture size: it gets a second
+// init segment with the new size, then fragments whose times go on from
+// the first publisher's, on both transports.
+func TestFMP4PublisherReconnect(t *testing.T) {
+	eachTransport(t, func(t *testing.T) {
+		srv := startServer(t, "-publish-grace", "10s")
+		type result struct {
+			b   []byte
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			resp, err := http.Get(srv.mp4URL("re"))
+			if err != nil {
+				done <- result{nil, err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := readFMP4(resp.Body, 60)
+			done <- result{b, err}
+		}()
+		publishSynth(t, srv.url("re"), synth.Config{Width: 320, Height: 240, GOP: 10, Audio: true}, time.Second)
+		waitFor(t, 10*time.Second, "the publisher gone", func() bool { return !streamLive(t, srv.http, "live/re") })
+		publishSynth(t, srv.url("re"), synth.Config{Width: 640, Height: 360, GOP: 10, Audio: true}, 2*time.Second)
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		var widths []int
+		var lastTFDT, back uint64
+		for off := 0; off+8 <= len(r.b); {
+			size := int(binary.BigEndian.Uint32(r.b[off:]))
+			box := r.b[off : off+size]
+			switch string(box[4:8]) {
+			case "moov":
+				i := bytes.Index(box, []byte("tkhd"))
+				widths = append(widths, int(binary.BigEndian.Uint16(box[i+4+76:]))) // tkhd width, 16.16
+			case "moof":
+				i := bytes.Index(box, []byte("tfdt"))
+				if tfdt := binary.BigEndian.Uint64(box[i+8:]); binary.BigEndian.Uint32(box[i-8:]) != 1 {
+					break // audio
+				} else if tfdt < lastTFDT {
+					back++
+				} else if tfdt > lastTFDT {
+					lastTFDT = tfdt
+				}
+			}
+			off += size
+		}
+		if len(widths) != 2 || widths[0] != 320 || widths[1] != 640 {
+			t.Fatalf("init segments of widths %v, want 320 then 640", widths)
+		}
+		if back > 0 {
+			t.Errorf("%d fragments went back in time across the reconnect", back)
+		}
 	})
 }

@@ -57,6 +57,7 @@ func testHandler() *Handler {
 func FuzzRequest(f *testing.F) {
 	f.Add("GET /live/x.flv HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("GET /live/x.flv HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	f.Add("GET /live/x.mp4 HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("OPTIONS /a/b.flv HTTP/1.1\r\nHost: a\r\nAccess-Control-Request-Headers: x\r\n\r\n")
 	h := testHandler()
 	f.Fuzz(func(t *testing.T, raw string) {
