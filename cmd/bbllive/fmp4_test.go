@@ -235,12 +235,14 @@ func TestFMP4PublisherReconnect(t *testing.T) {
 				i := bytes.Index(box, []byte("tkhd"))
 				widths = append(widths, int(binary.BigEndian.Uint16(box[i+4+76:]))) // tkhd width, 16.16
 			case "moof":
+				// The first traf's tfhd names its track just before its tfdt.
 				i := bytes.Index(box, []byte("tfdt"))
-				if tfdt := binary.BigEndian.Uint64(box[i+8:]); binary.BigEndian.Uint32(box[i-8:]) != 1 {
-					break // audio
-				} else if tfdt < lastTFDT {
+				tfdt, video := binary.BigEndian.Uint64(box[i+8:]), binary.BigEndian.Uint32(box[i-8:]) == 1
+				switch {
+				case !video:
+				case tfdt < lastTFDT:
 					back++
-				} else if tfdt > lastTFDT {
+				default:
 					lastTFDT = tfdt
 				}
 			}
