@@ -53,7 +53,7 @@ fuzz:
 	$(GO) test ./fanout/httpflv -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout ./fanout/flv
+	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout ./fanout/flv ./fanout/fmp4
 
 # make tune             print the kernel-tuning plan
 # make tune TUNE=apply  apply it (root); make tune TUNE=revert undoes it

@@ -63,3 +63,12 @@ type Headers struct {
 	VideoSeq []byte // video sequence header (FLV tag body)
 	AudioSeq []byte // audio sequence header (FLV tag body)
 }
+
+// Seeder is an Encoder that must know the stream's sequence headers before
+// the first frame it encodes (an fMP4 encoder makes its tracks, and their
+// timescales, from them). An output created mid-stream is seeded from the
+// GOP cache, which holds no headers: its encoder gets them through Seed
+// first, as one that existed all along saw them in its frames.
+type Seeder interface {
+	Seed(h *Headers)
+}

@@ -17,8 +17,8 @@ type ConnInfo struct {
 	ID uint64
 	// Role is "publisher" or "player".
 	Role string
-	// Protocol is how it arrived: ProtocolRTMP, ProtocolHTTPFLV or
-	// ProtocolWSFLV.
+	// Protocol is how it arrived: ProtocolRTMP, ProtocolHTTPFLV,
+	// ProtocolWSFLV, ProtocolFMP4 or ProtocolWSFMP4.
 	Protocol string
 	// Stream is the stream's key, "app/name".
 	Stream string

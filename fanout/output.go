@@ -41,6 +41,9 @@ func (s *Stream) outputFor(f Format) *Output {
 	}
 	o := &Output{stream: s, format: f, enc: f.NewEncoder(), prefPos: [2]uint64{noPos, noPos}}
 	o.wire.init(s.hub.cfg.LagWindow, s.hub.cfg.MaxCache, &s.logBytes)
+	if sd, ok := o.enc.(Seeder); ok {
+		sd.Seed(&Headers{Meta: s.meta, VideoSeq: s.videoSeq, AudioSeq: s.audioSeq})
+	}
 	s.gop.replay(func(fr *Frame) { o.enc.Encode(&o.wire, fr) })
 	s.outputs = append(s.outputs, o)
 	return o

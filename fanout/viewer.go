@@ -8,6 +8,9 @@ const (
 	ProtocolRTMP    = access.ProtoRTMP
 	ProtocolHTTPFLV = access.ProtoHTTPFLV
 	ProtocolWSFLV   = access.ProtoWSFLV
+	ProtocolFMP4    = access.ProtoFMP4
+	// ProtocolWSFMP4 is fMP4 in WebSocket binary frames.
+	ProtocolWSFMP4 = "ws-fmp4"
 )
 
 // Viewer describes a player to the hub whatever its protocol: what a check
@@ -19,7 +22,8 @@ type Viewer struct {
 	Query string
 	// Remote is the client's address ("ip:port").
 	Remote string
-	// Protocol is ProtocolRTMP, ProtocolHTTPFLV or ProtocolWSFLV.
+	// Protocol is ProtocolRTMP, ProtocolHTTPFLV, ProtocolWSFLV, ProtocolFMP4
+	// or ProtocolWSFMP4.
 	Protocol string
 	// ID is the connection's id (the RTMP session's; HTTP viewers take
 	// one from the RTMP server's sequence, rtmp.Server.NextID), by which the control API kicks it.

@@ -61,6 +61,11 @@ var accessEntries = []accessEntry{
 			return hlsPlayOutcome("http://" + srv.http + "/" + stream + "/index.m3u8?" + query)
 		},
 		refusedPlay: httpRefusalStatus},
+	{proto: "fmp4",
+		play: func(srv *accessServer, stream, query string) error {
+			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".mp4?" + query)
+		},
+		refusedPlay: httpRefusalStatus},
 }
 
 // httpRefusalStatus is the status an HTTP player is refused with: 401 when

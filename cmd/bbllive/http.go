@@ -27,9 +27,9 @@ func newHTTPHandler(g prometheus.Gatherer, hub *fanout.Hub, conns *connSampler, 
 	mux.HandleFunc("GET /api/connections", func(w http.ResponseWriter, _ *http.Request) {
 		serveJSON(w, conns.sample(time.Now()))
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /index.txt", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("bbllive " + versionString() + "\n/metrics\n/api/streams\n/api/connections\n"))
+		w.Write([]byte("bbllive " + versionString() + "\n/ (the live streams page)\n/streams.json\n/metrics\n/api/streams\n/api/connections\n"))
 	})
 	return mux
 }

@@ -26,7 +26,7 @@ type mediaConfig struct {
 }
 
 func mediaFlags(fs *flag.FlagSet, c *mediaConfig) {
-	fs.StringVar(&c.playAddr, "http-play", "", "a listener for HTTP-FLV and WebSocket-FLV playback only (/APP/NAME.flv), beside -http, which serves them too; empty: none")
+	fs.StringVar(&c.playAddr, "http-play", "", "a listener for HTTP-FLV, fMP4 and WebSocket playback only (/APP/NAME.flv, /APP/NAME.mp4), beside -http, which serves them too; empty: none")
 	fs.StringVar(&c.allowOrigin, "http-play-origin", "*", "Access-Control-Allow-Origin of HTTP-FLV answers (the origins whose pages may play)")
 }
 
@@ -64,14 +64,14 @@ func (m *media) close() {
 	m.handler.Close()
 }
 
-// withMedia sends stream requests (/APP/NAME.flv) to the playback
-// endpoint and everything else to h.
+// withMedia sends stream requests (/APP/NAME.flv, /APP/NAME.mp4) to the
+// playback endpoint and everything else to h.
 func withMedia(h http.Handler, m *httpflv.Handler) http.Handler {
 	if m == nil {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, ".flv") {
+		if strings.HasSuffix(r.URL.Path, ".flv") || strings.HasSuffix(r.URL.Path, ".mp4") {
 			m.ServeHTTP(w, r)
 			return
 		}

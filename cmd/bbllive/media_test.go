@@ -328,6 +328,8 @@ func TestHTTPFLVRequests(t *testing.T) {
 	}{
 		{"unknown stream", "GET", "/live/none.flv", nil, http.StatusNotFound, nil},
 		{"unknown stream HEAD", "HEAD", "/live/none.flv", nil, http.StatusNotFound, nil},
+		{"unknown fMP4 stream", "GET", "/live/none.mp4", nil, http.StatusNotFound, nil},
+		{"fMP4 preflight", "OPTIONS", "/live/none.mp4", map[string]string{"Origin": "http://other", "Access-Control-Request-Method": "GET"}, http.StatusNoContent, nil},
 		{"preflight", "OPTIONS", "/live/none.flv", map[string]string{"Origin": "http://other", "Access-Control-Request-Method": "GET",
 			"Access-Control-Request-Headers": "range"}, http.StatusNoContent, func(r *http.Response) error {
 			if r.Header.Get("Access-Control-Allow-Origin") != "*" || r.Header.Get("Access-Control-Allow-Headers") != "range" ||

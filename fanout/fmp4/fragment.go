@@ -40,8 +40,9 @@ func AppendFragment(dst []byte, seq uint32, runs ...Run) []byte {
 	mfhd := w.full("mfhd", 0, 0)
 	w.u32(seq)
 	w.end(mfhd)
-	offsets := make([]int, len(runs)) // where each trun's data_offset goes
-	for i, r := range runs {
+	var offBuf [4]int // where each trun's data_offset goes; on the stack for up to 4 runs
+	offsets := offBuf[:0]
+	for _, r := range runs {
 		traf := w.start("traf")
 		tfhd := w.full("tfhd", 0, 0x020000) // default-base-is-moof
 		w.u32(r.Track.ID)
@@ -51,7 +52,7 @@ func AppendFragment(dst []byte, seq uint32, runs ...Run) []byte {
 		w.end(tfdt)
 		trun := w.full("trun", 1, trunFlags) // version 1: signed offsets
 		w.u32(uint32(len(r.Samples)))
-		offsets[i] = len(w.b)
+		offsets = append(offsets, len(w.b))
 		w.u32(0)
 		for _, s := range r.Samples {
 			w.u32(s.Duration)

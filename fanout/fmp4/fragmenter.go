@@ -11,10 +11,11 @@ type Fragmenter struct {
 	video, audio *Track
 	seq          uint32
 
-	pending    *Sample // newest video frame, duration unknown
-	pendingDTS int64   // its decode time in ticks
-	lastDur    uint32  // duration of the previous video frame, for Flush
-	lastDTS    int64   // decode time of the newest complete video frame
+	pending    Sample // newest video frame, duration unknown (held by value: no allocation per frame)
+	hasPending bool
+	pendingDTS int64  // its decode time in ticks
+	lastDur    uint32 // duration of the previous video frame, for Flush
+	lastDTS    int64  // decode time of the newest complete video frame
 
 	vRun, aRun   []Sample
 	vBase, aBase int64 // decode time of the first sample of each run
@@ -50,15 +51,15 @@ func (f *Fragmenter) AddVideo(dts int64, fr Frame) {
 		return
 	}
 	t := f.video.Ticks(dts)
-	if f.pending != nil {
+	if f.hasPending {
 		d := t - f.pendingDTS
 		if d <= 0 {
 			d = 1
 		}
 		f.completeVideo(uint32(d))
 	}
-	s := Sample{CTO: int32(f.video.Ticks(int64(fr.CTO))), Key: fr.Key, Data: fr.Data}
-	f.pending, f.pendingDTS = &s, t
+	f.pending = Sample{CTO: int32(f.video.Ticks(int64(fr.CTO))), Key: fr.Key, Data: fr.Data}
+	f.hasPending, f.pendingDTS = true, t
 }
 
 // EndVideoAt shortens the newest complete video frame so that it ends
@@ -80,8 +81,8 @@ func (f *Fragmenter) completeVideo(d uint32) {
 	}
 	f.lastDTS = f.pendingDTS
 	f.pending.Duration = d
-	f.vRun = append(f.vRun, *f.pending)
-	f.pending, f.lastDur = nil, d
+	f.vRun = append(f.vRun, f.pending)
+	f.pending, f.hasPending, f.lastDur = Sample{}, false, d
 }
 
 // AddAudio adds an audio frame decoded at dts (ms). Frames that arrive
@@ -109,7 +110,7 @@ func (f *Fragmenter) Ready() bool { return len(f.vRun)+len(f.aRun) > 0 }
 // Flush completes the pending video frame with the previous frame's
 // duration (the stream ended or its settings change).
 func (f *Fragmenter) Flush() {
-	if f.pending != nil {
+	if f.hasPending {
 		d := f.lastDur
 		if d == 0 {
 			d = uint32(f.video.Timescale / 25)
@@ -125,7 +126,8 @@ func (f *Fragmenter) AppendFragment(dst []byte) []byte {
 	if !f.Ready() {
 		return dst
 	}
-	var runs []Run
+	var buf [2]Run // on the stack: a fragment per message allocates nothing
+	runs := buf[:0]
 	if len(f.vRun) > 0 {
 		runs = append(runs, Run{Track: f.video, BaseTime: uint64(f.vBase), Samples: f.vRun})
 	}

@@ -1,9 +1,9 @@
 // Package httpflv serves a hub's streams to browsers and other HTTP
-// clients: HTTP-FLV (GET /APP/NAME.flv) and WebSocket-FLV (the same path
-// with Upgrade: websocket, RFC 6455). The request is answered and the
-// connection hijacked here; from then on the player is a cursor into the
-// stream's FLV (or WebSocket-FLV) wire log on the hub's transport, exactly
-// like an RTMP player.
+// clients: HTTP-FLV (GET /APP/NAME.flv), live fMP4 (GET /APP/NAME.mp4),
+// and either over WebSocket (the same path with Upgrade: websocket, RFC
+// 6455). The request is answered and the connection hijacked here; from
+// then on the player is a cursor into the stream's wire log of that format
+// on the hub's transport, exactly like an RTMP player.
 package httpflv
 
 import (
@@ -16,10 +16,11 @@ import (
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/fanout/flv"
+	"github.com/bbllive/bbllive/fanout/fmp4"
 )
 
-// Handler is the HTTP-FLV and WebSocket-FLV endpoint. Mount it for paths of
-// the form /APP/NAME.flv (other paths get 404).
+// Handler is the HTTP-FLV, fMP4 and WebSocket endpoint. Mount it for paths
+// of the form /APP/NAME.flv and /APP/NAME.mp4 (other paths get 404).
 type Handler struct {
 	// Hub is where players are attached.
 	Hub *fanout.Hub
@@ -40,9 +41,9 @@ type Handler struct {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", h.allowOrigin())
-	app, name, ok := streamPath(r.URL.Path)
+	app, name, kind, ok := streamPath(r.URL.Path)
 	if !ok {
-		http.Error(w, "not found: streams are at /APP/NAME.flv", http.StatusNotFound)
+		http.Error(w, "not found: streams are at /APP/NAME.flv and /APP/NAME.mp4", http.StatusNotFound)
 		return
 	}
 	switch r.Method {
@@ -55,7 +56,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	v := fanout.Viewer{App: app, Name: name, Query: r.URL.RawQuery, Remote: r.RemoteAddr, Protocol: fanout.ProtocolHTTPFLV}
+	v := fanout.Viewer{App: app, Name: name, Query: r.URL.RawQuery, Remote: r.RemoteAddr, Protocol: kind.http}
 	var accept string
 	if isUpgrade(r) {
 		key, status, why := checkUpgrade(r)
@@ -63,7 +64,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.refuse(w, r, status, why)
 			return
 		}
-		v.Protocol, accept = fanout.ProtocolWSFLV, key
+		v.Protocol, accept = kind.ws, key
 	}
 	if h.NextID != nil {
 		v.ID = h.NextID()
@@ -83,28 +84,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodHead {
 		adm.Done()
-		setFLVHeaders(w.Header())
+		setStreamHeaders(w.Header(), kind.contentType)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	h.play(w, r, &v, accept, adm)
+	h.play(w, r, &v, kind, accept, adm)
 }
 
-// streamPath splits "/APP/NAME.flv".
-func streamPath(p string) (app, name string, ok bool) {
+// streamKind is what a path's extension serves.
+type streamKind struct {
+	ext         string
+	contentType string
+	http, ws    string // Viewer.Protocol over plain HTTP and over WebSocket
+	httpFormat  fanout.Format
+	wsFormat    fanout.Format
+}
+
+// kinds are the stream files served, by extension.
+var kinds = []streamKind{
+	{".flv", "video/x-flv", fanout.ProtocolHTTPFLV, fanout.ProtocolWSFLV, flv.HTTP, flv.WebSocket},
+	{".mp4", "video/mp4", fanout.ProtocolFMP4, fanout.ProtocolWSFMP4, fmp4.HTTP, fmp4.WebSocket},
+}
+
+// format is the wire format of a viewer of this kind.
+func (k *streamKind) format(protocol string) fanout.Format {
+	if protocol == k.ws {
+		return k.wsFormat
+	}
+	return k.httpFormat
+}
+
+// streamPath splits "/APP/NAME.flv" (or .mp4).
+func streamPath(p string) (app, name string, kind *streamKind, ok bool) {
 	rest, ok := strings.CutPrefix(p, "/")
 	if !ok {
-		return "", "", false
+		return "", "", nil, false
 	}
 	app, file, ok := strings.Cut(rest, "/")
 	if !ok || app == "" || strings.Contains(file, "/") {
-		return "", "", false
+		return "", "", nil, false
 	}
-	name, ok = strings.CutSuffix(file, ".flv")
-	if !ok || name == "" {
-		return "", "", false
+	for i := range kinds {
+		if name, ok = strings.CutSuffix(file, kinds[i].ext); ok && name != "" {
+			return app, name, &kinds[i], true
+		}
 	}
-	return app, name, true
+	return "", "", nil, false
 }
 
 func (h *Handler) allowOrigin() string {
@@ -144,9 +169,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, why
 	http.Error(w, why, status)
 }
 
-// setFLVHeaders are the headers of a stream's answer.
-func setFLVHeaders(hd http.Header) {
-	hd.Set("Content-Type", "video/x-flv")
+// setStreamHeaders are the headers of a stream's answer.
+func setStreamHeaders(hd http.Header, contentType string) {
+	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", "no-cache, no-store")
 }
 
@@ -182,12 +207,4 @@ func (h *Handler) untrack(c net.Conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
-}
-
-// formatOf is the wire format of a viewer's protocol.
-func formatOf(protocol string) fanout.Format {
-	if protocol == fanout.ProtocolWSFLV {
-		return flv.WebSocket
-	}
-	return flv.HTTP
 }

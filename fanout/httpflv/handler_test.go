@@ -23,11 +23,14 @@ func TestStreamPath(t *testing.T) {
 		{"/live/.flv", "", "", false},
 		{"//x.flv", "", "", false},
 		{"/live/x", "", "", false},
+		{"/live/x.mp4", "live", "x", true},
+		{"/live/.mp4", "", "", false},
+		{"/live/x.m4s", "", "", false},
 		{"/a/b/c.flv", "", "", false},
 		{"live/x.flv", "", "", false},
 		{"/x.flv", "", "", false},
 	} {
-		app, name, ok := streamPath(tc.path)
+		app, name, _, ok := streamPath(tc.path)
 		if ok != tc.ok || app != tc.app || name != tc.name {
 			t.Errorf("streamPath(%q) = %q, %q, %v; want %q, %q, %v", tc.path, app, name, ok, tc.app, tc.name, tc.ok)
 		}
@@ -54,6 +57,7 @@ func testHandler() *Handler {
 func FuzzRequest(f *testing.F) {
 	f.Add("GET /live/x.flv HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("GET /live/x.flv HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	f.Add("GET /live/x.mp4 HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("OPTIONS /a/b.flv HTTP/1.1\r\nHost: a\r\nAccess-Control-Request-Headers: x\r\n\r\n")
 	h := testHandler()
 	f.Fuzz(func(t *testing.T, raw string) {

@@ -18,7 +18,7 @@ const headWriteTimeout = 5 * time.Second
 
 // play hijacks the connection and hands it to the hub with its response
 // head, which the transport writes before the stream.
-func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer, accept string, adm *access.Admission) {
+func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer, kind *streamKind, accept string, adm *access.Admission) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		adm.Done()
@@ -27,11 +27,11 @@ func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer,
 	}
 	conn.SetDeadline(time.Time{}) // the server's header deadline is not the player's
 	var in fanout.Input
-	head := flvResponseHead(h.allowOrigin())
-	if v.Protocol == fanout.ProtocolWSFLV {
+	head := streamResponseHead(kind.contentType, h.allowOrigin())
+	if v.Protocol == kind.ws {
 		head, in = wsResponseHead(accept), &wsInput{}
 	}
-	p, err := h.Hub.PlayConn(v, conn, formatOf(v.Protocol), head, in, adm)
+	p, err := h.Hub.PlayConn(v, conn, kind.format(v.Protocol), head, in, adm)
 	if err != nil {
 		h.logger().Info("http-flv player refused", "stream", v.Key(), "remote", v.Remote, "err", err)
 		writeRefusal(conn, http.StatusServiceUnavailable, err.Error())
@@ -69,12 +69,12 @@ func (h *Handler) readUntilEnd(p *fanout.Player, conn net.Conn) {
 	}
 }
 
-// flvResponseHead is the answer to a GET of a live stream. The body is the
-// stream until the connection closes: no length, no chunking, which every
-// FLV client expects.
-func flvResponseHead(origin string) []byte {
+// streamResponseHead is the answer to a GET of a live stream. The body is
+// the stream until the connection closes: no length, no chunking, which
+// every FLV client expects and fMP4 readers (ffmpeg, fetch) take as well.
+func streamResponseHead(contentType, origin string) []byte {
 	return []byte("HTTP/1.1 200 OK\r\n" +
-		"Content-Type: video/x-flv\r\n" +
+		"Content-Type: " + contentType + "\r\n" +
 		"Cache-Control: no-cache, no-store\r\n" +
 		"Access-Control-Allow-Origin: " + origin + "\r\n" +
 		"Connection: close\r\n\r\n")
