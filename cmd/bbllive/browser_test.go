@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/bench/browser"
-	"github.com/chromedp/chromedp"
 )
 
 // loopPublish publishes the clip in a loop, in real time, until the test
@@ -75,16 +74,7 @@ func TestBrowserPlaysHTTPFLV(t *testing.T) {
 				if strings.HasPrefix(page.URL, "http://"+srv.http) {
 					t.Fatal("the page must be on another origin than the stream")
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				bctx, bcancel, err := browser.Start(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer bcancel()
-				if err := chromedp.Do(bctx, chromedp.Navigate(page.URL)); err != nil {
-					t.Fatal(err)
-				}
+				bctx := openPage(t, time.Minute, page.URL)
 				// Start the 10 s once the video plays: the player's start-up
 				// (script, request, first keyframe, MSE) is not the stream's
 				// delivery, and on a loaded machine it can take seconds.

@@ -138,19 +138,7 @@ func TestHLSjsToken(t *testing.T) {
 		fmt.Fprintf(w, hlsPage, src)
 	}))
 	defer page.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	bctx, bcancel, err := browser.Start(ctx)
-	if err == browser.ErrNoBrowser {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(page.URL)); err != nil {
-		t.Fatal(err)
-	}
+	bctx := openPage(t, 90*time.Second, page.URL)
 	pb, advanced, err := browser.WatchPlayback(bctx, 5*time.Second, 30*time.Second)
 	if err != nil {
 		t.Fatalf("hls.js with a token: %v (at %.2fs)", err, pb.CurrentTime)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -75,19 +74,7 @@ func testHLSjsLowLatency(t *testing.T, format string) {
 	if strings.Contains(page.URL, strings.Split(playlist, "/")[2]) {
 		t.Fatal("the page and the stream share an origin")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	bctx, bcancel, err := browser.Start(ctx)
-	if err == browser.ErrNoBrowser {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(page.URL)); err != nil {
-		t.Fatal(err)
-	}
+	bctx := openPage(t, 90*time.Second, page.URL)
 	pb, advanced, err := browser.WatchPlayback(bctx, 5*time.Second, 30*time.Second)
 	if err != nil {
 		t.Fatalf("hls.js: %v (at %.2fs)", err, pb.CurrentTime)

@@ -69,16 +69,7 @@ func TestBrowserStartPage(t *testing.T) {
 	mediatest.Publish(context.Background(), t, clip, srv.url("one"))
 	waitFor(t, 15*time.Second, "live/one in /streams.json", func() bool { return len(streamsListed(t, srv).Streams) == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	bctx, bcancel, err := browser.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate("http://"+srv.http+"/")); err != nil {
-		t.Fatal(err)
-	}
+	bctx := openPage(t, 2*time.Minute, "http://"+srv.http+"/", chromedp.EmulateViewport(1280, 800))
 	if _, _, err := browser.WatchPlayback(bctx, 100*time.Millisecond, 20*time.Second); err != nil {
 		t.Fatalf("the page's preview did not start: %v", err)
 	}
