@@ -264,17 +264,7 @@ type stepPublisher struct{ c *rtmp.Client }
 
 func startStepPublisher(t *testing.T, url string) *stepPublisher {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Publish(); err != nil {
-		t.Fatal(err)
-	}
-	p := &stepPublisher{c: c}
+	p := &stepPublisher{c: dialPublisher(t, url)}
 	meta, _ := rtmp.AppendAMF0(nil, "@setDataFrame", "onMetaData", rtmp.ECMAArray{{Key: "width", Value: 320.0},
 		{Key: "videocodecid", Value: 7.0}, {Key: "audiocodecid", Value: 10.0}})
 	for _, m := range []struct {
