@@ -1,6 +1,9 @@
 package access
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +21,7 @@ func FuzzToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, query string) {
 		r := Request{Action: Play, App: "live", Name: "x", Query: query}
 		ref := keys.verify(&r, time.Now())
-		if ref == nil && TokenFromQuery(query) != good {
-			// Only the minted token (or one equal to it) verifies.
+		if ref == nil && !signedWith(TokenFromQuery(query), testSecret) {
 			t.Fatalf("query %q admitted", query)
 		}
 		if ref != nil && ref.Reason == "" {
@@ -27,6 +29,24 @@ func FuzzToken(f *testing.F) {
 		}
 		_ = RedactQuery(query)
 	})
+}
+
+// signedWith reports whether tok is header.payload.signature with an
+// HS256 signature by secret, checked here without the JWT library. Each
+// fuzz worker is a process of its own that mints its own token a moment
+// apart from the others, so "the seed's token" is not a fixed string.
+func signedWith(tok, secret string) bool {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	return hmac.Equal(sig, mac.Sum(nil))
 }
 
 // FuzzParseJWKS: any document is a key set or an error, never a panic.
