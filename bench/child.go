@@ -48,8 +48,14 @@ func startChild(ctx context.Context, what, bin string, args []string, ready *reg
 	}
 	c := &child{what: what, cmd: cmd, PID: cmd.Process.Pid, done: make(chan struct{})}
 	readyc := make(chan string, 1)
-	go c.readLog(stderr, ready, readyc)
-	go func() { c.err = cmd.Wait(); close(c.done) }()
+	// Wait only after the log is read to its end: Wait closes the pipe, and
+	// calling it as soon as the process exits loses the last lines — the
+	// ones that say why it exited.
+	go func() {
+		c.readLog(stderr, ready, readyc)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
 	timer := time.NewTimer(childTimeout)
 	defer timer.Stop()
 	select {
