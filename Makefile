@@ -33,24 +33,15 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# Each parser's fuzz target, briefly.
+# Every fuzz target in the repository, briefly: found by name, so a new
+# parser's target is fuzzed without anyone remembering to list it here.
 fuzz:
-	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzChunkReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF0$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzDecodeAMF3$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./rtmp -run '^$$' -fuzz '^FuzzServerHandshake$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/fmp4 -run '^$$' -fuzz '^FuzzSequenceHeaders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/hls/hlstest -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/hls -run '^$$' -fuzz '^FuzzCapability$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/hls -run '^$$' -fuzz '^FuzzSessionID$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./bpf -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/relay -run '^$$' -fuzz '^FuzzForwardTargets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/access -run '^$$' -fuzz '^FuzzParseIPList$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/websocket -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
-	$(GO) test ./fanout/httpflv -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME)
+	@set -e; \
+	for hit in $$(git grep -o -E '^func Fuzz[A-Za-z0-9_]+' -- '*_test.go' | sed 's/:func /:/'); do \
+		dir=./$$(dirname $${hit%%:*}); name=$${hit##*:}; \
+		echo "fuzz $$dir $$name"; \
+		$(GO) test $$dir -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME); \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./rtmp ./fanout ./fanout/flv ./fanout/fmp4
