@@ -77,9 +77,13 @@ const (
 )
 
 // ownerWait bounds the wait, before any player starts, for every stream
-// to be live on its owning origin (through an edge's forward, when
-// published to an edge).
-const ownerWait = 10 * time.Second
+// to have a keyframe on its owning origin: two GOPs and some slack, at
+// least 10 s.
+func ownerWait(sc synth.Config) time.Duration {
+	sc = streamWithDefaults(sc)
+	gop := time.Duration(float64(sc.GOP) / float64(max(sc.FPS, 1)) * float64(time.Second))
+	return max(10*time.Second, 2*gop+5*time.Second)
+}
 
 func (c *ClusterConfig) withDefaults() {
 	if c.PublisherBin == "" {
@@ -170,6 +174,11 @@ type ClusterResult struct {
 	OriginTier TierFigures   `json:"origin_tier"`
 	EdgeTier   TierFigures   `json:"edge_tier"`
 	Upstreams  UpstreamCheck `json:"upstreams"`
+	// OwnersReadyMs is how long after its publisher was accepted the last
+	// stream had a keyframe on its owning origin; the players start then.
+	// Through an edge's forward it has been up to a GOP: the forward
+	// reached the origin without the publish's first keyframe.
+	OwnersReadyMs float64 `json:"owners_ready_ms"`
 	// Delivery as the players saw it.
 	Bytes uint64      `json:"bytes_delivered"`
 	Gbps  float64     `json:"gbps"`
@@ -265,6 +274,9 @@ type cluster struct {
 	origins []*ServerProcess
 	edges   []*ServerProcess
 	pubs    []*PublisherProcess
+	// ownersReady is how long after the publishers were accepted every
+	// owner had a keyframe of its streams.
+	ownersReady time.Duration
 }
 
 // stop ends the publishers, then the edges, then the origins, each
@@ -299,8 +311,8 @@ func stopAll(cs []*child) {
 }
 
 // start brings the cluster up: the origins, the edges of all of them,
-// then one publisher per stream, and waits until every stream is live on
-// its owning origin.
+// then one publisher per stream, and waits until every stream has a
+// keyframe on its owning origin.
 func (c *cluster) start(ctx context.Context) error {
 	var originURLs, originAddrs []string
 	for i := range c.cfg.Origins {
@@ -337,29 +349,36 @@ func (c *cluster) start(ctx context.Context) error {
 		}
 		c.pubs = append(c.pubs, p)
 	}
-	return c.awaitOwners(ctx)
+	var err error
+	c.ownersReady, err = c.awaitOwners(ctx)
+	return err
 }
 
-// awaitOwners waits until every stream is live on its owning origin, so
-// that no player's first pull races the edge's forward of the publish.
-func (c *cluster) awaitOwners(ctx context.Context) error {
-	deadline := time.Now().Add(ownerWait)
+// awaitOwners waits until every stream is live on its owning origin with
+// a keyframe in its GOP cache, so that players join the cluster as they
+// would a running one: not racing the edge's forward of the publish, and
+// not waiting for a first picture. It returns how long that took.
+func (c *cluster) awaitOwners(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	limit := ownerWait(c.cfg.Stream)
 	for {
-		missing, err := c.streamsNotLive(ctx)
+		missing, err := c.streamsNotReady(ctx)
 		if err == nil && len(missing) == 0 {
-			return nil
+			return time.Since(start), nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Since(start) > limit || ctx.Err() != nil {
 			if err == nil {
-				err = fmt.Errorf("not live on their owning origins after %v: %s", ownerWait, strings.Join(missing, ", "))
+				err = fmt.Errorf("no keyframe on their owning origins after %v: %s", limit, strings.Join(missing, ", "))
 			}
-			return errors.Join(ctx.Err(), fmt.Errorf("bench: streams: %w", err))
+			return 0, errors.Join(ctx.Err(), fmt.Errorf("bench: streams: %w", err))
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (c *cluster) streamsNotLive(ctx context.Context) ([]string, error) {
+// streamsNotReady names the streams whose owner has no keyframe of them
+// yet (a GOP cache of 0 bytes), or does not have them at all.
+func (c *cluster) streamsNotReady(ctx context.Context) ([]string, error) {
 	var missing []string
 	for i, key := range c.plan.keys {
 		o := c.origins[slices.Index(c.plan.originAddrs, c.plan.owner[i])]
@@ -367,7 +386,7 @@ func (c *cluster) streamsNotLive(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.ByLabel("bbllive_stream_live", "stream")[key] != 1 {
+		if m.ByLabel("bbllive_stream_live", "stream")[key] != 1 || m.ByLabel("bbllive_stream_gop_cache_bytes", "stream")[key] <= 0 {
 			missing = append(missing, key+" on "+o.Addr)
 		}
 	}
@@ -410,7 +429,9 @@ func (c *cluster) pids() (servers, pubs []int) {
 func runCluster(ctx context.Context, cfg *ClusterConfig, res *ClusterResult) error {
 	c := &cluster{cfg: cfg}
 	defer c.stop()
-	if err := c.start(ctx); err != nil {
+	err := c.start(ctx)
+	res.OwnersReadyMs = ms(c.ownersReady)
+	if err != nil {
 		return err
 	}
 	lc := cfg.Load

@@ -39,7 +39,8 @@ func WriteClusterTable(w io.Writer, r *ClusterResult) {
 	} else {
 		writeServers(w, r)
 		r.Load.WriteText(w)
-		fmt.Fprintf(w, "load generator %.1f %% of a core, publishers %.1f %%\n", r.GenCPUPercent, r.PubCPUPercent)
+		fmt.Fprintf(w, "load generator %.1f %% of a core, publishers %.1f %%; players started %.0f ms after the publishers, once every owner had a keyframe\n",
+			r.GenCPUPercent, r.PubCPUPercent, r.OwnersReadyMs)
 		writeUpstreams(w, &r.Upstreams)
 	}
 	if s := r.Single; s != nil {

@@ -55,8 +55,9 @@ func TestRunCluster(t *testing.T) {
 			if r.Error != "" {
 				t.Fatalf("run failed: %s", r.Error)
 			}
-			if rep := r.Load; rep.Played != 20 || rep.FirstFrame != 20 || rep.ErrorCount() != 0 || rep.Disconnects != 0 || r.Bytes == 0 {
-				t.Errorf("players: %d set up, %d with a frame, %d disconnected, errors %s, %d bytes", rep.Played, rep.FirstFrame, rep.Disconnects, rep.ErrorsLine(), r.Bytes)
+			if rep := r.Load; rep.Played != 20 || rep.FirstFrame != 20 || rep.ErrorCount() != 0 || rep.Disconnects != 0 || rep.Stalls != 0 || r.Bytes == 0 {
+				t.Errorf("players: %d set up, %d with a frame, %d disconnected, %d stalls, errors %s, %d bytes",
+					rep.Played, rep.FirstFrame, rep.Disconnects, rep.Stalls, rep.ErrorsLine(), r.Bytes)
 			}
 			u := r.Upstreams
 			if !u.OK || u.Want != 2 || u.Got != 2 || u.Pulls != tt.wantPulls || u.Forwards != tt.wantForwards {
@@ -91,6 +92,9 @@ func TestRunCluster(t *testing.T) {
 				if s.RSSBytes == 0 {
 					t.Errorf("%s: no RSS", s.Name())
 				}
+			}
+			if r.OwnersReadyMs <= 0 {
+				t.Errorf("owners ready after %v ms", r.OwnersReadyMs)
 			}
 			if r.EdgeTier.Servers != 2 || r.EdgeTier.CPUPercent <= 0 || r.EdgeTier.CPUPer1000 <= 0 || r.OriginTier.Servers != 2 {
 				t.Errorf("tiers: origin %+v edge %+v", r.OriginTier, r.EdgeTier)
