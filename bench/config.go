@@ -148,7 +148,7 @@ func ParseServerConfig(s string) (ServerConfig, error) {
 	if !ok || name == "" || strings.ContainsAny(name, " \t,") {
 		return ServerConfig{}, fmt.Errorf("bench: config %q: want NAME=FLAGS with a name free of spaces and commas", s)
 	}
-	args, err := splitArgs(flags)
+	args, err := SplitArgs(flags)
 	if err != nil {
 		return ServerConfig{}, fmt.Errorf("bench: config %s: %w", name, err)
 	}
@@ -164,8 +164,9 @@ func ParseServerConfig(s string) (ServerConfig, error) {
 	return sc, nil
 }
 
-// splitArgs splits a command line on white space, honouring quotes.
-func splitArgs(s string) ([]string, error) {
+// SplitArgs splits a command line on white space, honouring single and
+// double quotes: "-flush interval -hls-part '200ms'".
+func SplitArgs(s string) ([]string, error) {
 	var (
 		args  []string
 		cur   strings.Builder

@@ -219,7 +219,7 @@ func runOne(ctx context.Context, cfg *RunConfig, sc ServerConfig, players int, l
 		return fail(err)
 	}
 	defer g.Stop()
-	pr := newProgress(cfg.Progress, label, srv.PID, g)
+	pr := newProgress(cfg.Progress, label, g, srv.PID)
 	if !pr.wait(ctx, "ramp", g.Ramped(), 0) {
 		return fail(ctx.Err())
 	}
@@ -292,16 +292,16 @@ func (r *Result) fill(cpu float64, window time.Duration, rss, peak uint64, sys S
 type progress struct {
 	w     io.Writer
 	label string
-	pid   int
+	pids  []int // the servers, whose CPU it shows together
 	g     *LoadGen
 	last  time.Time
 	bytes uint64
 	cpu   float64
 }
 
-func newProgress(w io.Writer, label string, pid int, g *LoadGen) *progress {
-	cpu, _ := ProcCPU(pid)
-	return &progress{w: w, label: label, pid: pid, g: g, last: time.Now(), cpu: cpu}
+func newProgress(w io.Writer, label string, g *LoadGen, pids ...int) *progress {
+	cpu, _ := totalCPU(pids)
+	return &progress{w: w, label: label, pids: pids, g: g, last: time.Now(), cpu: cpu}
 }
 
 // wait waits for done (if set) or d, printing progress; false means ctx
@@ -336,7 +336,7 @@ func (p *progress) print(phase string, elapsed, total time.Duration) {
 	}
 	now := time.Now()
 	pr := p.g.Progress()
-	cpu, _ := ProcCPU(p.pid)
+	cpu, _ := totalCPU(p.pids)
 	dt := now.Sub(p.last).Seconds()
 	rate := float64(pr.Bytes-p.bytes) * 8 / 1e6 / dt
 	cpuPct := (cpu - p.cpu) / dt * 100
@@ -346,8 +346,12 @@ func (p *progress) print(phase string, elapsed, total time.Duration) {
 	if total > 0 {
 		fmt.Fprintf(&when, "/%.0fs", total.Seconds())
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s %s  playing %d/%d  failed %d  %.0f Mbit/s  server %.0f%% cpu",
-		p.label, when.String(), pr.Playing, len(p.g.players), pr.Failed+pr.Lost, rate, cpuPct)
+	what := "server"
+	if len(p.pids) > 1 {
+		what = "servers"
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s %s  playing %d/%d  failed %d  %.0f Mbit/s  %s %.0f%% cpu",
+		p.label, when.String(), pr.Playing, len(p.g.players), pr.Failed+pr.Lost, rate, what, cpuPct)
 }
 
 // autoRcvLowat reads a fast-mode player once per quarter second of the

@@ -20,6 +20,11 @@ type LoadConfig struct {
 	// (WebSocket-FLV); "{i}" and "{i%K}" in it are replaced by the
 	// player's index (see ExpandName).
 	URL string
+	// URLs, when set, replaces URL to spread players over several servers:
+	// player i plays URLs[i%len(URLs)], with {i} standing for i/len(URLs),
+	// its index among that URL's players — so "…/bench_{i%K}" on every URL
+	// gives each server players of all K streams.
+	URLs []string
 	// Players is how many players to run.
 	Players int
 	// Rate is how many players start per second (default 500).
@@ -86,6 +91,21 @@ func (c *LoadConfig) withDefaults() {
 	if c.GapAfter <= 0 {
 		c.GapAfter = DefaultGapAfter
 	}
+}
+
+// patterns are the URL patterns players play: URLs, or URL alone.
+func (c *LoadConfig) patterns() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
+// playerURL is player i's URL; the patterns were checked by StartLoad.
+func (c *LoadConfig) playerURL(i int) string {
+	ps := c.patterns()
+	u, _ := ExpandName(ps[i%len(ps)], i/len(ps))
+	return u
 }
 
 // Player states.
@@ -177,16 +197,17 @@ func StartLoad(ctx context.Context, cfg LoadConfig) (*LoadGen, error) {
 	if cfg.Players <= 0 || cfg.Players > MaxPlayers {
 		return nil, fmt.Errorf("bench: %d players: want 1..%d", cfg.Players, MaxPlayers)
 	}
-	if _, err := ExpandName(cfg.URL, 0); err != nil {
-		return nil, err
-	}
-	if cfg.Full && IsHTTPURL(cfg.URL) {
-		return nil, errors.New("bench: full mode parses RTMP; HTTP-FLV and WebSocket-FLV players run in the fast mode")
+	for _, u := range cfg.patterns() {
+		if _, err := ExpandName(u, 0); err != nil {
+			return nil, err
+		}
+		if cfg.Full && IsHTTPURL(u) {
+			return nil, errors.New("bench: full mode parses RTMP; HTTP-FLV and WebSocket-FLV players run in the fast mode")
+		}
 	}
 	g := &LoadGen{cfg: cfg, epoch: time.Now(), players: make([]*player, cfg.Players), ramped: make(chan struct{})}
 	for i := range g.players {
-		u, _ := ExpandName(cfg.URL, i)
-		g.players[i] = &player{idx: i, url: u, fd: -1, stallDur: cfg.StallAfter}
+		g.players[i] = &player{idx: i, url: cfg.playerURL(i), fd: -1, stallDur: cfg.StallAfter}
 	}
 	if !cfg.Full {
 		for range cfg.Loops {

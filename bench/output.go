@@ -154,17 +154,29 @@ func describeMethod(m string) string {
 	return m
 }
 
-// Report is what the harness writes as JSON.
+// RunReport is what the harness writes as JSON.
 type RunReport struct {
-	Time       time.Time      `json:"time"`
-	Host       HostInfo       `json:"host"`
-	Stream     synth.Config   `json:"stream"`
+	RunInfo
 	Publishers int            `json:"publishers"`
-	WarmupS    float64        `json:"warmup_s"`
-	WindowS    float64        `json:"window_s"`
 	LoadMode   string         `json:"load_mode"`
 	Configs    []ServerConfig `json:"configs"`
 	Results    []Result       `json:"results"`
+}
+
+// RunInfo says when, where and with what stream and timing a benchmark
+// ran; the reports start with it.
+type RunInfo struct {
+	Time    time.Time    `json:"time"`
+	Host    HostInfo     `json:"host"`
+	Stream  synth.Config `json:"stream"` // its defaults filled in
+	WarmupS float64      `json:"warmup_s"`
+	WindowS float64      `json:"window_s"`
+}
+
+// newRunInfo describes a run starting now on this machine.
+func newRunInfo(stream synth.Config, warmup, window time.Duration) RunInfo {
+	return RunInfo{Time: time.Now().UTC(), Host: thisHost(), Stream: streamWithDefaults(stream),
+		WarmupS: warmup.Seconds(), WindowS: window.Seconds()}
 }
 
 // HostInfo identifies the machine the figures come from.
@@ -177,22 +189,30 @@ type HostInfo struct {
 // NewRunReport gathers a run's configuration and results.
 func NewRunReport(cfg RunConfig, results []Result) *RunReport {
 	cfg.withDefaults()
-	var uts unix.Utsname
-	unix.Uname(&uts)
 	mode := "fast"
 	if cfg.Load.Full {
 		mode = "full"
 	}
-	stream := cfg.Stream
-	if s, err := synth.New(cfg.Stream); err == nil {
-		stream = s.Config()
-	}
 	return &RunReport{
-		Time: time.Now().UTC(), Stream: stream, Publishers: cfg.Publishers,
-		Host:    HostInfo{CPUs: runtime.NumCPU(), Kernel: unix.ByteSliceToString(uts.Release[:]), GoArch: runtime.GOARCH},
-		WarmupS: cfg.Warmup.Seconds(), WindowS: cfg.Window.Seconds(), LoadMode: mode,
-		Configs: cfg.Configs, Results: results,
+		RunInfo:    newRunInfo(cfg.Stream, cfg.Warmup, cfg.Window),
+		Publishers: cfg.Publishers, LoadMode: mode, Configs: cfg.Configs, Results: results,
 	}
+}
+
+// thisHost describes the machine the harness runs on.
+func thisHost() HostInfo {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	return HostInfo{CPUs: runtime.NumCPU(), Kernel: unix.ByteSliceToString(uts.Release[:]), GoArch: runtime.GOARCH}
+}
+
+// streamWithDefaults is sc as the publisher sends it, its zero fields
+// filled with the synthetic stream's defaults.
+func streamWithDefaults(sc synth.Config) synth.Config {
+	if s, err := synth.New(sc); err == nil {
+		return s.Config()
+	}
+	return sc
 }
 
 // WriteJSON writes the report, indented.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -22,6 +23,19 @@ func ProcCPU(pid int) (float64, error) {
 		return 0, err
 	}
 	return parseStatCPU(data)
+}
+
+// totalCPU is the CPU time of the processes together, in seconds; a
+// process that cannot be read is left out and its error returned.
+func totalCPU(pids []int) (float64, error) {
+	var sum float64
+	var errs []error
+	for _, pid := range pids {
+		cpu, err := ProcCPU(pid)
+		errs = append(errs, err)
+		sum += cpu
+	}
+	return sum, errors.Join(errs...)
 }
 
 // parseStatCPU reads utime and stime (fields 14 and 15) of a stat line. The

@@ -26,6 +26,7 @@ var benchCommands = map[string]func(ctx context.Context, args []string) int{
 	"synth":   benchSynth,
 	"floor":   benchFloor,
 	"hls":     benchHLS,
+	"cluster": benchCluster,
 }
 
 // runBench is `bbllive bench …`.
@@ -43,6 +44,7 @@ commands:
   synth     write a synthetic stream to an FLV file
   floor     the kernel's write floor as an RTMP server: one goroutine, one plain write per player per flush
   hls       what LL-HLS viewers and the HLS remuxer cost the server (N clients with blocking reloads, every part)
+  cluster   origins and edges as separate processes, players over the edges: CPU and memory per tier, origin upstreams checked
 `)
 		if len(args) == 0 {
 			return 2
@@ -114,6 +116,23 @@ func loadFlags(fs *flag.FlagSet, c *bench.LoadConfig) {
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", bench.DefaultSetupTimeout, "time allowed for one player's dial, handshake, connect and play")
 	fs.DurationVar(&c.StallAfter, "stall", bench.DefaultStallAfter, "silence after which a playing player counts a stall")
 	fs.DurationVar(&c.GapAfter, "gap", bench.DefaultGapAfter, "full mode: video timestamp jump counted as a gap (streams without the synthetic frame counter)")
+}
+
+// harnessBinaries sets the binaries a harness command starts: this one
+// publishes, whichever server is measured, and is the server unless
+// *server names another. False: this binary could not be found (said on
+// stderr).
+func harnessBinaries(cmd string, server, publisher *string) bool {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bbllive bench %s: finding this binary: %v\n", cmd, err)
+		return false
+	}
+	if *server == "" {
+		*server = self
+	}
+	*publisher = self
+	return true
 }
 
 // playerCounts reads "1000" or "250,500,1000".
@@ -188,15 +207,9 @@ func benchRun(ctx context.Context, args []string) int {
 	}
 	cfg.Configs = configs
 	cfg.Count = bench.CountMethod(*count)
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bbllive bench run: finding this binary:", err)
+	if !harnessBinaries("run", &cfg.ServerBin, &cfg.PublisherBin) {
 		return 1
 	}
-	if cfg.ServerBin == "" {
-		cfg.ServerBin = self
-	}
-	cfg.PublisherBin = self // whichever server is measured, this binary publishes
 	cfg.Progress = os.Stderr
 	results, err := bench.RunBench(ctx, cfg)
 	if len(results) > 0 {
