@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,19 +111,26 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 	return nil, errStreamGone
 }
 
-// Play implements rtmp.Handler: an RTMP player is admitted (admit.go) and
-// enters through play, the same funnel as every other protocol's, in the
-// RTMP format of its session's chunk size. An access refusal is answered
-// with the onStatus its error names.
-func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
-	v := Viewer{App: sess.App, Name: sess.Name, Query: rtmpQuery(sess), Protocol: ProtocolRTMP, ID: sess.ID}
-	if a := sess.Conn().RemoteAddr(); a != nil {
-		v.Remote = a.String()
-	}
-	adm, err := h.Admit(context.Background(), v.Request(access.Play))
+// AdmitPlay implements rtmp.PlayAdmitter: access control decides on an
+// RTMP player before the session answers its play, so a refusal is the
+// only status the player hears (admit.go).
+func (h *Hub) AdmitPlay(sess *rtmp.Session) (rtmp.Hold, error) {
+	adm, err := h.admitRTMP(sess, access.Play)
 	if err != nil {
-		return nil, rtmpRefusalOf(err, access.Play)
+		return nil, err
 	}
+	if adm == nil {
+		return nil, nil // not a typed nil in the interface
+	}
+	return adm, nil
+}
+
+// Play implements rtmp.Handler: an RTMP player admitted by AdmitPlay
+// enters through play, the same funnel as every other protocol's, in the
+// RTMP format of its session's chunk size.
+func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
+	v := rtmpViewer(sess)
+	adm, _ := sess.PlayHold().(*access.Admission)
 	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, adm, nil)
 	if err != nil {
 		return nil, err // not a typed nil in the interface

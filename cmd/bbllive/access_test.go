@@ -198,6 +198,8 @@ func TestFFmpegToken(t *testing.T) {
 	}
 	if err := noTok.wait(); err == nil {
 		t.Error("ffmpeg played without a token")
+	} else if !strings.Contains(err.Error(), "Server error") || !strings.Contains(err.Error(), access.ReasonTokenMissing) {
+		t.Errorf("ffmpeg's exit does not report the refusal: %v", err)
 	}
 	if n := srv.logs.count("reason=token_missing"); n != 2 {
 		t.Errorf("%d token_missing refusals logged, want 2", n)
