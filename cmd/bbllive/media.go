@@ -45,7 +45,7 @@ func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, log *slog.Log
 	if c.media.playAddr == "" {
 		return m, nil
 	}
-	hs, ln, err := startHTTP(c.media.playAddr, h, log)
+	hs, ln, err := startHTTP(c.media.playAddr, h, c.headerTimeout, log)
 	if err != nil {
 		return nil, fmt.Errorf("-http-play %s: %w", c.media.playAddr, err)
 	}
