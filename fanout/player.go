@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -64,10 +65,14 @@ type Player struct {
 }
 
 // Close stops delivery to the player; the session calls it when the
-// connection ends or the client stops playing.
+// connection ends or the client stops playing. An Input that is an
+// io.Closer is closed with it.
 func (p *Player) Close() error {
 	if p.closed.Swap(true) {
 		return nil
+	}
+	if c, ok := p.input.(io.Closer); ok {
+		c.Close()
 	}
 	p.stream.removePlayer(p)
 	p.stream.hub.flushOutput(p.out)
@@ -164,6 +169,11 @@ func (p *Player) disconnect(reason string) {
 	}
 	shutdownConn(p.conn)
 }
+
+// Disconnect ends the player's connection, logging reason, as the server
+// does to a slow player: for a protocol's own judgement that the client is
+// gone (a WebSocket peer answering no ping).
+func (p *Player) Disconnect(reason string) { p.disconnect(reason) }
 
 func (p *Player) logger() *slog.Logger {
 	if p.sess != nil {
