@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // connWriter delivers to players whose connection is not a plain socket —
@@ -15,7 +17,10 @@ import (
 // kernels we run (docs/relay.md measures both). Each such player gets a
 // goroutine that writes through its net.Conn: one Write per step, so no
 // message of the session's own (a ping reply) lands inside another, and a
-// slow TLS player blocks nothing but its own goroutine.
+// slow TLS player blocks nothing but its own goroutine. A TLS write cannot
+// stop part way and resume, so the writer asks the socket underneath
+// whether it takes data before each bounded write (refuses), which gives a
+// TLS player the same slow-player policy as a plain one.
 type connWriter struct {
 	hub    *Hub
 	nextID atomic.Int64 // floor ids, negative: never a worker's
@@ -32,6 +37,65 @@ type connPlayer struct {
 	p    *Player
 	id   int
 	wake chan struct{}
+	// sock is the socket under the player's connection (a TLS
+	// connection's TCP socket), or nil when there is none to ask.
+	sock syscall.RawConn
+}
+
+// connChunk bounds one write of a connWriter player: a TLS write blocks
+// until it is all sent, so the writer goes back to the socket after at
+// most this much to see whether it still takes data.
+const connChunk = 64 << 10
+
+// socketUnder finds the socket conn writes to through wrappers that
+// expose theirs (*tls.Conn's NetConn), or nil.
+func socketUnder(conn net.Conn) syscall.RawConn {
+	for range 4 {
+		if sc, ok := conn.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return raw
+		}
+		nc, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		conn = nc.NetConn()
+	}
+	return nil
+}
+
+// room is how many bytes of plaintext the player's socket takes now
+// without blocking, as far as the kernel tells: half its send buffer (the
+// kernel doubles what it is set to, for its own bookkeeping, and counts
+// that against it) less what is queued, less the TLS records' overhead;
+// -1 when there is no socket to ask. A TLS write cannot stop part way and
+// resume, so the writer writes no more than this, and a player whose
+// socket would take less than the step is behind, as a plain player whose
+// non-blocking write took part of it: the slow-player policy (skip to the
+// newest keyframe past the lag window, drop past the slow timeout) then
+// treats TLS players as it treats plain ones.
+func (cp *connPlayer) room() int {
+	if cp.sock == nil {
+		return -1
+	}
+	free := -1
+	cp.sock.Control(func(fd uintptr) {
+		sndbuf, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err != nil {
+			return
+		}
+		queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		if err != nil {
+			return
+		}
+		free = sndbuf/2 - queued
+		free -= free / 64 // a record header and tag per 16 KiB record at most
+		free = max(free, 0)
+	})
+	return free
 }
 
 // hasFD reports whether conn is a socket the fast transports can write.
@@ -80,7 +144,7 @@ func (c *connWriter) Name() string { return "conn" }
 
 // Add implements Transport.
 func (c *connWriter) Add(p *Player) error {
-	cp := &connPlayer{p: p, id: int(-1 - c.nextID.Add(1)), wake: make(chan struct{}, 1)}
+	cp := &connPlayer{p: p, id: int(-1 - c.nextID.Add(1)), wake: make(chan struct{}, 1), sock: socketUnder(p.conn)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -154,16 +218,27 @@ func (c *connWriter) run(cp *connPlayer) {
 		}
 		view.take(&o.wire)
 		var err error
-		for range 3 {
+		for range maxConnSteps {
 			st, ok := p.plan(&view, time.Now())
 			if !ok {
 				break
 			}
-			buf = st.appendBytes(buf[:0], &view)
+			ws, refused := cp.bound(st)
+			if refused {
+				p.advance(st, 0, time.Now()) // behind, as a plain player whose write took nothing
+				break
+			}
+			buf = ws.appendBytes(buf[:0], &view)
 			p.conn.SetWriteDeadline(time.Now().Add(cfg.SlowTimeout))
 			var n int
 			n, err = p.conn.Write(buf)
-			p.advance(st, n, time.Now())
+			if ws.to < st.to && ws.to-ws.from < connChunk {
+				// The socket had room for only part of the step: behind, as
+				// a plain player whose write took part of it.
+				p.advance(st, n, time.Now())
+			} else {
+				p.advance(ws, n, time.Now()) // cut short by connChunk, not refused
+			}
 			if err != nil || p.cursor >= view.head {
 				break
 			}
@@ -178,6 +253,30 @@ func (c *connWriter) run(cp *connPlayer) {
 		}
 	}
 }
+
+// minConnWrite is the least room worth a write: below it the socket is
+// taken as full.
+const minConnWrite = 4 << 10
+
+// bound is the part of st to write now: at most connChunk, and no more
+// than the socket has room for; refused when it has room for almost
+// nothing (a control message alone, which is small, still goes).
+func (cp *connPlayer) bound(st step) (ws step, refused bool) {
+	ws = st
+	limit := connChunk
+	if room := cp.room(); room >= 0 && room < limit {
+		if room < minConnWrite && room < len(st.prefix)+int(st.to-st.from) {
+			return ws, true
+		}
+		limit = room
+	}
+	ws.to = min(st.to, st.from+uint64(max(0, limit-len(st.prefix))))
+	return ws, false
+}
+
+// maxConnSteps bounds the writes of one wake, so that the writer looks at
+// its wake-ups and the hub's closing between them.
+const maxConnSteps = 64
 
 // appendBytes appends st's prefix and log range over v to dst: the one
 // copy a TLS player costs, which its encryption makes anyway.
