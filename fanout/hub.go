@@ -37,6 +37,7 @@ type Hub struct {
 	conns        atomic.Pointer[connWriter] // players on connections without a socket to write (TLS), connwriter.go
 	demand       Demand                     // told of every viewer's interest (hooks.go)
 	publishHooks []PublishHook              // run at every local publish (hooks.go)
+	sources      connSources                // viewers listed beside the players (HLS sessions), connsource.go
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
