@@ -29,6 +29,32 @@ func tlsPair(t *testing.T, client, server net.Conn) (tlsClient, tlsServer net.Co
 	return tc, ts
 }
 
+// slowPlayerRig publishes a stream on a netpoll hub with a 256 KiB lag
+// window and attaches a player on a loopback connection with small
+// buffers, over TLS (the connWriter) or plain (netpoll); it returns the
+// client end to read.
+func slowPlayerRig(t *testing.T, useTLS bool, slowTimeout time.Duration) (*Stream, *Player, net.Conn) {
+	t.Helper()
+	cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
+		LagWindow: 256 << 10, MaxCache: 16 << 20, SlowTimeout: slowTimeout, Workers: 1}
+	h := NewHub(cfg, NewNetpoll(cfg), testLogger(t))
+	t.Cleanup(func() { h.Close() })
+	s := publishTo(t, h, "live/slow")
+	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+	// Small buffers make the reader the bottleneck; a retained window of
+	// most of a second rides out the zero-window probe (200 ms) that such
+	// buffers provoke now and then on loopback.
+	client, server := loopbackPair(t, 16<<10)
+	if useTLS {
+		client, server = tlsPair(t, client, server)
+	}
+	p := attachPlayerOn(t, h, s, server)
+	if got := h.transportFor(server); useTLS != (got.Name() == "conn") {
+		t.Fatalf("the player is on the %s transport", got.Name())
+	}
+	return s, p, client
+}
+
 // A slow TLS player, written by the connWriter, gets what a slow plain
 // player gets: it skips to the newest keyframe once it lags past the lag
 // window, only ever at a keyframe, every byte intact, and it is not
@@ -37,24 +63,7 @@ func TestSlowTLSPlayerSkipsLikePlain(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "tls"}[useTLS]
 		t.Run(name, func(t *testing.T) {
-			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
-				LagWindow: 256 << 10, MaxCache: 16 << 20, SlowTimeout: time.Minute, Workers: 1}
-			h := NewHub(cfg, NewNetpoll(cfg), testLogger(t))
-			defer h.Close()
-			s := publishTo(t, h, "live/slow")
-			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
-
-			// Small buffers make the reader the bottleneck; a retained
-			// window of most of a second rides out the zero-window probe
-			// (200 ms) that such buffers provoke now and then on loopback.
-			client, server := loopbackPair(t, 16<<10)
-			if useTLS {
-				client, server = tlsPair(t, client, server)
-			}
-			p := attachPlayerOn(t, h, s, server)
-			if got := h.transportFor(server); useTLS != (got.Name() == "conn") {
-				t.Fatalf("the player is on the %s transport", got.Name())
-			}
+			s, p, client := slowPlayerRig(t, useTLS, time.Minute)
 			res := &readerResult{}
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -96,17 +105,7 @@ func TestStalledTLSPlayerDroppedAtSlowTimeout(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "tls"}[useTLS]
 		t.Run(name, func(t *testing.T) {
-			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
-				LagWindow: 256 << 10, MaxCache: 16 << 20, SlowTimeout: slow, Workers: 1}
-			h := NewHub(cfg, NewNetpoll(cfg), testLogger(t))
-			defer h.Close()
-			s := publishTo(t, h, "live/stalled")
-			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
-			client, server := loopbackPair(t, 16<<10)
-			if useTLS {
-				client, server = tlsPair(t, client, server)
-			}
-			p := attachPlayerOn(t, h, s, server)
+			s, p, client := slowPlayerRig(t, useTLS, slow)
 			rng := rand.New(rand.NewPCG(5, 6))
 			start := time.Now()
 			var seq uint32

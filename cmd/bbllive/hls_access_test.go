@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,15 +254,7 @@ func TestKickHLSSession(t *testing.T) {
 	}
 
 	hlsRow := func() (connRow, bool) {
-		st, body := apiCall(t, "GET", "http://"+srv.http+"/api/connections", testAPIToken)
-		if st != http.StatusOK {
-			t.Fatalf("/api/connections: %d %s", st, body)
-		}
-		var rows []connRow
-		if err := json.Unmarshal([]byte(body), &rows); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
+		for _, r := range apiConnRows(t, srv.http) {
 			if r.Protocol == access.ProtoHLS {
 				return r, true
 			}

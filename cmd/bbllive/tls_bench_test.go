@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
+
+	"github.com/bbllive/bbllive/fanout/tlstest"
 )
 
 // serverCPU is the CPU time (user + system) process pid used so far.
@@ -44,7 +46,7 @@ func BenchmarkRTMPSPlayerCost(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v: %s", err, out)
 	}
-	certFile, keyFile := writeSelfSigned(b, dir, 1)
+	certFile, keyFile := tlstest.WriteFiles(b, dir, 1)
 	srv := exec.Command(bin, "-listen", "127.0.0.1:0", "-listen-tls", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile,
 		"-http", "", "-bpf=false", "-stats-interval", "0", "-io", "auto")
 	stderr, _ := srv.StderrPipe()
