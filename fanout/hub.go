@@ -120,19 +120,32 @@ func (h *Hub) AdmitPlay(sess *rtmp.Session) (rtmp.Hold, error) {
 	if err != nil {
 		return nil, err
 	}
-	if adm == nil {
-		return nil, nil // not a typed nil in the interface
-	}
-	return adm, nil
+	return rtmpAdmission{adm}, nil
 }
+
+// rtmpAdmission is an RTMP player's admission from AdmitPlay to Play; adm
+// is nil without a gate.
+type rtmpAdmission struct{ adm *access.Admission }
+
+// Done implements rtmp.Hold.
+func (a rtmpAdmission) Done() { a.adm.Done() }
 
 // Play implements rtmp.Handler: an RTMP player admitted by AdmitPlay
 // enters through play, the same funnel as every other protocol's, in the
-// RTMP format of its session's chunk size.
+// RTMP format of its session's chunk size. A session that skipped
+// AdmitPlay (a Handler wrapping the hub without it) is admitted here, as
+// before the replies: never not at all.
 func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
+	a, ok := sess.PlayHold().(rtmpAdmission)
+	if !ok {
+		adm, err := h.admitRTMP(sess, access.Play)
+		if err != nil {
+			return nil, err
+		}
+		a.adm = adm
+	}
 	v := rtmpViewer(sess)
-	adm, _ := sess.PlayHold().(*access.Admission)
-	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, adm, nil)
+	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, a.adm, nil)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
