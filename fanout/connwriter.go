@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,9 @@ import (
 // goroutine that writes through its net.Conn: one Write per step, so no
 // message of the session's own (a ping reply) lands inside another, and a
 // slow TLS player blocks nothing but its own goroutine. A TLS write cannot
-// stop part way and resume, so the writer asks the socket underneath
-// whether it takes data before each bounded write (refuses), which gives a
-// TLS player the same slow-player policy as a plain one.
+// stop part way and resume, so before each bounded write the writer asks
+// the socket underneath how much it takes now (room), which gives a TLS
+// player the same slow-player policy as a plain one.
 type connWriter struct {
 	hub    *Hub
 	nextID atomic.Int64 // floor ids, negative: never a worker's
@@ -44,7 +45,7 @@ type connPlayer struct {
 
 // connChunk bounds one write of a connWriter player: a TLS write blocks
 // until it is all sent, so the writer goes back to the socket after at
-// most this much to see whether it still takes data.
+// most this much to see how much room it has.
 const connChunk = 64 << 10
 
 // socketUnder finds the socket conn writes to through wrappers that
@@ -72,11 +73,10 @@ func socketUnder(conn net.Conn) syscall.RawConn {
 // kernel doubles what it is set to, for its own bookkeeping, and counts
 // that against it) less what is queued, less the TLS records' overhead;
 // -1 when there is no socket to ask. A TLS write cannot stop part way and
-// resume, so the writer writes no more than this, and a player whose
-// socket would take less than the step is behind, as a plain player whose
-// non-blocking write took part of it: the slow-player policy (skip to the
-// newest keyframe past the lag window, drop past the slow timeout) then
-// treats TLS players as it treats plain ones.
+// resume, so this is what stands in for a plain player's non-blocking
+// write: a player whose socket has less room than its step is behind, and
+// the slow-player policy (skip to the newest keyframe past the lag window,
+// drop past the slow timeout) then treats TLS players as plain ones.
 func (cp *connPlayer) room() int {
 	if cp.sock == nil {
 		return -1
@@ -223,23 +223,21 @@ func (c *connWriter) run(cp *connPlayer) {
 			if !ok {
 				break
 			}
-			ws, refused := cp.bound(st)
+			ws, refused, short := cp.bound(st)
+			now := time.Now()
 			if refused {
-				p.advance(st, 0, time.Now()) // behind, as a plain player whose write took nothing
+				p.advance(st, 0, now) // behind, as a plain player whose write took nothing
 				break
 			}
 			buf = ws.appendBytes(buf[:0], &view)
-			p.conn.SetWriteDeadline(time.Now().Add(cfg.SlowTimeout))
+			p.conn.SetWriteDeadline(now.Add(cfg.SlowTimeout))
 			var n int
 			n, err = p.conn.Write(buf)
-			if ws.to < st.to && ws.to-ws.from < connChunk {
-				// The socket had room for only part of the step: behind, as
-				// a plain player whose write took part of it.
-				p.advance(st, n, time.Now())
-			} else {
-				p.advance(ws, n, time.Now()) // cut short by connChunk, not refused
+			p.advance(ws, n, time.Now())
+			if short && err == nil {
+				p.fellBehind(now) // as a plain player whose write took part of its step
 			}
-			if err != nil || p.cursor >= view.head {
+			if err != nil || p.cursor >= view.head || short {
 				break
 			}
 		}
@@ -248,30 +246,34 @@ func (c *connWriter) run(cp *connPlayer) {
 		}
 		view.release()
 		if err != nil {
-			p.disconnect("write: " + err.Error())
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				p.disconnectSlow("a write blocked for the slow timeout")
+			} else {
+				p.disconnect("write: " + err.Error())
+			}
 			return
 		}
 	}
 }
 
 // minConnWrite is the least room worth a write: below it the socket is
-// taken as full.
+// taken as full and nothing is written until it drains.
 const minConnWrite = 4 << 10
 
-// bound is the part of st to write now: at most connChunk, and no more
-// than the socket has room for; refused when it has room for almost
-// nothing (a control message alone, which is small, still goes).
-func (cp *connPlayer) bound(st step) (ws step, refused bool) {
+// bound is the part of st to write now, at most connChunk, and whether
+// the socket refuses it (no room to speak of: write nothing) or is short
+// of room for it. A short socket still gets the write, which blocks a
+// moment: filling the send buffer is what lets the kernel grow it with
+// the connection's window, which writes of only what fits would not.
+func (cp *connPlayer) bound(st step) (ws step, refused, short bool) {
 	ws = st
-	limit := connChunk
-	if room := cp.room(); room >= 0 && room < limit {
-		if room < minConnWrite && room < len(st.prefix)+int(st.to-st.from) {
-			return ws, true
-		}
-		limit = room
+	ws.to = min(st.to, st.from+uint64(max(0, connChunk-len(st.prefix))))
+	room := cp.room()
+	if room < 0 || room >= len(st.prefix)+int(st.to-st.from) {
+		return ws, false, false
 	}
-	ws.to = min(st.to, st.from+uint64(max(0, limit-len(st.prefix))))
-	return ws, false
+	return ws, room < minConnWrite, true
 }
 
 // maxConnSteps bounds the writes of one wake, so that the writer looks at

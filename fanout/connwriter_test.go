@@ -41,10 +41,11 @@ func slowPlayerRig(t *testing.T, useTLS bool, slowTimeout time.Duration) (*Strea
 	t.Cleanup(func() { h.Close() })
 	s := publishTo(t, h, "live/slow")
 	ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
-	// Small buffers make the reader the bottleneck; a retained window of
-	// most of a second rides out the zero-window probe (200 ms) that such
-	// buffers provoke now and then on loopback.
-	client, server := loopbackPair(t, 16<<10)
+	// Buffers small enough that the reader is the bottleneck at once, yet
+	// above two of loopback's 64 KiB segments: below that the receiver
+	// never opens its window by a whole segment, and the sender waits for
+	// the 200 ms zero-window probe instead of the reader.
+	client, server := loopbackPair(t, 128<<10)
 	if useTLS {
 		client, server = tlsPair(t, client, server)
 	}

@@ -288,6 +288,12 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		// skip), not refused. That alone is not falling behind.
 		return
 	}
+	p.fellBehind(now)
+}
+
+// fellBehind records that the player's socket did not take all it was
+// offered, and drops a player that has been behind for the slow timeout.
+func (p *Player) fellBehind(now time.Time) {
 	if p.behindSince.IsZero() {
 		p.behindSince = now
 	} else if now.Sub(p.behindSince) > p.stream.hub.cfg.SlowTimeout {
