@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bbllive/bbllive/rtmp"
-
 	"github.com/bbllive/bbllive/fanout/tlstest"
+	"github.com/bbllive/bbllive/rtmp"
 )
 
 // serverCPU is the CPU time (user + system) process pid used so far.

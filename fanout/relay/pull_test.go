@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bbllive/bbllive/rtmp"
-
 	"github.com/bbllive/bbllive/fanout/tlstest"
+	"github.com/bbllive/bbllive/rtmp"
 )
 
 // TestPullFailsOverToTheNextOrigin: a pull plays from the stream's owner;
