@@ -34,13 +34,21 @@ func (h *Hub) Admit(ctx context.Context, r access.Request) (*access.Admission, e
 // admitRTMP is Admit for an RTMP session. A refusal comes back as an error
 // that tells the session which onStatus to send.
 func (h *Hub) admitRTMP(sess *rtmp.Session, action access.Action) (*access.Admission, error) {
-	r := access.Request{Action: action, App: sess.App, Name: sess.Name, Query: rtmpQuery(sess),
-		Remote: sess.Conn().RemoteAddr().String(), Protocol: access.ProtoRTMP, ID: sess.ID}
-	adm, err := h.Admit(context.Background(), r)
+	v := rtmpViewer(sess)
+	adm, err := h.Admit(context.Background(), v.Request(action))
 	if err != nil {
 		return nil, rtmpRefusalOf(err, action)
 	}
 	return adm, nil
+}
+
+// rtmpViewer describes an RTMP session as a Viewer.
+func rtmpViewer(sess *rtmp.Session) Viewer {
+	v := Viewer{App: sess.App, Name: sess.Name, Query: rtmpQuery(sess), Protocol: ProtocolRTMP, ID: sess.ID}
+	if a := sess.Conn().RemoteAddr(); a != nil {
+		v.Remote = a.String()
+	}
+	return v
 }
 
 // rtmpRefusalOf turns an access refusal into the error that tells an RTMP

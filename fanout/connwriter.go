@@ -1,11 +1,14 @@
 package fanout
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // connWriter delivers to players whose connection is not a plain socket —
@@ -15,7 +18,10 @@ import (
 // kernels we run (docs/relay.md measures both). Each such player gets a
 // goroutine that writes through its net.Conn: one Write per step, so no
 // message of the session's own (a ping reply) lands inside another, and a
-// slow TLS player blocks nothing but its own goroutine.
+// slow TLS player blocks nothing but its own goroutine. A TLS write cannot
+// stop part way and resume, so before each bounded write the writer asks
+// the socket underneath how much it takes now (room), which gives a TLS
+// player the same slow-player policy as a plain one.
 type connWriter struct {
 	hub    *Hub
 	nextID atomic.Int64 // floor ids, negative: never a worker's
@@ -32,6 +38,64 @@ type connPlayer struct {
 	p    *Player
 	id   int
 	wake chan struct{}
+	// sock is the socket under the player's connection (a TLS
+	// connection's TCP socket), or nil when there is none to ask.
+	sock syscall.RawConn
+}
+
+// connChunk bounds one write of a connWriter player: a TLS write blocks
+// until it is all sent, so the writer goes back to the socket after at
+// most this much to see how much room it has.
+const connChunk = 64 << 10
+
+// socketUnder finds the socket conn writes to through wrappers that
+// expose theirs (*tls.Conn's NetConn), or nil.
+func socketUnder(conn net.Conn) syscall.RawConn {
+	for range 4 {
+		if sc, ok := conn.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return raw
+		}
+		nc, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		conn = nc.NetConn()
+	}
+	return nil
+}
+
+// room is how many bytes of plaintext the player's socket takes now
+// without blocking, as far as the kernel tells: half its send buffer (the
+// kernel doubles what it is set to, for its own bookkeeping, and counts
+// that against it) less what is queued, less the TLS records' overhead;
+// -1 when there is no socket to ask. A TLS write cannot stop part way and
+// resume, so this is what stands in for a plain player's non-blocking
+// write: a player whose socket has less room than its step is behind, and
+// the slow-player policy (skip to the newest keyframe past the lag window,
+// drop past the slow timeout) then treats TLS players as plain ones.
+func (cp *connPlayer) room() int {
+	if cp.sock == nil {
+		return -1
+	}
+	free := -1
+	cp.sock.Control(func(fd uintptr) {
+		sndbuf, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err != nil {
+			return
+		}
+		queued, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		if err != nil {
+			return
+		}
+		free = sndbuf/2 - queued
+		free -= free / 64 // a record header and tag per 16 KiB record at most
+		free = max(free, 0)
+	})
+	return free
 }
 
 // hasFD reports whether conn is a socket the fast transports can write.
@@ -80,7 +144,7 @@ func (c *connWriter) Name() string { return "conn" }
 
 // Add implements Transport.
 func (c *connWriter) Add(p *Player) error {
-	cp := &connPlayer{p: p, id: int(-1 - c.nextID.Add(1)), wake: make(chan struct{}, 1)}
+	cp := &connPlayer{p: p, id: int(-1 - c.nextID.Add(1)), wake: make(chan struct{}, 1), sock: socketUnder(p.conn)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -154,17 +218,26 @@ func (c *connWriter) run(cp *connPlayer) {
 		}
 		view.take(&o.wire)
 		var err error
-		for range 3 {
+		for range maxConnSteps {
 			st, ok := p.plan(&view, time.Now())
 			if !ok {
 				break
 			}
-			buf = st.appendBytes(buf[:0], &view)
-			p.conn.SetWriteDeadline(time.Now().Add(cfg.SlowTimeout))
+			ws, refused, short := cp.bound(st)
+			now := time.Now()
+			if refused {
+				p.advance(st, 0, now) // behind, as a plain player whose write took nothing
+				break
+			}
+			buf = ws.appendBytes(buf[:0], &view)
+			p.conn.SetWriteDeadline(now.Add(cfg.SlowTimeout))
 			var n int
 			n, err = p.conn.Write(buf)
-			p.advance(st, n, time.Now())
-			if err != nil || p.cursor >= view.head {
+			p.advance(ws, n, time.Now())
+			if short && err == nil {
+				p.fellBehind(now) // as a plain player whose write took part of its step
+			}
+			if err != nil || p.cursor >= view.head || short {
 				break
 			}
 		}
@@ -173,11 +246,39 @@ func (c *connWriter) run(cp *connPlayer) {
 		}
 		view.release()
 		if err != nil {
-			p.disconnect("write: " + err.Error())
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				p.disconnectSlow("a write blocked for the slow timeout")
+			} else {
+				p.disconnect("write: " + err.Error())
+			}
 			return
 		}
 	}
 }
+
+// minConnWrite is the least room worth a write: below it the socket is
+// taken as full and nothing is written until it drains.
+const minConnWrite = 4 << 10
+
+// bound is the part of st to write now, at most connChunk, and whether
+// the socket refuses it (no room to speak of: write nothing) or is short
+// of room for it. A short socket still gets the write, which blocks a
+// moment: filling the send buffer is what lets the kernel grow it with
+// the connection's window, which writes of only what fits would not.
+func (cp *connPlayer) bound(st step) (ws step, refused, short bool) {
+	ws = st
+	ws.to = min(st.to, st.from+uint64(max(0, connChunk-len(st.prefix))))
+	room := cp.room()
+	if room < 0 || room >= len(st.prefix)+int(st.to-st.from) {
+		return ws, false, false
+	}
+	return ws, room < minConnWrite, true
+}
+
+// maxConnSteps bounds the writes of one wake, so that the writer looks at
+// its wake-ups and the hub's closing between them.
+const maxConnSteps = 64
 
 // appendBytes appends st's prefix and log range over v to dst: the one
 // copy a TLS player costs, which its encryption makes anyway.

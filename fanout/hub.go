@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +37,7 @@ type Hub struct {
 	conns        atomic.Pointer[connWriter] // players on connections without a socket to write (TLS), connwriter.go
 	demand       Demand                     // told of every viewer's interest (hooks.go)
 	publishHooks []PublishHook              // run at every local publish (hooks.go)
+	sources      connSources                // viewers listed beside the players (HLS sessions), connsource.go
 }
 
 // NewHub creates a hub delivering through t. cfg's zero fields take their
@@ -112,20 +112,40 @@ func (h *Hub) publish(sess *rtmp.Session, adm *access.Admission) (rtmp.Publisher
 	return nil, errStreamGone
 }
 
-// Play implements rtmp.Handler: an RTMP player is admitted (admit.go) and
-// enters through play, the same funnel as every other protocol's, in the
-// RTMP format of its session's chunk size. An access refusal is answered
-// with the onStatus its error names.
-func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
-	v := Viewer{App: sess.App, Name: sess.Name, Query: rtmpQuery(sess), Protocol: ProtocolRTMP, ID: sess.ID}
-	if a := sess.Conn().RemoteAddr(); a != nil {
-		v.Remote = a.String()
-	}
-	adm, err := h.Admit(context.Background(), v.Request(access.Play))
+// AdmitPlay implements rtmp.PlayAdmitter: access control decides on an
+// RTMP player before the session answers its play, so a refusal is the
+// only status the player hears (admit.go).
+func (h *Hub) AdmitPlay(sess *rtmp.Session) (rtmp.Hold, error) {
+	adm, err := h.admitRTMP(sess, access.Play)
 	if err != nil {
-		return nil, rtmpRefusalOf(err, access.Play)
+		return nil, err
 	}
-	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, adm, nil)
+	return rtmpAdmission{adm}, nil
+}
+
+// rtmpAdmission is an RTMP player's admission from AdmitPlay to Play; adm
+// is nil without a gate.
+type rtmpAdmission struct{ adm *access.Admission }
+
+// Done implements rtmp.Hold.
+func (a rtmpAdmission) Done() { a.adm.Done() }
+
+// Play implements rtmp.Handler: an RTMP player admitted by AdmitPlay
+// enters through play, the same funnel as every other protocol's, in the
+// RTMP format of its session's chunk size. A session that skipped
+// AdmitPlay (a Handler wrapping the hub without it) is admitted here, as
+// before the replies: never not at all.
+func (h *Hub) Play(sess *rtmp.Session) (rtmp.Player, error) {
+	a, ok := sess.PlayHold().(rtmpAdmission)
+	if !ok {
+		adm, err := h.admitRTMP(sess, access.Play)
+		if err != nil {
+			return nil, err
+		}
+		a.adm = adm
+	}
+	v := rtmpViewer(sess)
+	p, err := h.play(&v, sess.Conn(), rtmpFormatOf(sess), sess, a.adm, nil)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

@@ -13,12 +13,13 @@ import (
 // handed to the socket (players) and the media payload it took in
 // (publishers); kernel-side figures are joined by Cookie.
 type ConnInfo struct {
-	// ID is the RTMP session id (0 for a connection without a session).
+	// ID is the connection's id: the RTMP session's, or one from the same
+	// sequence (HTTP players, HLS sessions); 0 when nobody numbered it.
 	ID uint64
 	// Role is "publisher" or "player".
 	Role string
 	// Protocol is how it arrived: ProtocolRTMP, ProtocolHTTPFLV,
-	// ProtocolWSFLV, ProtocolFMP4 or ProtocolWSFMP4.
+	// ProtocolWSFLV, ProtocolFMP4, ProtocolWSFMP4 or ProtocolHLS.
 	Protocol string
 	// Stream is the stream's key, "app/name".
 	Stream string
@@ -34,11 +35,15 @@ type ConnInfo struct {
 }
 
 // Conns lists every attached publisher and player, streams in key order,
-// each stream's publisher first.
+// each stream's publisher first, then the viewers of the ConnSources (HLS
+// sessions).
 func (h *Hub) Conns() []ConnInfo {
 	var out []ConnInfo
 	for _, s := range h.Streams() {
 		out = s.appendConns(out)
+	}
+	for _, src := range h.sources.all() {
+		out = src.AppendConns(out)
 	}
 	return out
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Kick disconnects the publisher or player whose connection id is id (the
-// id of /api/connections) and reports what it was; ok is false when no
+// id of /api/connections), or ends a ConnSource's viewer, and reports what
+// it was; ok is false when no
 // attached connection has that id. The connection is shut down, not
 // closed: whoever reads it sees the end and releases it as for any other
 // disconnect, with the reason "kicked".
@@ -23,6 +24,11 @@ func (h *Hub) Kick(id uint64) (info ConnInfo, ok bool) {
 			}
 		}
 		if ok {
+			return info, true
+		}
+	}
+	for _, src := range h.sources.all() {
+		if info, ok := src.Kick(id); ok {
 			return info, true
 		}
 	}

@@ -52,32 +52,12 @@ func TestLatencyHist(t *testing.T) {
 	}
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
-
 // attachCookiePlayer attaches the server end of a loopback connection as a
 // player of s, with its cookie as Hub.Play would set it, and drains the
 // client end.
 func attachCookiePlayer(t *testing.T, h *Hub, s *Stream, id uint64) *Player {
 	t.Helper()
-	server, client := tcpPair(t)
+	client, server := loopbackPair(t, 0)
 	go io.Copy(io.Discard, client)
 	p := &Player{conn: server, id: id, waiting: true, joined: time.Now(), cookie: socketCookie(server)}
 	if err := s.addPlayer(p, testRTMP); err != nil {

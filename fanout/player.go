@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -64,10 +65,14 @@ type Player struct {
 }
 
 // Close stops delivery to the player; the session calls it when the
-// connection ends or the client stops playing.
+// connection ends or the client stops playing. An Input that is an
+// io.Closer is closed with it.
 func (p *Player) Close() error {
 	if p.closed.Swap(true) {
 		return nil
+	}
+	if c, ok := p.input.(io.Closer); ok {
+		c.Close()
 	}
 	p.stream.removePlayer(p)
 	p.stream.hub.flushOutput(p.out)
@@ -164,6 +169,11 @@ func (p *Player) disconnect(reason string) {
 	}
 	shutdownConn(p.conn)
 }
+
+// Disconnect ends the player's connection, logging reason, as the server
+// does to a slow player: for a protocol's own judgement that the client is
+// gone (a WebSocket peer answering no ping).
+func (p *Player) Disconnect(reason string) { p.disconnect(reason) }
 
 func (p *Player) logger() *slog.Logger {
 	if p.sess != nil {
@@ -278,6 +288,12 @@ func (p *Player) advance(st step, n int, now time.Time) {
 		// skip), not refused. That alone is not falling behind.
 		return
 	}
+	p.fellBehind(now)
+}
+
+// fellBehind records that the player's socket did not take all it was
+// offered, and drops a player that has been behind for the slow timeout.
+func (p *Player) fellBehind(now time.Time) {
 	if p.behindSince.IsZero() {
 		p.behindSince = now
 	} else if now.Sub(p.behindSince) > p.stream.hub.cfg.SlowTimeout {

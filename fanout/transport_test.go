@@ -49,34 +49,51 @@ func uringTransport(mode SendMode) func(t *testing.T, cfg Config) Transport {
 // as a player of s; the client side is returned for reading.
 func attachConnPlayer(t *testing.T, h *Hub, s *Stream, rcvbuf int) net.Conn {
 	t.Helper()
+	client, server := loopbackPair(t, rcvbuf)
+	attachPlayerOn(t, h, s, server)
+	return client
+}
+
+// loopbackPair connects a loopback TCP pair, the client's receive buffer
+// and the server's send buffer set to bufSize when it is positive.
+func loopbackPair(t *testing.T, bufSize int) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rcvbuf > 0 {
-		client.(*net.TCPConn).SetReadBuffer(rcvbuf)
+	if bufSize > 0 {
+		client.(*net.TCPConn).SetReadBuffer(bufSize)
 	}
-	server, err := ln.Accept()
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rcvbuf > 0 {
-		server.(*net.TCPConn).SetWriteBuffer(rcvbuf)
+	if bufSize > 0 {
+		server.(*net.TCPConn).SetWriteBuffer(bufSize)
 	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return client, server
+}
+
+// attachPlayerOn attaches server as a player of s on the transport the hub
+// picks for it (the connWriter for a TLS connection).
+func attachPlayerOn(t *testing.T, h *Hub, s *Stream, server net.Conn) *Player {
+	t.Helper()
 	p := &Player{conn: server, waiting: true, joined: time.Now()}
 	if err := s.addPlayer(p, testRTMP); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.transport.Add(p); err != nil {
+	if err := h.transportFor(server).Add(p); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close(); server.Close(); client.Close() })
-	return client
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // testLogger shows the hub's log lines in verbose test output.

@@ -42,7 +42,7 @@ func newUringHub(t *testing.T, cfg Config, mode SendMode) (*Hub, *Uring) {
 // end.
 func attachPlayer(t *testing.T, h *Hub, s *Stream) (*Player, uint64, net.Conn) {
 	t.Helper()
-	server, client := tcpPair(t)
+	client, server := loopbackPair(t, 0)
 	ino := connInode(t, server)
 	p := &Player{conn: server, waiting: true, joined: time.Now()}
 	if err := s.addPlayer(p, testRTMP); err != nil {

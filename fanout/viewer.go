@@ -11,6 +11,9 @@ const (
 	ProtocolFMP4    = access.ProtoFMP4
 	// ProtocolWSFMP4 is fMP4 in WebSocket binary frames.
 	ProtocolWSFMP4 = "ws-fmp4"
+	// ProtocolHLS is an HLS viewer: a session of requests, not a
+	// connection (a ConnSource's).
+	ProtocolHLS = access.ProtoHLS
 )
 
 // Viewer describes a player to the hub whatever its protocol: what a check

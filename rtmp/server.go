@@ -26,6 +26,24 @@ type Handler interface {
 	Play(s *Session) (Player, error)
 }
 
+// PlayAdmitter is implemented by a Handler that decides on a play before
+// the session answers it, so that a refused player hears its refusal first
+// and alone: no NetStream.Play.Reset or Play.Start, nothing a player would
+// take for the start of a stream, precedes it, and the connection is closed
+// after it.
+type PlayAdmitter interface {
+	// AdmitPlay is called when a session asks to play s.Key(), before any
+	// reply. An error refuses the play as an error of Handler.Play does.
+	// Otherwise the play replies are written and Handler.Play follows,
+	// which finds the returned hold with Session.PlayHold; if the session
+	// ends before Play is called, the hold's Done is called instead.
+	AdmitPlay(s *Session) (Hold, error)
+}
+
+// Hold is what a PlayAdmitter keeps for an admitted play until its player
+// takes it over (an access admission, released with Done).
+type Hold interface{ Done() }
+
 // Publisher receives a publishing session's media.
 type Publisher interface {
 	// WriteMessage takes one audio, video or data message. m.Payload is

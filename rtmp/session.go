@@ -62,6 +62,7 @@ type Session struct {
 	role      atomic.Int32
 	publisher Publisher
 	player    Player
+	hold      Hold // a PlayAdmitter's, until Handler.Play takes it
 	shutdown  atomic.Bool
 	shaken    atomic.Bool // handshake completed
 	handedOff atomic.Bool // a ConnOwner took the connection
@@ -430,6 +431,13 @@ func (s *Session) onPlay(c *Command) error {
 	if r, ok := c.BoolArg(3); ok {
 		s.PlayReset = r
 	}
+	if pa, ok := s.srv.Handler.(PlayAdmitter); ok {
+		hold, err := pa.AdmitPlay(s)
+		if err != nil {
+			return s.refusePlay(err)
+		}
+		s.hold = hold
+	}
 	if err := s.cw.WriteUserControl(UserStreamIsRecorded, MediaStreamID); err != nil {
 		return err
 	}
@@ -458,17 +466,28 @@ func (s *Session) onPlay(c *Command) error {
 	}
 	s.role.Store(int32(RolePlayer))
 	p, err := s.srv.Handler.Play(s)
+	s.hold = nil // Play took it, even when it refused
 	if err != nil {
 		s.role.Store(int32(RoleNone))
-		s.log.Warn("play refused", "reason", err)
-		s.onStatus("error", refusalCode(err, CodePlayStreamNotFound), err.Error())
-		return &refusedError{reason: "play_refused"}
+		return s.refusePlay(err)
 	}
 	s.player = p
 	s.log.Info("playing")
 	s.handOffTo(p)
 	return nil
 }
+
+// refusePlay answers a refused play with its status and ends the session.
+func (s *Session) refusePlay(err error) error {
+	s.log.Warn("play refused", "reason", err)
+	s.onStatus("error", refusalCode(err, CodePlayStreamNotFound), err.Error())
+	return &refusedError{reason: "play_refused"}
+}
+
+// PlayHold is the hold the Handler's AdmitPlay returned for this play (nil
+// without one); Handler.Play takes it over and must release it, also when
+// it refuses the play.
+func (s *Session) PlayHold() Hold { return s.hold }
 
 // refusalCode is the onStatus code a handler's refusal asks for (an error
 // with a StatusCode method, such as an access refusal's
@@ -552,6 +571,10 @@ func (s *Session) end(err error) {
 	if s.player != nil {
 		s.player.Close()
 		s.player = nil
+	}
+	if s.hold != nil { // admitted, but the play replies failed before Play
+		s.hold.Done()
+		s.hold = nil
 	}
 	s.conn.Close()
 	reason := ReasonOf(err)

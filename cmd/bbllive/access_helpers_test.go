@@ -91,10 +91,14 @@ func rtmpPublish(url string) (*rtmp.Client, error) {
 // errPlayEnded is a play that the server ended without a status.
 var errPlayEnded = errors.New("the server closed the connection")
 
+// errRefusedAfterStart is a refusal that came after NetStream.Play.Start:
+// a player takes the start for admission, so a refusal must come first.
+var errRefusedAfterStart = errors.New("refused after NetStream.Play.Start")
+
 // rtmpPlayOutcome plays url until the first media message (nil) or an
-// error status (its code and description), within 10 s. The server
-// replies Play.Start before it decides, so the refusal is the status that
-// follows it.
+// error status (its code and description), within 10 s. A refusal must be
+// the first status and alone: the connection then closes. One after
+// Play.Start is errRefusedAfterStart, which no wantRefusal accepts.
 func rtmpPlayOutcome(url string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -105,6 +109,9 @@ func rtmpPlayOutcome(url string) error {
 	defer c.Close()
 	c.Conn().SetDeadline(time.Now().Add(10 * time.Second))
 	if err := c.Play(); err != nil {
+		if m, rerr := c.ReadMessage(); rerr == nil {
+			return fmt.Errorf("%v, then a message of type %d instead of the close", err, m.Type)
+		}
 		return err
 	}
 	for {
@@ -121,7 +128,11 @@ func rtmpPlayOutcome(url string) error {
 				continue
 			}
 			if o, ok := cmd.Args[0].(rtmp.Object); ok && o.String("level") == "error" {
-				return fmt.Errorf("%s (%s)", o.String("code"), o.String("description"))
+				if o.String("code") == rtmp.CodePlayStreamNotFound {
+					// Nobody published in time: admitted, then not found.
+					return fmt.Errorf("%s (%s)", o.String("code"), o.String("description"))
+				}
+				return fmt.Errorf("%w: %s (%s)", errRefusedAfterStart, o.String("code"), o.String("description"))
 			}
 		}
 	}
@@ -213,7 +224,7 @@ func wantRefusal(t testing.TB, err error, code, reason string) {
 	if err == nil {
 		t.Fatalf("admitted; want %s (%s)", code, reason)
 	}
-	if !strings.Contains(err.Error(), code) || !strings.Contains(err.Error(), reason) {
+	if errors.Is(err, errRefusedAfterStart) || !strings.Contains(err.Error(), code) || !strings.Contains(err.Error(), reason) {
 		t.Fatalf("%v; want %s with %s", err, code, reason)
 	}
 }

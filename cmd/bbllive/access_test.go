@@ -198,6 +198,8 @@ func TestFFmpegToken(t *testing.T) {
 	}
 	if err := noTok.wait(); err == nil {
 		t.Error("ffmpeg played without a token")
+	} else if !strings.Contains(err.Error(), "Server error") || !strings.Contains(err.Error(), access.ReasonTokenMissing) {
+		t.Errorf("ffmpeg's exit does not report the refusal: %v", err)
 	}
 	if n := srv.logs.count("reason=token_missing"); n != 2 {
 		t.Errorf("%d token_missing refusals logged, want 2", n)
@@ -424,16 +426,8 @@ func TestKick(t *testing.T) {
 // connIDs lists /api/connections' ids by role.
 func connIDs(t *testing.T, httpAddr string) map[string][]uint64 {
 	t.Helper()
-	st, body := apiCall(t, "GET", "http://"+httpAddr+"/api/connections", testAPIToken)
-	if st != http.StatusOK {
-		t.Fatalf("/api/connections: %d %s", st, body)
-	}
-	var rows []connRow
-	if err := json.Unmarshal([]byte(body), &rows); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]uint64{}
-	for _, r := range rows {
+	for _, r := range apiConnRows(t, httpAddr) {
 		out[r.Role] = append(out[r.Role], r.ID)
 	}
 	return out
@@ -442,19 +436,28 @@ func connIDs(t *testing.T, httpAddr string) map[string][]uint64 {
 // playerID is the id of p's connection, found by its local address.
 func playerID(t *testing.T, srv *accessServer, p *countingPlayer) uint64 {
 	t.Helper()
-	st, body := apiCall(t, "GET", "http://"+srv.http+"/api/connections", testAPIToken)
-	if st != http.StatusOK {
-		t.Fatal(body)
-	}
-	var rows []connRow
-	json.Unmarshal([]byte(body), &rows)
+	rows := apiConnRows(t, srv.http)
 	for _, r := range rows {
 		if r.Peer == p.c.Conn().LocalAddr().String() {
 			return r.ID
 		}
 	}
-	t.Fatalf("no connection from %s in %s", p.c.Conn().LocalAddr(), body)
+	t.Fatalf("no connection from %s in %+v", p.c.Conn().LocalAddr(), rows)
 	return 0
+}
+
+// apiConnRows is /api/connections, asked with the test's API token.
+func apiConnRows(t *testing.T, httpAddr string) []connRow {
+	t.Helper()
+	st, body := apiCall(t, "GET", "http://"+httpAddr+"/api/connections", testAPIToken)
+	if st != http.StatusOK {
+		t.Fatalf("/api/connections: %d %s", st, body)
+	}
+	var rows []connRow
+	if err := json.Unmarshal([]byte(body), &rows); err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 // TestReloadRotatesSecret: a reload (API and SIGHUP) rotates the secret

@@ -160,7 +160,7 @@ func (o *observability) startAPI(c *serveConfig, ctl *control, h http.Handler, l
 	if c.access.apiAddr == "" {
 		return nil
 	}
-	hs, ln, err := startHTTP(c.access.apiAddr, ctl.handler(h, true), log)
+	hs, ln, err := startHTTP(c.access.apiAddr, ctl.handler(h, true), c.headerTimeout, log)
 	if err != nil {
 		return fmt.Errorf("-api %s: %w", c.access.apiAddr, err)
 	}

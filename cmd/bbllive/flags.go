@@ -41,7 +41,8 @@ func (c *serveConfig) validate() error {
 	}{
 		{"flush-interval", c.flushInterval}, {"slow-timeout", c.slowTimeout}, {"publish-grace", c.publishGrace},
 		{"play-wait", c.playWait}, {"publisher-timeout", c.publisherTimeout},
-		{"handshake-timeout", c.handshakeTimeout}, {"idle-timeout", c.idleTimeout},
+		{"handshake-timeout", c.handshakeTimeout}, {"idle-timeout", c.idleTimeout}, {"http-header-timeout", c.headerTimeout},
+		{"ws-ping-interval", c.media.pingInterval}, {"ws-pong-timeout", c.media.pongTimeout},
 	}
 	for _, f := range positive {
 		if f.d <= 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -220,5 +221,74 @@ func TestProtectedHLSThroughNginxCache(t *testing.T) {
 	}
 	if plays, _ := hook.hlsPlays("live/cdntok"); plays != viewers {
 		t.Errorf("hook heard %d on_play for %d HLS viewers", plays, viewers)
+	}
+}
+
+// TestKickHLSSession: an HLS viewer of a protected stream is listed in
+// /api/connections beside the RTMP ones (protocol hls, its address and
+// id), and kicking it by that id ends its session at once (on_stop, off
+// the list): its next playlist reload is refused 403. A new viewer with a
+// token still gets in: a kick is not a ban.
+func TestKickHLSSession(t *testing.T) {
+	srv, hook, playlist := startProtectedHLS(t, "hlskick", "-api-token", testAPIToken)
+	token := "?token=" + tokenFor(t, testSecret, access.Play, "live/hlskick", time.Hour)
+	base := playlist[:strings.LastIndexByte(playlist, '/')+1]
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	st, body := get(playlist + token)
+	lines := strings.Fields(body)
+	if st != http.StatusOK || len(lines) < 2 {
+		t.Fatalf("multivariant playlist: %d %s", st, body)
+	}
+	media := base + lines[len(lines)-1]
+	if st, body := get(media); st != http.StatusOK {
+		t.Fatalf("media playlist: %d %s", st, body)
+	}
+
+	hlsRow := func() (connRow, bool) {
+		for _, r := range apiConnRows(t, srv.http) {
+			if r.Protocol == access.ProtoHLS {
+				return r, true
+			}
+		}
+		return connRow{}, false
+	}
+	row, ok := hlsRow()
+	if !ok {
+		t.Fatal("/api/connections does not list the HLS viewer")
+	}
+	if row.ID == 0 || row.Role != "player" || row.Stream != "live/hlskick" || !strings.HasPrefix(row.Peer, "127.0.0.1:") {
+		t.Errorf("HLS row %+v", row)
+	}
+	if st, _ := apiCall(t, "GET", "http://"+srv.http+"/api/connections", ""); st != http.StatusUnauthorized {
+		t.Errorf("/api/connections without the token: %d", st)
+	}
+
+	kick := fmt.Sprintf("http://%s/api/connections/%d/kick", srv.http, row.ID)
+	if st, body := apiCall(t, "POST", kick, testAPIToken); st != http.StatusOK || !strings.Contains(body, `"stream": "live/hlskick"`) {
+		t.Fatalf("kick: %d %s", st, body)
+	}
+	if st, body := get(media); st != http.StatusForbidden {
+		t.Errorf("the kicked viewer's reload: %d %s; want 403", st, body)
+	}
+	if _, ok := hlsRow(); ok {
+		t.Error("the kicked viewer is still listed")
+	}
+	if _, stops := hook.hlsPlays("live/hlskick"); stops != 1 {
+		t.Errorf("%d on_stop events after the kick, want 1 at once", stops)
+	}
+	if st, _ := apiCall(t, "POST", kick, testAPIToken); st != http.StatusNotFound {
+		t.Errorf("a second kick of the same viewer: %d, want 404", st)
+	}
+	if err := hlsPlayOutcome(playlist + token); err != nil {
+		t.Errorf("a new viewer after the kick: %v", err)
 	}
 }

@@ -46,17 +46,18 @@ func serveJSON(w http.ResponseWriter, v any) {
 const maxHeaderBytes = 16 << 10
 
 // startHTTP listens on addr and serves h until the returned server is
-// closed.
-func startHTTP(addr string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+// closed. A client gets headerTimeout to send a request's headers, then a
+// 408 and a close (http_timeout.go).
+func startHTTP(addr string, h http.Handler, headerTimeout time.Duration, log *slog.Logger) (*http.Server, net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: maxHeaderBytes, ConnState: trackHeaderPhase,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
-		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+		if err := hs.Serve(headerTimeoutListener{ln}); err != nil && err != http.ErrServerClosed {
 			log.Error("http server failed", "err", err)
 		}
 	}()

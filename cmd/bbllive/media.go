@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/httpflv"
@@ -16,8 +17,10 @@ import (
 // mediaConfig is the HTTP playback part of serveConfig: HTTP-FLV and
 // WebSocket-FLV, served on -http and, when set, on a listener of their own.
 type mediaConfig struct {
-	playAddr    string
-	allowOrigin string
+	playAddr     string
+	allowOrigin  string
+	pingInterval time.Duration
+	pongTimeout  time.Duration
 
 	// handler is the endpoint once serve made it; -http mounts it too.
 	handler *httpflv.Handler
@@ -28,6 +31,8 @@ type mediaConfig struct {
 func mediaFlags(fs *flag.FlagSet, c *mediaConfig) {
 	fs.StringVar(&c.playAddr, "http-play", "", "a listener for HTTP-FLV, fMP4 and WebSocket playback only (/APP/NAME.flv, /APP/NAME.mp4), beside -http, which serves them too; empty: none")
 	fs.StringVar(&c.allowOrigin, "http-play-origin", "*", "Access-Control-Allow-Origin of HTTP-FLV answers (the origins whose pages may play)")
+	durationVar(fs, &c.pingInterval, "ws-ping-interval", httpflv.DefaultPingInterval, "how often a WebSocket player is pinged")
+	durationVar(fs, &c.pongTimeout, "ws-pong-timeout", httpflv.DefaultPongTimeout, "disconnect a WebSocket player that sends nothing (no pong, no frame) for this long after a ping")
 }
 
 // media is the running HTTP playback.
@@ -39,13 +44,14 @@ type media struct {
 // startMedia makes the HTTP-FLV endpoint (stored in c.media for -http) and
 // starts the dedicated playback listener when one is asked for.
 func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, log *slog.Logger) (*media, error) {
-	h := &httpflv.Handler{Hub: hub, Logger: log, NextID: srv.NextID, AllowOrigin: c.media.allowOrigin}
+	h := &httpflv.Handler{Hub: hub, Logger: log, NextID: srv.NextID, AllowOrigin: c.media.allowOrigin,
+		PingInterval: c.media.pingInterval, PongTimeout: c.media.pongTimeout}
 	c.media.handler = h
 	m := &media{handler: h}
 	if c.media.playAddr == "" {
 		return m, nil
 	}
-	hs, ln, err := startHTTP(c.media.playAddr, h, log)
+	hs, ln, err := startHTTP(c.media.playAddr, h, c.headerTimeout, log)
 	if err != nil {
 		return nil, fmt.Errorf("-http-play %s: %w", c.media.playAddr, err)
 	}

@@ -253,7 +253,7 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, withEdgeDemand(withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), hub, c.relay.running), log)
+	hs, ln, err := startHTTP(c.httpAddr, withEdgeDemand(withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), hub, c.relay.running), c.headerTimeout, log)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)

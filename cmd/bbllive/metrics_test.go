@@ -216,7 +216,13 @@ func mustSeries(t testing.TB, mfs map[string]*dto.MetricFamily, name string, lab
 
 func getJSON(t testing.TB, httpAddr, path string, v any) {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + path)
+	req, err := http.NewRequest("GET", "http://"+httpAddr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test token, which a server without -api-token ignores.
+	req.Header.Set("Authorization", "Bearer "+testAPIToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ type serveConfig struct {
 	uringSend        string
 	uringRegistered  int
 	httpAddr         string
+	headerTimeout    time.Duration
 	perConnMetrics   bool
 	bpf              bool
 	configFile       string
@@ -93,6 +94,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	durationVar(fs, &c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address for /metrics and the JSON API (/api/streams, /api/connections); empty: off")
+	durationVar(fs, &c.headerTimeout, "http-header-timeout", DefaultHeaderTimeout, "time an HTTP client has to send a request's headers, on every HTTP listener; then 408 and a close")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
 	fs.BoolVar(&c.bpf, "bpf", true, "count each socket's bytes, RTT and retransmits in the kernel with eBPF (needs root; off by itself where unavailable)")
 	mediaFlags(fs, &c.media)

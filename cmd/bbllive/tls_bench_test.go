@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/tlstest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkRTMPSPlayerCost(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v: %s", err, out)
 	}
-	certFile, keyFile := writeSelfSigned(b, dir, 1)
+	certFile, keyFile := tlstest.WriteFiles(b, dir, 1)
 	srv := exec.Command(bin, "-listen", "127.0.0.1:0", "-listen-tls", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile,
 		"-http", "", "-bpf=false", "-stats-interval", "0", "-io", "auto")
 	stderr, _ := srv.StderrPipe()

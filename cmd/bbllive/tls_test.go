@@ -1,60 +1,15 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 with
-// serial to dir and returns the cert and key paths.
-func writeSelfSigned(t testing.TB, dir string, serial int64) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "bbllive test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	// Written aside and renamed, as certificate tools do, so a reload
-	// never sees half a file.
-	for _, f := range []struct {
-		path, typ string
-		b         []byte
-	}{{certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", kb}} {
-		tmp := f.path + ".tmp"
-		if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, f.path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
-}
+	"github.com/bbllive/bbllive/fanout/tlstest"
+)
 
 // startTLSServer starts a server with an RTMPS listener and returns it
 // with its RTMPS address.
@@ -88,7 +43,7 @@ func TestRTMPSWithFFmpeg(t *testing.T) {
 func testRTMPSWithFFmpeg(t *testing.T) {
 	clip := testClip(t)
 	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir, 1)
+	certFile, keyFile := tlstest.WriteFiles(t, dir, 1)
 	target, targetTLS := startTLSServer(t, certFile, keyFile)
 	srv, tlsAddr := startTLSServer(t, certFile, keyFile, "-forward", "rtmps://"+targetTLS, "-relay-ca", certFile)
 
@@ -121,13 +76,13 @@ func testRTMPSWithFFmpeg(t *testing.T) {
 // the next handshake on; a broken one keeps the previous certificate.
 func TestRTMPSCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir, 1)
+	certFile, keyFile := tlstest.WriteFiles(t, dir, 1)
 	_, addr := startTLSServer(t, certFile, keyFile)
 	if got := servedSerial(t, addr); got != 1 {
 		t.Fatalf("serial %d, want 1", got)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the once-a-second check and the file system's time granularity
-	writeSelfSigned(t, dir, 2)
+	tlstest.WriteFiles(t, dir, 2)
 	waitFor(t, 5*time.Second, "the new certificate is served", func() bool { return servedSerial(t, addr) == 2 })
 	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)

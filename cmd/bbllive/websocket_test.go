@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,68 @@ func TestWebSocketProtocolError(t *testing.T) {
 		}
 		if err := readUntilClosed(w.c, 5*time.Second); err != nil {
 			t.Fatalf("after the close: %v", err)
+		}
+	})
+}
+
+// TestWebSocketKeepalive: the server pings a WebSocket player every
+// -ws-ping-interval; one that answers stays, one that answers nothing
+// (a browser gone behind a NAT) is disconnected -ws-pong-timeout after a
+// ping, on a quiet stream too, and the other stays.
+func TestWebSocketKeepalive(t *testing.T) {
+	const interval, timeout = 200 * time.Millisecond, 300 * time.Millisecond
+	eachTransport(t, func(t *testing.T) {
+		srv := startServer(t, "-ws-ping-interval", interval.String(), "-ws-pong-timeout", timeout.String())
+		startStepPublisher(t, srv.url("quiet")) // metadata only: nothing flows but pings
+		answering := dialWS(t, srv.http, "/live/quiet.flv")
+		silent := dialWS(t, srv.http, "/live/quiet.flv")
+
+		silentDone := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			pings := 0
+			for {
+				op, _, err := silent.next()
+				if err != nil {
+					if pings == 0 {
+						err = fmt.Errorf("closed before any ping: %v", err)
+					} else {
+						err = nil
+					}
+					silentDone <- err
+					return
+				}
+				if op == websocket.OpPing {
+					pings++
+				}
+			}
+		}()
+		pings := 0
+		for pings < 8 {
+			op, p, err := answering.next()
+			if err != nil {
+				t.Fatalf("the answering player lost its connection after %d pings: %v", pings, err)
+			}
+			if op == websocket.OpPing {
+				pings++
+				if err := answering.send(websocket.OpPong, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		select {
+		case err := <-silentDone:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the silent player is still connected")
+		}
+		if el := time.Since(start); el < interval+timeout-50*time.Millisecond {
+			t.Errorf("the silent player went after %v, before a ping could time out", el)
+		}
+		if !strings.Contains(srv.logs.String(), "websocket peer answered no ping") {
+			t.Error("the log does not say why the silent player was disconnected")
 		}
 	})
 }

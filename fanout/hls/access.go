@@ -43,6 +43,10 @@ func (s *Server) serveProtectedPlaylist(w http.ResponseWriter, r *http.Request, 
 			s.refuse(w, r, http.StatusUnauthorized, "the HLS session is unknown or has ended: request the playlist with its token again")
 			return
 		}
+		if ss.kicked.Load() {
+			s.refuse(w, r, http.StatusForbidden, "the HLS session was ended by the control API")
+			return
+		}
 		if err := s.hub.CheckAddress(access.Play, r.RemoteAddr); err != nil {
 			s.refuse(w, r, access.HTTPStatusOf(err), err.Error())
 			return
@@ -99,7 +103,7 @@ func (s *Server) admitViewer(w http.ResponseWriter, r *http.Request, key string)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	id := s.sessions.add(key, r.RemoteAddr, adm, time.Now())
+	id := s.sessions.add(v.ID, key, r.RemoteAddr, adm, time.Now())
 	if id == "" {
 		adm.Done()
 		s.refuse(w, r, http.StatusServiceUnavailable, "too many HLS sessions")
@@ -139,4 +143,25 @@ func (s *Server) mediaAllowed(w http.ResponseWriter, r *http.Request, key string
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, why string) {
 	s.refusals.refused(r.URL.Path, r.RemoteAddr, code, why)
 	s.fail(w, code, why)
+}
+
+// AppendConns implements fanout.ConnSource: the viewers of protected
+// streams, one per session. Without access control HLS keeps no sessions
+// (its requests are anonymous, shared through caches) and lists none.
+func (s *Server) AppendConns(dst []fanout.ConnInfo) []fanout.ConnInfo {
+	return s.sessions.appendInfos(dst)
+}
+
+// Kick implements fanout.ConnSource: the session ends at once (on_stop,
+// its place in the limits released), and its playlist requests are
+// answered 403 from then on. Segments it already knows the names of stay
+// reachable while their capability is valid (a minute or two): a
+// capability is the stream's, not the viewer's, so that caches share
+// segments, and a viewer without its playlist learns no new ones.
+func (s *Server) Kick(id uint64) (fanout.ConnInfo, bool) {
+	info, ok := s.sessions.kick(id)
+	if ok {
+		s.log.Info("hls session kicked", "id", id, "stream", info.Stream, "remote", info.Peer)
+	}
+	return info, ok
 }

@@ -39,6 +39,7 @@ type Server struct {
 	caps     *capSigner  // protected streams' segment capabilities
 	sessions sessions    // protected streams' viewers (access.go)
 	refusals *refusalLog // per-request refusals, rate-limited
+	unlist   func()      // takes the sessions off the hub's connection list
 
 	mu       sync.Mutex
 	remuxers map[string]*remuxer
@@ -80,6 +81,7 @@ func NewServer(hub *fanout.Hub, cfg Config, log *slog.Logger) (*Server, error) {
 		caps: newCapSigner(), refusals: &refusalLog{log: log, interval: time.Second}}
 	s.wg.Add(1)
 	go s.janitor()
+	s.unlist = hub.AddConnSource(s)
 	return s, nil
 }
 
@@ -102,6 +104,7 @@ func (s *Server) Close() {
 	for _, m := range rs {
 		s.retire(m)
 	}
+	s.unlist()
 	s.sessions.sweep(time.Now(), -1)
 }
 

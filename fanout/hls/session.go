@@ -3,10 +3,12 @@ package hls
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
 )
 
@@ -23,10 +25,15 @@ var sessionIDLen = base64.RawURLEncoding.EncodedLen(16)
 // (Admission.Done: on_stop, the limits' place released) after
 // Config.SessionIdle without one.
 type session struct {
+	id     uint64 // the viewer's connection id (fanout.Viewer.ID)
 	stream string
 	remote string // where the first request came from, for the log
+	since  time.Time
 	adm    *access.Admission
 	last   atomic.Int64 // UnixNano of the newest playlist request
+	// kicked is set when the control API ended the session: it stays in
+	// the table, answered 403, until it idles out like any other.
+	kicked atomic.Bool
 }
 
 func (s *session) touch(now time.Time) { s.last.Store(now.UnixNano()) }
@@ -60,10 +67,10 @@ func validSessionID(id string) bool {
 
 // add stores a new session and returns its id, or "" when the table is
 // full.
-func (t *sessions) add(stream, remote string, adm *access.Admission, now time.Time) string {
-	ss := &session{stream: stream, remote: remote, adm: adm}
+func (t *sessions) add(id uint64, stream, remote string, adm *access.Admission, now time.Time) string {
+	ss := &session{id: id, stream: stream, remote: remote, since: now, adm: adm}
 	ss.touch(now)
-	id := newSessionID()
+	sid := newSessionID()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.m) >= maxSessions {
@@ -72,8 +79,8 @@ func (t *sessions) add(stream, remote string, adm *access.Admission, now time.Ti
 	if t.m == nil {
 		t.m = map[string]*session{}
 	}
-	t.m[id] = ss
-	return id
+	t.m[sid] = ss
+	return sid
 }
 
 // get returns the session id names if it is stream's.
@@ -112,4 +119,49 @@ func (t *sessions) sweep(now time.Time, idle time.Duration) {
 	for _, ss := range gone {
 		ss.adm.Done()
 	}
+}
+
+// info is the session as the control API lists it. HLS bytes are not
+// counted per viewer: segments are fetched by capability, shared by every
+// viewer of the stream (and by a cache in front).
+func (ss *session) info() fanout.ConnInfo {
+	return fanout.ConnInfo{ID: ss.id, Role: "player", Protocol: fanout.ProtocolHLS, Stream: ss.stream,
+		Peer: ss.remote, Since: ss.since}
+}
+
+// appendInfos appends the live (not kicked) sessions, oldest first.
+func (t *sessions) appendInfos(dst []fanout.ConnInfo) []fanout.ConnInfo {
+	t.mu.Lock()
+	start := len(dst)
+	for _, ss := range t.m {
+		if !ss.kicked.Load() {
+			dst = append(dst, ss.info())
+		}
+	}
+	t.mu.Unlock()
+	added := dst[start:]
+	slices.SortFunc(added, func(a, b fanout.ConnInfo) int { return a.Since.Compare(b.Since) })
+	return dst
+}
+
+// kick ends the live session numbered id: its place in the limits is
+// released (on_stop) and its further playlist requests are refused.
+func (t *sessions) kick(id uint64) (fanout.ConnInfo, bool) {
+	if id == 0 {
+		return fanout.ConnInfo{}, false
+	}
+	t.mu.Lock()
+	var victim *session
+	for _, ss := range t.m {
+		if ss.id == id && !ss.kicked.Load() {
+			victim = ss
+			break
+		}
+	}
+	t.mu.Unlock()
+	if victim == nil || victim.kicked.Swap(true) {
+		return fanout.ConnInfo{}, false
+	}
+	victim.adm.Done()
+	return victim.info(), true
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
@@ -32,6 +33,10 @@ type Handler struct {
 	// AllowOrigin is the Access-Control-Allow-Origin of every answer, so
 	// that pages on other origins can play (default "*").
 	AllowOrigin string
+	// PingInterval is how often a WebSocket player is pinged, and
+	// PongTimeout how long after a ping it may stay silent before it is
+	// disconnected (defaults DefaultPingInterval, DefaultPongTimeout).
+	PingInterval, PongTimeout time.Duration
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // players this handler reads (netpoll)
@@ -207,4 +212,18 @@ func (h *Handler) untrack(c net.Conn) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
+}
+
+func (h *Handler) pingInterval() time.Duration {
+	if h.PingInterval > 0 {
+		return h.PingInterval
+	}
+	return DefaultPingInterval
+}
+
+func (h *Handler) pongTimeout() time.Duration {
+	if h.PongTimeout > 0 {
+		return h.PongTimeout
+	}
+	return DefaultPongTimeout
 }

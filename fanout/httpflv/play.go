@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bbllive/bbllive/fanout"
@@ -27,9 +28,11 @@ func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer,
 	}
 	conn.SetDeadline(time.Time{}) // the server's header deadline is not the player's
 	var in fanout.Input
+	var ws *wsInput
 	head := streamResponseHead(kind.contentType, h.allowOrigin())
 	if v.Protocol == kind.ws {
-		head, in = wsResponseHead(accept), &wsInput{}
+		ws = &wsInput{}
+		head, in = wsResponseHead(accept), ws
 	}
 	p, err := h.Hub.PlayConn(v, conn, kind.format(v.Protocol), head, in, adm)
 	if err != nil {
@@ -37,6 +40,9 @@ func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer,
 		writeRefusal(conn, http.StatusServiceUnavailable, err.Error())
 		conn.Close()
 		return
+	}
+	if ws != nil {
+		ws.startKeepalive(p, h.pingInterval(), h.pongTimeout())
 	}
 	h.logger().Debug("http-flv player", "stream", v.Key(), "remote", v.Remote, "protocol", v.Protocol, "transport_reads", p.OwnsConn())
 	if p.OwnsConn() {
@@ -95,10 +101,29 @@ func writeRefusal(conn net.Conn, status int, why string) {
 type wsInput struct {
 	parser websocket.Parser
 	done   bool // a close was sent: nothing more is read
+
+	keep atomic.Pointer[keepalive] // server pings, once the player is attached
 }
 
-// Feed implements fanout.Input.
+// startKeepalive has the server ping p (keepalive.go).
+func (in *wsInput) startKeepalive(p *fanout.Player, interval, timeout time.Duration) {
+	in.keep.Store(newKeepalive(p, interval, timeout))
+}
+
+// Close implements io.Closer: the player is gone, so are its pings.
+func (in *wsInput) Close() error {
+	if k := in.keep.Load(); k != nil {
+		k.stop()
+	}
+	return nil
+}
+
+// Feed implements fanout.Input. Whatever the client sends shows it is
+// alive, a pong or any other frame.
 func (in *wsInput) Feed(p *fanout.Player, b []byte) error {
+	if k := in.keep.Load(); k != nil && len(b) > 0 {
+		k.alive()
+	}
 	if in.done {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/tlstest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -83,7 +84,7 @@ func TestRotateAfter(t *testing.T) {
 // trust it is refused. (The server's own TLS listener is not here yet: its
 // transports write to raw sockets.)
 func TestPullOverRTMPS(t *testing.T) {
-	srvCfg, cliCfg := selfSigned(t)
+	srvCfg, cliCfg := tlstest.Configs(t)
 	o := behindTLS(t, startOrigin(t), srvCfg)
 	const key = "live/tls"
 	o.publishWith(t, &rtmp.Dialer{TLSConfig: cliCfg}, key, 7)
