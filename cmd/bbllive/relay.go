@@ -25,7 +25,7 @@ type relayConfig struct {
 	origins       string
 	originRefresh time.Duration
 	edgeLinger    time.Duration
-	forward       string
+	forward       forwardFlag
 	caFile        string
 
 	// running is the relay once serve started it (metrics, HTTP demand).
@@ -36,7 +36,7 @@ func (c *relayConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.origins, "origin", "", "make this server an edge of these origins (rtmp[s]://host[:port],…; a DNS name is re-resolved and each address is an origin): viewers' streams are pulled from their owning origin, publishes forwarded to it")
 	durationVar(fs, &c.originRefresh, "origin-refresh", 10*time.Second, "how often -origin's DNS names are resolved again")
 	durationVar(fs, &c.edgeLinger, "edge-linger", relay.DefaultLinger, "how long an edge keeps pulling a stream after its last viewer left")
-	fs.StringVar(&c.forward, "forward", "", "push every published stream to these targets (rtmp[s]://host[:port][/app/name],…; {app} and {name} are replaced; without a path /{app}/{name})")
+	fs.Var(&c.forward, "forward", "push published streams to targets: [PATTERN=]rtmp[s]://host[:port][/app/name],… ({app} and {name} are replaced; without a path /{app}/{name}); repeatable; without PATTERN every stream, else the streams whose app/name match the glob (an app alone means APP/*); a stream goes to the targets of every rule it matches, each once; reloaded on SIGHUP for streams published after it")
 	fs.StringVar(&c.caFile, "relay-ca", "", "PEM certificates trusted, besides the system roots, for rtmps:// origins and -forward targets")
 }
 
@@ -61,16 +61,10 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		cancel()
 		return nil, err
 	}
-	if c.forward != "" {
-		targets, err := relay.ParseTargets(c.forward)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("-forward: %w", err)
-		}
-		r.pushes = &relay.Pushes{Targets: targets, TLSConfig: tlsCfg, Log: log}
-		hub.OnPublish(r.pushes.Hook)
-		log.Info("forwarding every published stream", "targets", len(targets))
-	}
+	// Always hooked, so a reload may add rules to a server started with none.
+	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log}
+	r.setForward(c.forward.rules, log)
+	hub.OnPublish(r.pushes.Hook)
 	if c.origins == "" {
 		close(r.done)
 		c.running = r
@@ -95,6 +89,28 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 	log.Info("edge of origins", "origins", originAddrs(r.origins), "linger", c.edgeLinger)
 	c.running = r
 	return r, nil
+}
+
+// setForward puts rules in force for the streams published from now on.
+func (r *relayRun) setForward(rules []relay.Rule, log *slog.Logger) {
+	r.pushes.SetRules(rules)
+	if len(rules) > 0 {
+		log.Info("forwarding", "rules", forwardSummary(rules))
+	}
+}
+
+// forwardSummary is rules as a log may show them: patterns and target
+// counts, never a URL (stream keys travel in them).
+func forwardSummary(rules []relay.Rule) string {
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		p := r.Pattern
+		if p == "" {
+			p = "every stream"
+		}
+		parts[i] = fmt.Sprintf("%s: %d target(s)", p, len(r.Targets))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // refresh re-resolves the origin list until ctx ends.
@@ -210,9 +226,6 @@ func (r *relayRun) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(edgeChangesDesc, prometheus.CounterValue, float64(e.Stats.UpstreamChanges.Load()))
 		ch <- prometheus.MustNewConstMetric(edgeOriginsDesc, prometheus.GaugeValue, float64(len(r.origins.Origins())))
 		ch <- prometheus.MustNewConstMetric(edgeForwardsDesc, prometheus.GaugeValue, float64(e.Stats.Forwards.Load()))
-	}
-	if r.pushes == nil {
-		return
 	}
 	for _, t := range r.pushes.Stats() {
 		ch <- prometheus.MustNewConstMetric(fwdConnectsDesc, prometheus.CounterValue, float64(t.Connects), t.Target)

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,4 +70,53 @@ func TestEdgesAndForwardWithFFmpeg(t *testing.T) {
 		v, _ := series(scrape(t, edge2.http), "bbllive_edge_pulls")
 		return v == 0
 	})
+}
+
+// TestForwardRulesFromConfigAndReload: -forward rules from the config file
+// send each stream to the targets of its app; a reload replaces the rules
+// for streams published after it (not named as needing a restart) while a
+// stream already forwarded keeps its target; the metrics count per target.
+func TestForwardRulesFromConfigAndReload(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	cfg := filepath.Join(t.TempDir(), "bbllive.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("forward:\n  live: rtmp://" + a.addr + "\n")
+	srv := startAccessServer(t, "-config", cfg)
+	publish := func(key string) {
+		c, err := rtmpPublish("rtmp://" + srv.addr + "/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		startMetricsPubOn(t, c)
+	}
+	publish("live/x")
+	publish("other/y")
+	waitFor(t, 5*time.Second, "live/x on the live rule's target", func() bool { return streamLive(t, a.http, "live/x") })
+
+	write("forward:\n  live: [rtmp://" + b.addr + "]\n  other: rtmp://" + b.addr + "\n")
+	st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", "")
+	if st != http.StatusOK || strings.Contains(body, `"forward"`) {
+		t.Fatalf("reload: %d %s; want it applied, not named as needing a restart", st, body)
+	}
+	publish("live/z")
+	waitFor(t, 5*time.Second, "live/z on the new rule's target", func() bool { return streamLive(t, b.http, "live/z") })
+	if streamLive(t, a.http, "live/z") {
+		t.Fatal("live/z went to the replaced rule's target")
+	}
+	if streamLive(t, b.http, "other/y") || streamLive(t, a.http, "other/y") {
+		t.Fatal("other/y, published before the rule for its app, was forwarded")
+	}
+	if !streamLive(t, a.http, "live/x") {
+		t.Fatal("the reload cut live/x's running forward")
+	}
+	m := scrape(t, srv.http)
+	for target, want := range map[string]float64{"rtmp://" + a.addr: 1, "rtmp://" + b.addr: 1} {
+		if v, _ := series(m, "bbllive_forward_connected", "target="+target); v != want {
+			t.Errorf("bbllive_forward_connected{target=%s} = %v, want %v", target, v, want)
+		}
+	}
 }
