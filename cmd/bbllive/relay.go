@@ -25,7 +25,9 @@ type relayConfig struct {
 	origins       string
 	originRefresh time.Duration
 	edgeLinger    time.Duration
+	originTimeout time.Duration
 	forward       forwardFlag
+	fwdTimeout    time.Duration
 	caFile        string
 
 	// running is the relay once serve started it (metrics, HTTP demand).
@@ -37,6 +39,8 @@ func (c *relayConfig) register(fs *flag.FlagSet) {
 	durationVar(fs, &c.originRefresh, "origin-refresh", 10*time.Second, "how often -origin's DNS names are resolved again")
 	durationVar(fs, &c.edgeLinger, "edge-linger", relay.DefaultLinger, "how long an edge keeps pulling a stream after its last viewer left")
 	fs.Var(&c.forward, "forward", "push published streams to targets: [PATTERN=]rtmp[s]://host[:port][/app/name],… ({app} and {name} are replaced; without a path /{app}/{name}); repeatable; without PATTERN every stream, else the streams whose app/name match the glob (an app alone means APP/*); a stream goes to the targets of every rule it matches, each once; reloaded on SIGHUP for streams published after it")
+	durationVar(fs, &c.originTimeout, "origin-timeout", relay.DefaultOriginTimeout, "an edge's limit on reaching an origin (TCP connect, RTMP handshake, play or publish); past it the stream's next origin is tried")
+	durationVar(fs, &c.fwdTimeout, "forward-timeout", relay.DefaultForwardTimeout, "a -forward connection's limit on reaching its target (TCP connect, RTMP handshake, publish); past it the target is retried after the backoff")
 	fs.StringVar(&c.caFile, "relay-ca", "", "PEM certificates trusted, besides the system roots, for rtmps:// origins and -forward targets")
 }
 
@@ -62,7 +66,11 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		return nil, err
 	}
 	// Always hooked, so a reload may add rules to a server started with none.
-	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log}
+	if c.originTimeout <= 0 || c.fwdTimeout <= 0 {
+		cancel()
+		return nil, errors.New("-origin-timeout and -forward-timeout: want positive durations")
+	}
+	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
 	r.setForward(c.forward.rules, log)
 	hub.OnPublish(r.pushes.Hook)
 	if c.origins == "" {
@@ -83,7 +91,8 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 	if _, err := r.origins.Refresh(ctx); err != nil {
 		log.Warn("edge: some origins do not resolve yet; retrying every -origin-refresh", "err", err)
 	}
-	r.edge = &relay.Edge{Hub: hub, Origins: r.origins, Linger: c.edgeLinger, TLSConfig: tlsCfg, Log: log}
+	r.edge = &relay.Edge{Hub: hub, Origins: r.origins, Linger: c.edgeLinger, ConnectTimeout: c.originTimeout,
+		TLSConfig: tlsCfg, Log: log}
 	r.edge.Start()
 	go r.refresh(ctx, c.originRefresh, log)
 	log.Info("edge of origins", "origins", originAddrs(r.origins), "linger", c.edgeLinger)

@@ -28,6 +28,10 @@ type Edge struct {
 	Origins *Set
 	// Linger is how long a pull outlives its last viewer (DefaultLinger).
 	Linger time.Duration
+	// ConnectTimeout bounds each connection to an origin, pull or
+	// forward, up to its play or publish (DefaultOriginTimeout); past it
+	// the next origin of the stream's ranking is tried.
+	ConnectTimeout time.Duration
 	// TLSConfig is used for rtmps:// origins.
 	TLSConfig *tls.Config
 	// Log receives a line per pull and upstream change.
@@ -66,6 +70,9 @@ type pull struct {
 func (e *Edge) Start() {
 	if e.Linger <= 0 {
 		e.Linger = DefaultLinger
+	}
+	if e.ConnectTimeout <= 0 {
+		e.ConnectTimeout = DefaultOriginTimeout
 	}
 	e.pulls = map[string]*pull{}
 	e.Hub.SetDemand(e)
@@ -123,7 +130,7 @@ func (e *Edge) startPull(key, query string) *pull {
 	p := &pull{key: key, cancel: cancel, done: make(chan struct{})}
 	sink := &sourceSink{hub: e.Hub, key: key, cancel: cancel, edge: e}
 	puller := &Puller{Key: key, Query: query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, Log: e.Log,
-		Connected: sink.upstream}
+		ConnectTimeout: e.ConnectTimeout, Connected: sink.upstream}
 	e.Stats.Pulls.Add(1)
 	e.Stats.PullsStarted.Add(1)
 	e.logf("edge: pull started", "stream", key)
@@ -227,7 +234,8 @@ func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func()) {
 	if query != "" {
 		path += "?" + query
 	}
-	f := &Forwarder{TLSConfig: e.TLSConfig, Log: e.Log, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+	f := &Forwarder{TLSConfig: e.TLSConfig, Log: e.Log, ConnectTimeout: e.ConnectTimeout,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 		Next: func(failed string) string { return nextOrigin(e.Origins.Rank(key), path, failed) }}
 	e.Stats.Forwards.Add(1)
 	f.Start()

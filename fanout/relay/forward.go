@@ -12,6 +12,12 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
+// DefaultForwardTimeout bounds a forward's connection to its target up to
+// the publish's acceptance: far longer than any answering ingest needs
+// over the internet (a few round trips plus TLS), short enough that a dead
+// one is given up and retried in seconds.
+const DefaultForwardTimeout = 5 * time.Second
+
 // Forwarder pushes one published stream to a target (another bbllive, a
 // CDN ingest, a platform), reconnecting with backoff. It never holds up
 // the local stream: WriteMessage only copies into a bounded queue, and a
@@ -30,6 +36,10 @@ type Forwarder struct {
 	// (defaults 1 s and 30 s); it doubles after each failed attempt and
 	// resets once a connection has carried media.
 	MinBackoff, MaxBackoff time.Duration
+	// ConnectTimeout bounds each connection's dial, RTMP handshake,
+	// connect and publish (DefaultForwardTimeout): a target that never
+	// answers counts as a failure and is retried after the backoff.
+	ConnectTimeout time.Duration
 	// TLSConfig is used for rtmps:// targets.
 	TLSConfig *tls.Config
 	// Log, when set, receives a line per connect and loss.
@@ -68,6 +78,9 @@ func (f *Forwarder) Start() {
 	}
 	if f.MaxBackoff < f.MinBackoff {
 		f.MaxBackoff = 30 * time.Second
+	}
+	if f.ConnectTimeout <= 0 {
+		f.ConnectTimeout = DefaultForwardTimeout
 	}
 	f.wake = make(chan struct{}, 1)
 	f.done = make(chan struct{})
@@ -170,7 +183,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	if target == "" {
 		return false, errors.New("no target")
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, f.ConnectTimeout)
 	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, target)
 	cancel()
 	if err != nil {
@@ -179,6 +192,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	c.Timeout = f.ConnectTimeout
 	if err := c.Publish(); err != nil {
 		return false, err
 	}

@@ -8,10 +8,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,4 +188,101 @@ func behindTLS(t *testing.T, o *testOrigin, cfg *tls.Config) *testOrigin {
 		}
 	}()
 	return &testOrigin{addr: ln.Addr().String(), scheme: "rtmps", srv: o.srv, hub: o.hub}
+}
+
+// silentTarget is a TCP listener that accepts every connection and never
+// sends a byte (a host whose RTMP server hangs); closed counts the
+// connections the client side gave up on.
+type silentTarget struct {
+	addr     string
+	accepted atomic.Int64
+	closed   atomic.Int64
+}
+
+func startSilent(t *testing.T) *silentTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silentTarget{addr: ln.Addr().String()}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			conns.Add(1)
+			go func() { // read (and drop) until the client closes
+				defer conns.Done()
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				io.Copy(io.Discard, c)
+				s.closed.Add(1)
+			}()
+		}
+	}()
+	return s
+}
+
+// fullBacklog is an address whose listener never accepts and whose accept
+// queue is full, so that a new connect's SYN is dropped and the connect
+// hangs (a blackholed address), or "" with the reason when the kernel
+// completes it anyway.
+func fullBacklog(t *testing.T) (addr, why string) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for range 8 { // fill the accept queue (backlog 0 holds one or two)
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return addr, "" // this connect hung: the queue is full
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return "", "the kernel completed 8 connects to a listener with backlog 0 that never accepts"
+}
+
+// keyOwnedBy is a stream key whose first origin in set's ranking is addr.
+func keyOwnedBy(t *testing.T, set *Set, addr string) string {
+	t.Helper()
+	for i := range 1000 {
+		key := fmt.Sprintf("live/k%d", i)
+		if set.Rank(key)[0].Addr == addr {
+			return key
+		}
+	}
+	t.Fatalf("no key of 1000 ranks %s first", addr)
+	return ""
+}
+
+// setOf is the Set of the addresses.
+func setOf(t *testing.T, addrs ...string) *Set {
+	t.Helper()
+	entries, err := ParseList(strings.Join(addrs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(entries, nil)
+	if _, err := set.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

@@ -11,6 +11,12 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
+// DefaultOriginTimeout bounds an edge's connection to an origin — the TCP
+// connect, the RTMP handshake, connect and play (or publish) — so that an
+// origin that is down without refusing (a blackholed address, a host that
+// accepts and never answers) costs a failover about a second.
+const DefaultOriginTimeout = time.Second
+
 // Sink receives a pulled stream's media and data messages as a publisher's
 // would arrive (the payload is only valid during the call).
 type Sink interface {
@@ -28,8 +34,8 @@ type Puller struct {
 	Origins *Set
 	// Sink receives every message.
 	Sink Sink
-	// ConnectTimeout bounds dialling, the handshake and play (default 1 s:
-	// a dead owner must not hold the failover up).
+	// ConnectTimeout bounds dialling, the handshake and play
+	// (DefaultOriginTimeout: a dead owner must not hold the failover up).
 	ConnectTimeout time.Duration
 	// TLSConfig is used for rtmps:// origins (nil: the system roots).
 	TLSConfig *tls.Config
@@ -92,7 +98,7 @@ func rotateAfter(ranked []Origin, addr string) []Origin {
 func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 	timeout := p.ConnectTimeout
 	if timeout <= 0 {
-		timeout = time.Second
+		timeout = DefaultOriginTimeout
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	c, err := (&rtmp.Dialer{TLSConfig: p.TLSConfig}).Dial(dctx, o.URL+"/"+p.streamPath())

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bbllive/bbllive/fanout"
 )
@@ -24,6 +25,8 @@ type Pushes struct {
 	TLSConfig *tls.Config
 	// Log receives a line per connect and loss.
 	Log *slog.Logger
+	// ConnectTimeout is each Forwarder's (DefaultForwardTimeout when 0).
+	ConnectTimeout time.Duration
 
 	mu     sync.Mutex
 	rules  []Rule
@@ -109,7 +112,8 @@ func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
 	var fs []*Forwarder
 	var untaps []func()
 	for _, tmpl := range targets {
-		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), TLSConfig: ps.TLSConfig, Log: ps.Log}
+		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), TLSConfig: ps.TLSConfig, Log: ps.Log,
+			ConnectTimeout: ps.ConnectTimeout}
 		ps.track(f, tmpl)
 		f.Start()
 		untaps = append(untaps, st.AddTap(&forwardTap{f}))
