@@ -159,6 +159,7 @@ func (r *relayRun) close() {
 		if r.edge != nil {
 			r.edge.Close()
 		}
+		r.pushes.Wait()
 	})
 }
 

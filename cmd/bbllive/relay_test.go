@@ -120,3 +120,34 @@ func TestForwardRulesFromConfigAndReload(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardEndsWithFFmpeg: ffmpeg publishes a clip to a server that
+// forwards it; an ffmpeg player of the target records it and ends as soon
+// as the publisher's ffmpeg does (its unpublish is forwarded as one),
+// not a publish grace later.
+func TestForwardEndsWithFFmpeg(t *testing.T) {
+	clip := testClip(t)
+	target := startServer(t)
+	srv := startServer(t, "-forward", "rtmp://"+target.addr)
+	out := filepath.Join(t.TempDir(), "target.flv")
+	player := startFFmpegPlayer(t, target.url("ends"), out)
+	waitFor(t, 10*time.Second, "the target's player waits", func() bool { return target.logs.count(waitingForPublisher) > 0 })
+	if err := ffmpegPublish(t, clip, srv.url("ends"))(); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Now()
+	ended := make(chan error, 1)
+	go func() { ended <- player.wait() }()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the target's ffmpeg player still plays 5 s after the publisher ended (the end was not forwarded)")
+	}
+	t.Logf("the target's ffmpeg player ended %s after the publisher's", time.Since(published).Round(time.Millisecond))
+	if r := ffprobe(t, out); r.videoPackets < clipFPS || !r.firstVideoK {
+		t.Fatalf("recorded %+v, want ≥ %d video packets from a keyframe", r, clipFPS)
+	}
+}

@@ -40,8 +40,9 @@ type Edge struct {
 	// Stats are the edge's running counters.
 	Stats EdgeStats
 
-	mu    sync.Mutex
-	pulls map[string]*pull
+	mu     sync.Mutex
+	pulls  map[string]*pull
+	ending background // forwards of ended publishes saying goodbye
 }
 
 // EdgeStats count an edge's pulls and publishes forwarded upstream.
@@ -155,8 +156,9 @@ func (e *Edge) Pulling() []string {
 	return keys
 }
 
-// Close stops every pull.
+// Close stops every pull and waits for the forwards of ended publishes.
 func (e *Edge) Close() {
+	defer e.ending.Wait()
 	e.mu.Lock()
 	pulls := e.pulls
 	e.pulls = map[string]*pull{}
@@ -220,6 +222,14 @@ func (s *sourceSink) WriteMessage(m *rtmp.Message) error {
 	return err
 }
 
+// Unpublished implements Unpublisher: the origin's publisher stopped, so
+// the edge's players hear it at once, as the origin's do.
+func (s *sourceSink) Unpublished() {
+	if s.src != nil {
+		s.src.Unpublish()
+	}
+}
+
 func (s *sourceSink) close() {
 	if s.src != nil {
 		s.src.Close()
@@ -228,7 +238,7 @@ func (s *sourceSink) close() {
 
 // forwardPublish is the edge's publish hook: a stream published here goes
 // to its owning origin too, moving down the ranking when one fails.
-func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func()) {
+func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func(clean bool)) {
 	key := st.Key()
 	path := key
 	if query != "" {
@@ -240,14 +250,18 @@ func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func()) {
 	e.Stats.Forwards.Add(1)
 	f.Start()
 	untap := st.AddTap(&forwardTap{f})
-	return func() {
+	return func(clean bool) {
 		untap()
-		f.Close()
-		e.Stats.Forwards.Add(-1)
-		e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
-		e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
-		e.Stats.ForwardedBytes.Add(f.Stats.Bytes.Load())
-		e.Stats.ForwardedDropped.Add(f.Stats.Dropped.Load())
+		// In the background: a hook must not block, and a goodbye waits
+		// for the origin (up to about a second).
+		e.ending.Go(func() {
+			f.stopFor(clean)
+			e.Stats.Forwards.Add(-1)
+			e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
+			e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
+			e.Stats.ForwardedBytes.Add(f.Stats.Bytes.Load())
+			e.Stats.ForwardedDropped.Add(f.Stats.Dropped.Load())
+		})
 	}
 }
 

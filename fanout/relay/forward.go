@@ -58,7 +58,12 @@ type Forwarder struct {
 	wake     chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
+	clean    atomic.Bool // stopped by Unpublish: say goodbye
 }
+
+// unpublishWait bounds Unpublish's goodbye: sending what is queued, the
+// unpublish, and the target's close.
+const unpublishWait = time.Second
 
 // ForwardStats count what a forwarder did.
 type ForwardStats struct {
@@ -90,10 +95,32 @@ func (f *Forwarder) Start() {
 	go f.run(ctx)
 }
 
-// Close stops the forwarder and waits for its connection to close.
+// Close stops the forwarder and waits for its connection to close. The
+// target sees its publisher lost, as if the connection dropped: it keeps
+// its players through its grace for a return. Use it when the local
+// publisher was lost.
 func (f *Forwarder) Close() {
 	f.stop()
 	<-f.done
+}
+
+// Unpublish stops the forwarder as the end of the stream: what is queued
+// is sent, then a clean unpublish, so the target ends the stream at once
+// (its players are told) instead of waiting out a lost publisher. It waits
+// up to about a second for that before closing the connection.
+func (f *Forwarder) Unpublish() {
+	f.clean.Store(true)
+	f.Close()
+}
+
+// stopFor is Unpublish when clean, else Close: how a hook's stop mirrors
+// the way the local publisher ended.
+func (f *Forwarder) stopFor(clean bool) {
+	if clean {
+		f.Unpublish()
+	} else {
+		f.Close()
+	}
 }
 
 // WriteMessage queues a copy of m for the target; it never blocks.
@@ -190,7 +217,8 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		return false, err
 	}
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	dl := &sessionDeadline{c: c}
+	stop := context.AfterFunc(ctx, func() { dl.end(f.clean.Load()) })
 	defer stop()
 	c.Timeout = f.ConnectTimeout
 	if err := c.Publish(); err != nil {
@@ -200,14 +228,18 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	f.Stats.Connected.Store(true)
 	defer f.Stats.Connected.Store(false)
 	f.logf("forward: publishing", "target", redact(target))
-	go discard(c) // acknowledgements and the like; a read error ends nothing here
+	read := make(chan struct{})
+	go func() { // acknowledgements and the like; a read error ends nothing here
+		defer close(read)
+		discard(c)
+	}()
 	f.mu.Lock()
 	head := []*rtmp.Message{f.meta, f.videoSeq, f.audioSeq}
 	f.queue, f.queued, f.skipping = nil, 0, true // a new connection starts at a keyframe
 	f.mu.Unlock()
 	for _, m := range head {
 		if m != nil {
-			if err := f.send(c, m); err != nil {
+			if err := f.send(dl, m); err != nil {
 				return false, err
 			}
 		}
@@ -218,7 +250,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		f.queue, f.queued = nil, 0
 		f.mu.Unlock()
 		for _, m := range batch {
-			if err := f.send(c, m); err != nil {
+			if err := f.send(dl, m); err != nil {
 				return carried, err
 			}
 			carried = true
@@ -226,16 +258,71 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		if err := c.Flush(); err != nil {
 			return carried, err
 		}
+		if ctx.Err() != nil && f.clean.Load() {
+			// The queue was sent above (the stream's last messages
+			// came before Unpublish); now the goodbye.
+			return carried, goodbye(c, read)
+		}
 		select {
 		case <-ctx.Done():
-			return carried, ctx.Err()
+			if !f.clean.Load() {
+				return carried, ctx.Err()
+			}
 		case <-f.wake:
 		}
 	}
 }
 
-func (f *Forwarder) send(c *rtmp.Client, m *rtmp.Message) error {
-	c.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+// goodbye ends a publish cleanly: the unpublish, then a half-close, then
+// the target's close (read ends), so the commands are read before the
+// connection goes (closing with unread input would reset it). The
+// session's deadline bounds the wait.
+func goodbye(c *rtmp.Client, read <-chan struct{}) error {
+	if err := c.Unpublish(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn().(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	<-read
+	return nil
+}
+
+// sessionDeadline keeps a forward's write deadlines and its end from
+// racing: once the forwarder stops, no send may push the deadline out
+// again.
+type sessionDeadline struct {
+	c      *rtmp.Client
+	mu     sync.Mutex
+	ending bool
+}
+
+// end stops the session: at once (closing the connection), or, for a
+// goodbye, within unpublishWait.
+func (d *sessionDeadline) end(goodbye bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ending = true
+	if !goodbye {
+		d.c.Close()
+		return
+	}
+	d.c.Conn().SetDeadline(time.Now().Add(unpublishWait))
+}
+
+// writing sets the deadline of the next write, unless the session is
+// ending (its deadline stands).
+func (d *sessionDeadline) writing() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ending {
+		d.c.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	}
+}
+
+func (f *Forwarder) send(dl *sessionDeadline, m *rtmp.Message) error {
+	dl.writing()
+	c := dl.c
 	out := *m
 	if err := c.WriteMessage(&out); err != nil {
 		return err

@@ -286,3 +286,148 @@ func setOf(t *testing.T, addrs ...string) *Set {
 	}
 	return set
 }
+
+// statusPlayer is an RTMP player that counts video frames and passes on
+// the code of every onStatus it gets.
+type statusPlayer struct {
+	*player
+	codes chan string
+}
+
+func startStatusPlayer(t *testing.T, addr, key string) *statusPlayer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	p := &statusPlayer{player: &player{c: c, done: make(chan struct{})}, codes: make(chan string, 16)}
+	go func() {
+		defer close(p.done)
+		for {
+			m, err := c.ReadMessage()
+			if err != nil {
+				p.err.Store(&err)
+				return
+			}
+			if m.Type == rtmp.TypeVideo && len(m.Payload) > 1 && m.Payload[1] == 1 {
+				p.frames.Add(1)
+				p.last.Store(time.Now().UnixNano())
+			}
+			if code := statusCode(m); code != "" {
+				select {
+				case p.codes <- code:
+				default:
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// waitCode waits up to within for the status code; it reports how long
+// it took.
+func (p *statusPlayer) waitCode(t *testing.T, code string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := time.After(within)
+	for {
+		select {
+		case got := <-p.codes:
+			if got == code {
+				return time.Since(start)
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %s", code, within)
+		}
+	}
+}
+
+// noCode fails if the player gets code within d.
+func (p *statusPlayer) noCode(t *testing.T, code string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case got := <-p.codes:
+			if got == code {
+				t.Fatalf("got %s", code)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// localPublisher publishes a synthetic stream with the rtmp client and
+// ends it on purpose (unpublish) or by dropping the connection (drop).
+type localPublisher struct {
+	c    *rtmp.Client
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startLocalPublisher(t *testing.T, addr, key string, tag byte) *localPublisher {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	lp := &localPublisher{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(func() { lp.drop() })
+	go func() {
+		defer close(lp.done)
+		go discard(c)
+		c.WriteMessage(&rtmp.Message{Type: rtmp.TypeVideo, Payload: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}})
+		for i := uint32(0); ; i++ {
+			key := byte(0x27)
+			if i%25 == 0 {
+				key = 0x17
+			}
+			m := &rtmp.Message{Type: rtmp.TypeVideo, Timestamp: i * 40, Payload: []byte{key, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, tag}}
+			if c.WriteMessage(m) != nil || c.Flush() != nil {
+				return
+			}
+			select {
+			case <-lp.stop:
+				return
+			case <-time.After(40 * time.Millisecond):
+			}
+		}
+	}()
+	return lp
+}
+
+// unpublish stops the media and unpublishes cleanly, as an encoder's stop.
+func (lp *localPublisher) unpublish(t *testing.T) {
+	t.Helper()
+	lp.halt()
+	if err := lp.c.Unpublish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drop stops the media and closes the connection without a word.
+func (lp *localPublisher) drop() {
+	lp.halt()
+	lp.c.Close()
+}
+
+func (lp *localPublisher) halt() {
+	select {
+	case <-lp.stop:
+	default:
+		close(lp.stop)
+	}
+	<-lp.done
+}

@@ -23,6 +23,13 @@ type Sink interface {
 	WriteMessage(m *rtmp.Message) error
 }
 
+// Unpublisher is a Sink that hears when the upstream's publisher
+// unpublished on purpose (NetStream.Play.UnpublishNotify), so that it can
+// end the stream for its own players at once.
+type Unpublisher interface {
+	Unpublished()
+}
+
 // Puller plays one stream from its owning origin and feeds it to a Sink;
 // on a connect failure, a refused play or a dead upstream it moves to the
 // next origin of the stream's ranking at once.
@@ -123,7 +130,13 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 			return fmt.Errorf("%w: %w", errPlayed, err)
 		}
 		if !relayed(m) {
-			if code := statusCode(m); code == rtmp.CodePlayUnpublish || code == rtmp.CodePlayStreamNotFound {
+			code := statusCode(m)
+			if code == rtmp.CodePlayUnpublish {
+				if u, ok := p.Sink.(Unpublisher); ok {
+					u.Unpublished() // the stream is over: tell this edge's players now
+				}
+			}
+			if code == rtmp.CodePlayUnpublish || code == rtmp.CodePlayStreamNotFound {
 				return fmt.Errorf("%w: %s", errPlayed, code)
 			}
 			continue

@@ -28,6 +28,8 @@ type Pushes struct {
 	// ConnectTimeout is each Forwarder's (DefaultForwardTimeout when 0).
 	ConnectTimeout time.Duration
 
+	ending background // forwarders saying goodbye
+
 	mu     sync.Mutex
 	rules  []Rule
 	order  []string                // every template ever in a rule, first seen first
@@ -49,6 +51,9 @@ func (ps *Pushes) SetRules(rules []Rule) {
 		}
 	}
 }
+
+// Wait waits for the forwarders of streams that ended to finish.
+func (ps *Pushes) Wait() { ps.ending.Wait() }
 
 // Rules returns the rules in force.
 func (ps *Pushes) Rules() []Rule {
@@ -102,7 +107,7 @@ func TargetURL(template, key, query string) string {
 
 // Hook is the fanout.PublishHook that starts a stream's forwarders, one
 // per target of the rules matching it.
-func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
+func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func(clean bool)) {
 	ps.mu.Lock()
 	targets := TargetsFor(ps.rules, st.Key())
 	ps.mu.Unlock()
@@ -119,11 +124,15 @@ func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
 		untaps = append(untaps, st.AddTap(&forwardTap{f}))
 		fs = append(fs, f)
 	}
-	return func() {
+	return func(clean bool) {
 		for i, f := range fs {
 			untaps[i]()
-			f.Close()
-			ps.untrack(f)
+			// In the background: a hook must not block, and a goodbye
+			// waits for its target (up to about a second).
+			ps.ending.Go(func() {
+				f.stopFor(clean)
+				ps.untrack(f)
+			})
 		}
 	}
 }
