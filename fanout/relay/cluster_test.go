@@ -310,3 +310,59 @@ func TestLocalPublishReplacesPull(t *testing.T) {
 	waitTag(t, tags, 2, 5*time.Second)
 	waitFor(t, 5*time.Second, "the pull stops", func() bool { return edge.Stats.Pulls.Load() == 0 })
 }
+
+// TestPullResumesAfterLocalPublisherLeaves: an edge pulls a stream for a
+// player; an encoder publishes the name on the edge itself and the pull
+// yields; a second player joins meanwhile; the encoder leaves (dropped or
+// unpublished) while both players stay: the edge pulls from the origin
+// again and both get the origin's frames on their connections.
+func TestPullResumesAfterLocalPublisherLeaves(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drop", true: "unpublish"}[clean], func(t *testing.T) {
+			o := startOrigin(t)
+			const key = "live/resume"
+			o.publish(t, key, 1)
+			e, edge := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+			before := playTags(t, e.addr, key)
+			waitTag(t, before, 1, 5*time.Second)
+
+			local := startLocalPublisher(t, e.addr, key, 2)
+			waitTag(t, before, 2, 5*time.Second)
+			waitFor(t, 5*time.Second, "the pull yields", func() bool { return len(edge.Pulling()) == 0 && playersOf(o, key) == 0 })
+			during := playTags(t, e.addr, key)
+			waitTag(t, during, 2, 5*time.Second)
+
+			left := time.Now()
+			if clean {
+				local.unpublish(t)
+			} else {
+				local.drop()
+			}
+			waitTag(t, before, 1, 4*time.Second)
+			waitTag(t, during, 1, 4*time.Second)
+			t.Logf("the origin's frames again %s after the local publisher left", time.Since(left).Round(time.Millisecond))
+			if got := edge.Pulling(); len(got) != 1 || got[0] != key {
+				t.Fatalf("pulling %q, want [%s]", got, key)
+			}
+			if got := playersOf(o, key); got != 1 {
+				t.Fatalf("the origin has %d players, want the edge's one pull", got)
+			}
+		})
+	}
+}
+
+// TestNoPullAfterLocalPublishWithoutViewers: a publish on an edge that
+// nobody watched there ends; its own forward is no viewer, so nothing is
+// pulled.
+func TestNoPullAfterLocalPublishWithoutViewers(t *testing.T) {
+	o := startOrigin(t)
+	const key = "live/unwatched"
+	e, edge := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+	local := startLocalPublisher(t, e.addr, key, 2)
+	waitFor(t, 5*time.Second, "forwarded to the origin", func() bool { return liveOn(o, key) })
+	local.drop()
+	time.Sleep(500 * time.Millisecond)
+	if n := edge.Stats.PullsStarted.Load(); n != 0 {
+		t.Fatalf("%d pulls started for a stream nobody watches here", n)
+	}
+}
