@@ -275,9 +275,12 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 
 // goodbye ends a publish cleanly: the unpublish, then a half-close, then
 // the target's close (read ends), so the commands are read before the
-// connection goes (closing with unread input would reset it). The
-// session's deadline bounds the wait.
+// connection goes (closing with unread input would reset it), all within
+// unpublishWait.
 func goodbye(c *rtmp.Client, read <-chan struct{}) error {
+	// Again: a Publish that was still waiting when the forwarder stopped
+	// cleared the read deadline as it returned.
+	c.Conn().SetDeadline(time.Now().Add(unpublishWait))
 	if err := c.Unpublish(); err != nil {
 		return err
 	}
