@@ -312,12 +312,14 @@ func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func(clean 
 	f.Start()
 	untap := st.AddTap(&forwardTap{f})
 	return func(clean bool) {
-		untap()
-		e.localEnded(key) // after untap: the forward's own tap is no viewer
+		untap() // first: the forward's own tap is no viewer for localEnded
 		// In the background: a hook must not block, and a goodbye waits
 		// for the origin (up to about a second).
 		e.ending.Go(func() {
 			f.stopFor(clean)
+			// Only now: a pull started while the origin still had this
+			// edge's forward would get the edge's own stream back.
+			e.localEnded(key)
 			e.Stats.Forwards.Add(-1)
 			e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
 			e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
