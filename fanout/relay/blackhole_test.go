@@ -92,3 +92,21 @@ func TestForwardTimesOutAndBacksOff(t *testing.T) {
 		t.Fatalf("%d attempts in 1.5 s, want about 3 (200 ms timeout + 300 ms backoff each)", n)
 	}
 }
+
+// TestEdgePublishLeavesAnOriginThatWentSilent: the owning origin of a
+// publish on an edge is cut off while it takes the forward; the forward
+// notices within about DefaultDeadAfter and the stream is live on the
+// next origin.
+func TestEdgePublishLeavesAnOriginThatWentSilent(t *testing.T) {
+	owner, cut := originBehindLink(t)
+	next := startOrigin(t)
+	set := setOf(t, owner.addr, next.addr)
+	key := keyOwnedBy(t, set, owner.addr)
+	e, _ := startEdge(t, "127.0.0.1:0", set, time.Second)
+	e.publish(t, key, 1)
+	waitFor(t, 5*time.Second, "forwarded to the owner", func() bool { return liveOn(owner, key) })
+	cut()
+	start := time.Now()
+	waitFor(t, DefaultDeadAfter+3*time.Second, "the publish moves to the next origin", func() bool { return liveOn(next, key) })
+	t.Logf("live on the next origin %s after the owner was cut off", time.Since(start).Round(time.Millisecond))
+}

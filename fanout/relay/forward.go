@@ -40,6 +40,12 @@ type Forwarder struct {
 	// connect and publish (DefaultForwardTimeout): a target that never
 	// answers counts as a failure and is retried after the backoff.
 	ConnectTimeout time.Duration
+	// DeadAfter, when set, ends a connection whose target has not
+	// acknowledged anything for this long (detectDeadPeer), so a target
+	// that died or was cut off is left in seconds rather than when the
+	// socket buffer fills and a write times out. An edge sets it for its
+	// origins; a far ingest may be slow to acknowledge and goes without.
+	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// targets.
 	TLSConfig *tls.Config
 	// Log, when set, receives a line per connect and loss.
@@ -217,6 +223,11 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		return false, err
 	}
 	defer c.Close()
+	if f.DeadAfter > 0 {
+		if err := detectDeadPeer(c.Conn(), f.DeadAfter); err != nil {
+			f.logf("forward: a dead target will be noticed late", "target", redact(target), "err", err)
+		}
+	}
 	dl := &sessionDeadline{c: c}
 	stop := context.AfterFunc(ctx, func() { dl.end(f.clean.Load()) })
 	defer stop()

@@ -45,18 +45,24 @@ func startOrigin(t *testing.T) *testOrigin {
 // tryOriginOn starts an origin listening on addr.
 func tryOriginOn(t *testing.T, addr string) (*testOrigin, error) {
 	t.Helper()
-	cfg := fanout.Config{Flush: fanout.FlushMessage}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := fanout.NewHub(cfg, fanout.NewNetpoll(cfg), log)
-	srv := &rtmp.Server{Handler: hub, Logger: log, ChunkSize: rtmp.DefaultServerChunkSize}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	return originOn(t, ln), nil
+}
+
+// originOn starts an origin serving ln.
+func originOn(t *testing.T, ln net.Listener) *testOrigin {
+	t.Helper()
+	cfg := fanout.Config{Flush: fanout.FlushMessage}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := fanout.NewHub(cfg, fanout.NewNetpoll(cfg), log)
+	srv := &rtmp.Server{Handler: hub, Logger: log, ChunkSize: rtmp.DefaultServerChunkSize}
 	o := &testOrigin{addr: ln.Addr().String(), srv: srv, hub: hub, scheme: "rtmp"}
 	go srv.Serve(ln)
 	t.Cleanup(o.stop)
-	return o, nil
+	return o
 }
 
 func (o *testOrigin) stop() { o.srv.Close(); o.hub.Close() }

@@ -44,6 +44,11 @@ type Puller struct {
 	// ConnectTimeout bounds dialling, the handshake and play
 	// (DefaultOriginTimeout: a dead owner must not hold the failover up).
 	ConnectTimeout time.Duration
+	// DeadAfter is how long the origin may stop answering at the TCP
+	// level (probes and data unacknowledged) before its connection is
+	// given up (DefaultDeadAfter): a host that died or was cut off while
+	// the pull played sends no reset, and would hold the pull for minutes.
+	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// origins (nil: the system roots).
 	TLSConfig *tls.Config
 	// Log, when set, receives a line per upstream change.
@@ -116,6 +121,13 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	dead := p.DeadAfter
+	if dead <= 0 {
+		dead = DefaultDeadAfter
+	}
+	if err := detectDeadPeer(c.Conn(), dead); err != nil {
+		p.logf("pull: a dead origin will be noticed late", "stream", p.Key, "origin", o.URL, "err", err)
+	}
 	c.Timeout = timeout
 	if err := c.Play(); err != nil {
 		return fmt.Errorf("play: %w", err)

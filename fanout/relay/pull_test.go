@@ -107,3 +107,23 @@ func TestPullOverRTMPS(t *testing.T) {
 	go p.Run(pctx)
 	waitTag(t, sink, 7, 5*time.Second)
 }
+
+// TestPullLeavesAnOriginThatWentSilent: the owner of a pulled stream is
+// cut off while it plays (its link goes down: no reset, no answer); the
+// pull notices within DefaultDeadAfter and moves to the next origin, and
+// the edge's player gets media again on its connection.
+func TestPullLeavesAnOriginThatWentSilent(t *testing.T) {
+	owner, cut := originBehindLink(t)
+	next := startOrigin(t)
+	set := setOf(t, owner.addr, next.addr)
+	key := keyOwnedBy(t, set, owner.addr)
+	owner.publish(t, key, 1)
+	next.publish(t, key, 2)
+	e, _ := startEdge(t, "127.0.0.1:0", set, time.Second)
+	tags := playTags(t, e.addr, key)
+	waitTag(t, tags, 1, 5*time.Second)
+	cut()
+	start := time.Now()
+	waitTag(t, tags, 2, DefaultDeadAfter+3*time.Second)
+	t.Logf("media from the next origin %s after the owner was cut off", time.Since(start).Round(time.Millisecond))
+}
