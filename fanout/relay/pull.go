@@ -78,16 +78,22 @@ func (p *Puller) Run(ctx context.Context) error {
 			}
 			p.logf("pull: upstream lost", "stream", p.Key, "origin", o.URL, "err", err)
 			last = o.Addr
+			if errors.Is(err, errUnpublished) {
+				// The origin is fine and its publisher stopped: the
+				// stream, if it starts again, starts on its owner, not
+				// on the next origin (which would only wait out its
+				// play-wait). Start the ranking over, after a breath.
+				last, ok = "", true
+				pause(ctx, unpublishedPause)
+				break
+			}
 			if errors.Is(err, errPlayed) {
 				ok = true // it played: start the next round at once
 				break
 			}
 		}
 		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			pause(ctx, time.Second)
 		}
 	}
 	return nil
@@ -95,6 +101,22 @@ func (p *Puller) Run(ctx context.Context) error {
 
 // errPlayed marks an upstream that played before it failed.
 var errPlayed = errors.New("upstream ended")
+
+// errUnpublished marks an upstream whose publisher unpublished on purpose
+// (it wraps errPlayed).
+var errUnpublished = fmt.Errorf("%w: %s", errPlayed, rtmp.CodePlayUnpublish)
+
+// unpublishedPause is the wait before playing a stream again from the
+// start of its ranking after its origin said it was unpublished.
+const unpublishedPause = 200 * time.Millisecond
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
 
 // rotateAfter moves the origin addr, if present, to the end of ranked.
 func rotateAfter(ranked []Origin, addr string) []Origin {
@@ -148,7 +170,10 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 					u.Unpublished() // the stream is over: tell this edge's players now
 				}
 			}
-			if code == rtmp.CodePlayUnpublish || code == rtmp.CodePlayStreamNotFound {
+			if code == rtmp.CodePlayUnpublish {
+				return errUnpublished
+			}
+			if code == rtmp.CodePlayStreamNotFound {
 				return fmt.Errorf("%w: %s", errPlayed, code)
 			}
 			continue
