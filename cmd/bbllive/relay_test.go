@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout/relay"
 )
 
 // ffmpegRecord plays url with ffmpeg for seconds of media into out.
@@ -149,5 +152,44 @@ func TestForwardEndsWithFFmpeg(t *testing.T) {
 	t.Logf("the target's ffmpeg player ended %s after the publisher's", time.Since(published).Round(time.Millisecond))
 	if r := ffprobe(t, out); r.videoPackets < clipFPS || !r.firstVideoK {
 		t.Fatalf("recorded %+v, want ≥ %d video packets from a keyframe", r, clipFPS)
+	}
+}
+
+// TestOriginTimeoutFlag: an edge whose stream's owning origin accepts and
+// never answers gives it up after -origin-timeout and plays the stream
+// from the next origin.
+func TestOriginTimeoutFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and says nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	origin := startServer(t)
+	addrs := []string{ln.Addr().String(), origin.addr}
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("live/t%d", i); relay.Rank(k, addrs)[0] == addrs[0] {
+			key = k
+		}
+	}
+	startMetricsPub(t, "rtmp://"+origin.addr+"/"+key, 300_000)
+	edge := startServer(t, "-origin", strings.Join(addrs, ","), "-origin-timeout", "200ms")
+	start := time.Now()
+	if err := rtmpPlayOutcome("rtmp://" + edge.addr + "/" + key); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("media on the edge %s after the play, its owner silent", took.Round(time.Millisecond))
+	if took > 800*time.Millisecond {
+		t.Fatalf("media after %s: -origin-timeout 200ms was not what bounded the silent owner", took)
 	}
 }
