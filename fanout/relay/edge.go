@@ -62,7 +62,7 @@ type EdgeStats struct {
 // It pulls from the origin unless the stream is published here; when such
 // a local publisher leaves while viewers remain, the pull starts again.
 type pull struct {
-	key, query string // query: the first viewer's, passed upstream
+	key, query string // query: a viewer's, passed upstream
 	refs       int
 	linger     *time.Timer
 	run        *pullRun // the latest run, nil before the first
@@ -102,8 +102,13 @@ func (e *Edge) Want(key, query string) (release func()) {
 	}
 	p := e.pulls[key]
 	if p == nil {
-		p = &pull{key: key, query: query}
+		p = &pull{key: key}
 		e.pulls[key] = p
+	}
+	if query != "" {
+		// The newest viewer's token for the next run: the first want
+		// may be a tap's (no query), and tokens expire.
+		p.query = query
 	}
 	p.refs++
 	if p.linger != nil {

@@ -272,7 +272,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		if ctx.Err() != nil && f.clean.Load() {
 			// The queue was sent above (the stream's last messages
 			// came before Unpublish); now the goodbye.
-			return carried, goodbye(c, read)
+			return carried, goodbye(dl, read)
 		}
 		select {
 		case <-ctx.Done():
@@ -288,10 +288,12 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 // the target's close (read ends), so the commands are read before the
 // connection goes (closing with unread input would reset it), all within
 // unpublishWait.
-func goodbye(c *rtmp.Client, read <-chan struct{}) error {
+func goodbye(dl *sessionDeadline, read <-chan struct{}) error {
 	// Again: a Publish that was still waiting when the forwarder stopped
-	// cleared the read deadline as it returned.
-	c.Conn().SetDeadline(time.Now().Add(unpublishWait))
+	// cleared the read deadline as it returned, and the AfterFunc that
+	// sets it may not have run yet.
+	dl.end(true)
+	c := dl.c
 	if err := c.Unpublish(); err != nil {
 		return err
 	}
@@ -309,10 +311,11 @@ type sessionDeadline struct {
 	c      *rtmp.Client
 	mu     sync.Mutex
 	ending bool
+	until  time.Time // a goodbye's deadline, set by the first end
 }
 
 // end stops the session: at once (closing the connection), or, for a
-// goodbye, within unpublishWait.
+// goodbye, within unpublishWait of the first call.
 func (d *sessionDeadline) end(goodbye bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -321,7 +324,10 @@ func (d *sessionDeadline) end(goodbye bool) {
 		d.c.Close()
 		return
 	}
-	d.c.Conn().SetDeadline(time.Now().Add(unpublishWait))
+	if d.until.IsZero() {
+		d.until = time.Now().Add(unpublishWait)
+	}
+	d.c.Conn().SetDeadline(d.until)
 }
 
 // writing sets the deadline of the next write, unless the session is

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -65,4 +67,60 @@ func TestUnpublishAtEdgeReachesPlayersOfOtherEdges(t *testing.T) {
 	took := p.waitCode(t, rtmp.CodePlayUnpublish, 2*time.Second)
 	t.Logf("edge 2's player told of the end %s after the unpublish on edge 1", took.Round(time.Millisecond))
 	waitFor(t, time.Second, "the origin's stream ended", func() bool { return !liveOn(o, key) })
+}
+
+// TestForwardUnpublishIsBounded: a target that took the publish and then
+// went mute (reads nothing more, closes nothing) holds Unpublish up for
+// about unpublishWait, not longer.
+func TestForwardUnpublishIsBounded(t *testing.T) {
+	target := startOrigin(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	mute := make(chan struct{})
+	go func() { // a proxy to target that stops passing anything on at mute
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		up, err := net.Dial("tcp", target.addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go io.Copy(c, up)
+		buf := make([]byte, 4096)
+		for {
+			select {
+			case <-mute:
+				<-t.Context().Done()
+				return
+			default:
+			}
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			up.Write(buf[:n])
+		}
+	}()
+	const key = "live/mute"
+	f := &Forwarder{URL: "rtmp://" + ln.Addr().String() + "/" + key}
+	f.Start()
+	stop := make(chan struct{})
+	slowest := feed(f, 1, stop)
+	waitFor(t, 5*time.Second, "forwarded", func() bool { return liveOn(target, key) })
+	close(mute)
+	close(stop)
+	<-slowest
+	start := time.Now()
+	f.Unpublish()
+	took := time.Since(start)
+	t.Logf("Unpublish returned after %s on a mute target", took.Round(time.Millisecond))
+	if took > unpublishWait+500*time.Millisecond {
+		t.Fatalf("Unpublish took %s on a mute target, want about %s at most", took, unpublishWait)
+	}
 }
