@@ -71,8 +71,11 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		return nil, errors.New("-origin-timeout and -forward-timeout: want positive durations")
 	}
 	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
-	r.setForward(c.forward.rules, log)
+	r.pushes.SetRules(c.forward.rules)
 	hub.OnPublish(r.pushes.Hook)
+	if len(c.forward.rules) > 0 {
+		log.Info("forwarding", "rules", forwardSummary(c.forward.rules))
+	}
 	if c.origins == "" {
 		close(r.done)
 		c.running = r
@@ -100,17 +103,19 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 	return r, nil
 }
 
-// setForward puts rules in force for the streams published from now on.
+// setForward puts rules in force for the streams published from now on
+// (a reload).
 func (r *relayRun) setForward(rules []relay.Rule, log *slog.Logger) {
 	r.pushes.SetRules(rules)
-	if len(rules) > 0 {
-		log.Info("forwarding", "rules", forwardSummary(rules))
-	}
+	log.Info("reload: -forward rules in force for streams published from now on", "rules", forwardSummary(rules))
 }
 
 // forwardSummary is rules as a log may show them: patterns and target
 // counts, never a URL (stream keys travel in them).
 func forwardSummary(rules []relay.Rule) string {
+	if len(rules) == 0 {
+		return "none"
+	}
 	parts := make([]string, len(rules))
 	for i, r := range rules {
 		p := r.Pattern

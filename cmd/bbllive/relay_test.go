@@ -100,7 +100,7 @@ func TestForwardRulesFromConfigAndReload(t *testing.T) {
 	publish("other/y")
 	waitFor(t, 5*time.Second, "live/x on the live rule's target", func() bool { return streamLive(t, a.http, "live/x") })
 
-	write("forward:\n  live: [rtmp://" + b.addr + "]\n  other: rtmp://" + b.addr + "\n")
+	write("forward:\n  live: [\"rtmp://" + b.addr + "/{app}/{name}?key=SECRET\"]\n  other: rtmp://" + b.addr + "\n")
 	st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", "")
 	if st != http.StatusOK || strings.Contains(body, `"forward"`) {
 		t.Fatalf("reload: %d %s; want it applied, not named as needing a restart", st, body)
@@ -116,8 +116,14 @@ func TestForwardRulesFromConfigAndReload(t *testing.T) {
 	if !streamLive(t, a.http, "live/x") {
 		t.Fatal("the reload cut live/x's running forward")
 	}
+	if !strings.Contains(srv.logs.String(), "reload: -forward rules in force") {
+		t.Error("the log does not say the reload changed the -forward rules")
+	}
+	if strings.Contains(srv.logs.String(), "SECRET") {
+		t.Error("a target's stream key is in the log")
+	}
 	m := scrape(t, srv.http)
-	for target, want := range map[string]float64{"rtmp://" + a.addr: 1, "rtmp://" + b.addr: 1} {
+	for target, want := range map[string]float64{"rtmp://" + a.addr: 1, "rtmp://" + b.addr + "/{app}/{name}?…": 1} {
 		if v, _ := series(m, "bbllive_forward_connected", "target="+target); v != want {
 			t.Errorf("bbllive_forward_connected{target=%s} = %v, want %v", target, v, want)
 		}

@@ -174,6 +174,7 @@ func TestRedact(t *testing.T) {
 		"rtmp://h/live/x?token=secret": "rtmp://h/live/x?…",
 		"rtmp://u:p@h/live/x":          "rtmp://h/live/x",
 		"rtmp://h/live/x":              "rtmp://h/live/x",
+		"rtmps://h/{app}/{name}?key=k": "rtmps://h/{app}/{name}?…",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
