@@ -310,7 +310,7 @@ func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func(clean 
 	if query != "" {
 		path += "?" + query
 	}
-	f := &Forwarder{TLSConfig: e.TLSConfig, Log: e.Log, ConnectTimeout: e.ConnectTimeout, DeadAfter: DefaultDeadAfter,
+	f := &Forwarder{Stream: key, TLSConfig: e.TLSConfig, Log: e.Log, ConnectTimeout: e.ConnectTimeout, DeadAfter: DefaultDeadAfter,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 		Next: func(failed string) string { return nextOrigin(e.Origins.Rank(key), path, failed) }}
 	e.Stats.Forwards.Add(1)

@@ -26,6 +26,9 @@ const DefaultForwardTimeout = 5 * time.Second
 type Forwarder struct {
 	// URL is the target, rtmp:// or rtmps://host/app/name[?query].
 	URL string
+	// Stream is the local stream's key, for the logs (which show the
+	// target redacted).
+	Stream string
 	// Next, when set, picks each connection's target instead of URL: it
 	// gets the URL whose connection just failed ("" at first), so an edge
 	// moves a publish to the next origin of the stream's ranking.
@@ -362,7 +365,11 @@ func discard(c *rtmp.Client) {
 }
 
 func (f *Forwarder) logf(msg string, args ...any) {
-	if f.Log != nil {
-		f.Log.Info(msg, args...)
+	if f.Log == nil {
+		return
 	}
+	if f.Stream != "" {
+		args = append([]any{"stream", f.Stream}, args...)
+	}
+	f.Log.Info(msg, args...)
 }

@@ -117,7 +117,7 @@ func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func(clean bool)) 
 	var fs []*Forwarder
 	var untaps []func()
 	for _, tmpl := range targets {
-		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), TLSConfig: ps.TLSConfig, Log: ps.Log,
+		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), Stream: st.Key(), TLSConfig: ps.TLSConfig, Log: ps.Log,
 			ConnectTimeout: ps.ConnectTimeout}
 		ps.track(f, tmpl)
 		f.Start()

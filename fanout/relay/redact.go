@@ -1,10 +1,15 @@
 package relay
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // redact is a URL as logs and metric labels may show it: the query
-// (stream keys and tokens travel there) and any user info are cut, and the
-// path is shown as written ({app}/{name} stay readable, not %7Bapp%7D).
+// (stream keys and tokens travel there), any user info and the last path
+// segment of an app/name path (where platforms take the stream key:
+// rtmp://live.twitch.tv/app/KEY) are cut; template segments ({name}) stay,
+// and the path is shown as written ({app}, not %7Bapp%7D).
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -17,7 +22,11 @@ func redact(raw string) string {
 	if u.Scheme == "" || u.Host == "" || u.Opaque != "" {
 		return u.String()
 	}
-	out := u.Scheme + "://" + u.Host + u.Path
+	path := u.Path
+	if i := strings.LastIndexByte(path, '/'); i > 0 && i < len(path)-1 && !strings.Contains(path[i:], "{") {
+		path = path[:i+1] + "…"
+	}
+	out := u.Scheme + "://" + u.Host + path
 	if u.RawQuery != "" {
 		out += "?" + u.RawQuery
 	}

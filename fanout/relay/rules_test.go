@@ -121,7 +121,7 @@ func TestPushesStatsShareRedactedTarget(t *testing.T) {
 	ps.totals["rtmp://cdn/app/x?key=1"].Bytes = 5
 	ps.totals["rtmp://cdn/app/x?key=2"].Bytes = 7
 	st := ps.Stats()
-	if len(st) != 1 || st[0].Target != "rtmp://cdn/app/x?…" || st[0].Bytes != 12 {
+	if len(st) != 1 || st[0].Target != "rtmp://cdn/app/…?…" || st[0].Bytes != 12 {
 		t.Fatalf("stats %+v: want one redacted line with 12 bytes", st)
 	}
 }
