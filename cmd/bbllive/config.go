@@ -51,7 +51,7 @@ func setFromYAML(fs *flag.FlagSet, f *flag.Flag, n *yaml.Node) error {
 		return yv.SetYAML(n)
 	}
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a single value, not a %s", n.Line, kindName(n))
+		return fmt.Errorf("line %d: want a single value, not %s", n.Line, kindName(n))
 	}
 	v := n.Value
 	if n.Tag == "!!null" {
@@ -60,15 +60,15 @@ func setFromYAML(fs *flag.FlagSet, f *flag.Flag, n *yaml.Node) error {
 	return fs.Set(f.Name, v)
 }
 
-// kindName names a YAML node's shape for an error.
+// kindName names a YAML node's shape for an error, with its article.
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
-		return "list"
+		return "a list"
 	case yaml.MappingNode:
-		return "mapping"
+		return "a mapping"
 	case yaml.AliasNode:
-		return "alias"
+		return "an alias"
 	}
-	return "value"
+	return "a value"
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // configFlags is a flag set of the shapes a config file sets: a string,
@@ -39,6 +41,7 @@ func TestConfigFileForwardShapes(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"string", "forward: rtmp://a,rtmp://b\n", "rtmp://a,rtmp://b"},
+		{"nothing", "forward:\n  # - rtmp://off\n", ""},
 		{"string with pattern", "forward: live=rtmp://a/x/y?key=k\n", "live/*=rtmp://a/x/y?key=k"},
 		{"list: one rule each", "forward:\n  - rtmp://all\n  - news=rtmp://n1,rtmp://n2\n", "rtmp://all news/*=rtmp://n1,rtmp://n2"},
 		{"mapping of pattern to URL or URLs", "forward:\n  live: rtmp://a\n  \"sport/cup*\": [rtmp://b, \"rtmps://c/{app}/{name}?key=k\"]\n",
@@ -100,4 +103,29 @@ func TestForwardFlagRepeatsAndCommandLineWins(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "-forward") || !strings.Contains(err.Error(), "syntax error in pattern") {
 		t.Fatalf("a bad pattern on the command line: %v, want an error naming -forward", err)
 	}
+}
+
+// FuzzForwardYAML: any YAML value of forward: is taken or refused, never
+// panics; every rule taken reads back from its String as itself.
+func FuzzForwardYAML(f *testing.F) {
+	for _, s := range []string{"rtmp://a", "[rtmp://a, live=rtmp://b]", "{live: rtmp://a, \"s/*\": [rtmp://b, rtmp://c]}",
+		"{live: {x: 1}}", "[[a]]", "*x", "~", "{\"[\": rtmp://a}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(doc), &n) != nil || len(n.Content) == 0 {
+			return
+		}
+		var fw forwardFlag
+		if fw.SetYAML(n.Content[0]) != nil {
+			return
+		}
+		for _, r := range fw.rules {
+			var again forwardFlag
+			if err := again.Set(r.String()); err != nil || again.String() != r.String() {
+				t.Fatalf("rule %q from %q reads back as %q, %v", r.String(), doc, again.String(), err)
+			}
+		}
+	})
 }

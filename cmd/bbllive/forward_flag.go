@@ -33,15 +33,19 @@ func (f *forwardFlag) Set(v string) error {
 }
 
 // SetYAML implements yamlValue: a string is one rule, a list is one rule
-// per item, a mapping is PATTERN: URL[,URL…] or PATTERN: [URL, …].
+// per item, a mapping is PATTERN: URL[,URL…] or PATTERN: [URL, …], and
+// nothing (null) is no rule.
 func (f *forwardFlag) SetYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil // "forward:" with every entry commented out: no rules
+		}
 		return f.Set(n.Value)
 	case yaml.SequenceNode:
 		for _, item := range n.Content {
 			if item.Kind != yaml.ScalarNode {
-				return fmt.Errorf("line %d: a list item is one rule \"[PATTERN=]URL[,URL…]\", not a %s", item.Line, kindName(item))
+				return fmt.Errorf("line %d: a list item is one rule \"[PATTERN=]URL[,URL…]\", not %s", item.Line, kindName(item))
 			}
 			if err := f.Set(item.Value); err != nil {
 				return fmt.Errorf("line %d: %w", item.Line, err)
@@ -63,7 +67,7 @@ func (f *forwardFlag) SetYAML(n *yaml.Node) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("want a rule, a list of rules or a mapping of pattern to URLs, not a %s", kindName(n))
+	return fmt.Errorf("want a rule, a list of rules or a mapping of pattern to URLs, not %s", kindName(n))
 }
 
 // scalarList is a YAML string or a list of strings.
@@ -75,11 +79,11 @@ func scalarList(n *yaml.Node) ([]string, error) {
 		out := make([]string, 0, len(n.Content))
 		for _, item := range n.Content {
 			if item.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("want a URL, not a %s", kindName(item))
+				return nil, fmt.Errorf("want a URL, not %s", kindName(item))
 			}
 			out = append(out, item.Value)
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("want a URL or a list of URLs, not a %s", kindName(n))
+	return nil, fmt.Errorf("want a URL or a list of URLs, not %s", kindName(n))
 }
