@@ -66,32 +66,7 @@ type player struct {
 
 func startPlayer(t *testing.T, addr, key string) *player {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Play(); err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	p := &player{c: c, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for {
-			m, err := c.ReadMessage()
-			if err != nil {
-				p.err.Store(&err)
-				return
-			}
-			if m.Type == rtmp.TypeVideo && len(m.Payload) > 1 && m.Payload[1] == 1 {
-				p.frames.Add(1)
-				p.last.Store(time.Now().UnixNano())
-			}
-		}
-	}()
-	return p
+	return startStatusPlayer(t, addr, key).player
 }
 
 func (p *player) close() { p.c.Close(); <-p.done }

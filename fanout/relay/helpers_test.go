@@ -76,35 +76,7 @@ func (o *testOrigin) publish(t *testing.T, key string, tag byte) {
 
 func (o *testOrigin) publishWith(t *testing.T, d *rtmp.Dialer, key string, tag byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx, o.scheme+"://"+o.addr+"/"+key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Publish(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); c.Close() })
-	go func() {
-		c.WriteMessage(&rtmp.Message{Type: rtmp.TypeVideo, Payload: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}})
-		for i := uint32(0); ; i++ {
-			key := byte(0x27)
-			if i%25 == 0 {
-				key = 0x17
-			}
-			m := &rtmp.Message{Type: rtmp.TypeVideo, Timestamp: i * 40, Payload: []byte{key, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, tag}}
-			if c.WriteMessage(m) != nil || c.Flush() != nil {
-				return
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(40 * time.Millisecond):
-			}
-		}
-	}()
+	startPublisher(t, d, o.scheme+"://"+o.addr+"/"+key, tag)
 }
 
 // recordingSink passes the tag of every video frame it receives to a
@@ -370,8 +342,8 @@ func (p *statusPlayer) noCode(t *testing.T, code string, d time.Duration) {
 	}
 }
 
-// localPublisher publishes a synthetic stream with the rtmp client and
-// ends it on purpose (unpublish) or by dropping the connection (drop).
+// localPublisher publishes a synthetic H.264 stream with the rtmp client
+// and ends it on purpose (unpublish) or by dropping the connection (drop).
 type localPublisher struct {
 	c    *rtmp.Client
 	stop chan struct{}
@@ -380,9 +352,16 @@ type localPublisher struct {
 
 func startLocalPublisher(t *testing.T, addr, key string, tag byte) *localPublisher {
 	t.Helper()
+	return startPublisher(t, &rtmp.Dialer{}, "rtmp://"+addr+"/"+key, tag)
+}
+
+// startPublisher publishes url with d until the test ends or it is told
+// to stop; every frame's last byte is tag.
+func startPublisher(t *testing.T, d *rtmp.Dialer, url string, tag byte) *localPublisher {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
+	c, err := d.Dial(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
