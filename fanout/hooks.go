@@ -18,8 +18,10 @@ type Demand interface {
 
 // PublishHook is called when a client of this server starts publishing
 // the stream s (query is its query); stop is called when that publisher
-// lets go. It must not block.
-type PublishHook func(s *Stream, query string) (stop func())
+// lets go, clean when it unpublished on purpose (FCUnpublish, deleteStream:
+// the stream is over) rather than being lost (a dropped connection, whose
+// return the stream's players wait for). It must not block.
+type PublishHook func(s *Stream, query string) (stop func(clean bool))
 
 // SetDemand makes d hear of every want from now on. Call it before serving.
 func (h *Hub) SetDemand(d Demand) { h.demand = d }
@@ -39,19 +41,19 @@ func (h *Hub) Want(key, query string) (release func()) {
 }
 
 // published runs the publish hooks for s and returns what stops them.
-func (h *Hub) published(s *Stream, query string) (stop func()) {
+func (h *Hub) published(s *Stream, query string) (stop func(clean bool)) {
 	if len(h.publishHooks) == 0 {
 		return nil
 	}
-	stops := make([]func(), 0, len(h.publishHooks))
+	stops := make([]func(bool), 0, len(h.publishHooks))
 	for _, f := range h.publishHooks {
 		if st := f(s, query); st != nil {
 			stops = append(stops, st)
 		}
 	}
-	return func() {
+	return func(clean bool) {
 		for _, st := range stops {
-			st()
+			st(clean)
 		}
 	}
 }

@@ -273,7 +273,7 @@ type publisher struct {
 
 	admission *access.Admission // access control's hold, released at Close
 	kicked    atomic.Bool       // the control API asked it to go (kick.go)
-	stop      func()            // what Hub.OnPublish started for it (hooks.go)
+	stop      func(clean bool)  // what Hub.OnPublish started for it (hooks.go)
 	loss      publisherLoss
 }
 
@@ -308,7 +308,7 @@ func (p *publisher) end(clean bool) {
 		p.s.detachPublisher(p)
 		p.admission.Done()
 		if p.stop != nil {
-			p.stop()
+			p.stop(clean)
 		}
 	})
 }

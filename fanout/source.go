@@ -107,6 +107,19 @@ func (src *Source) Close() error {
 	return nil
 }
 
+// Unpublish lets go of the stream as a publisher's clean unpublish does:
+// the upstream said the stream is over, so players are told at once. A
+// later Restart continues the timeline for those who stayed.
+func (src *Source) Unpublish() error {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.p != nil {
+		src.p.end(true)
+		src.p = nil
+	}
+	return nil
+}
+
 // Replaced reports whether a local publisher took the stream over.
 func (src *Source) Replaced() bool {
 	src.mu.Lock()

@@ -83,6 +83,20 @@ func (c *Client) Publish() error {
 	return c.waitStatus(CodePublishStart)
 }
 
+// Unpublish ends a publish on purpose, as an encoder's stop does:
+// FCUnpublish and deleteStream, flushed. The server ends the stream at
+// once (its players are told) rather than treating the publisher as lost.
+// It does not wait for the replies; close the connection after.
+func (c *Client) Unpublish() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := c.send("FCUnpublish", nil, c.name); err != nil {
+		return err
+	}
+	_, err := c.send("deleteStream", nil, float64(c.streamID))
+	return err
+}
+
 // Play asks for the stream and waits for NetStream.Play.Start.
 func (c *Client) Play() error {
 	if err := c.createStream(); err != nil {

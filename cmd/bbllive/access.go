@@ -48,6 +48,7 @@ var reloadableFlags = map[string]bool{
 	"auth-secret": true, "auth-jwks": true, "hook-url": true, "hook-timeout": true, "hook-fail-open": true,
 	"hook-concurrency": true, "publish-allow": true, "publish-deny": true, "play-allow": true, "play-deny": true,
 	"max-connections": true, "max-players": true, "max-streams": true, "api-token": true, "log-level": true,
+	"forward": true, // relay.go: for streams published after the reload
 }
 
 // config is the access package's view of the settings.

@@ -25,7 +25,9 @@ type relayConfig struct {
 	origins       string
 	originRefresh time.Duration
 	edgeLinger    time.Duration
-	forward       string
+	originTimeout time.Duration
+	forward       forwardFlag
+	fwdTimeout    time.Duration
 	caFile        string
 
 	// running is the relay once serve started it (metrics, HTTP demand).
@@ -36,7 +38,9 @@ func (c *relayConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.origins, "origin", "", "make this server an edge of these origins (rtmp[s]://host[:port],…; a DNS name is re-resolved and each address is an origin): viewers' streams are pulled from their owning origin, publishes forwarded to it")
 	durationVar(fs, &c.originRefresh, "origin-refresh", 10*time.Second, "how often -origin's DNS names are resolved again")
 	durationVar(fs, &c.edgeLinger, "edge-linger", relay.DefaultLinger, "how long an edge keeps pulling a stream after its last viewer left")
-	fs.StringVar(&c.forward, "forward", "", "push every published stream to these targets (rtmp[s]://host[:port][/app/name],…; {app} and {name} are replaced; without a path /{app}/{name})")
+	fs.Var(&c.forward, "forward", "push published streams to targets; a `RULE` is [PATTERN=]rtmp[s]://host[:port][/app/name],… ({app} and {name} are replaced; without a path /{app}/{name}); repeatable; without PATTERN every stream, else the streams whose app/name match the glob (an app alone means APP/*); a stream goes to the targets of every rule it matches, each once; in -config also a list of rules or a mapping of pattern to URLs; reloaded (SIGHUP, /api/reload) for the streams published after it")
+	durationVar(fs, &c.originTimeout, "origin-timeout", relay.DefaultOriginTimeout, "an edge's limit on reaching an origin (TCP connect, RTMP handshake, play or publish); past it the stream's next origin is tried")
+	durationVar(fs, &c.fwdTimeout, "forward-timeout", relay.DefaultForwardTimeout, "a -forward connection's limit on reaching its target (TCP connect, RTMP handshake, publish); past it the target is retried after the backoff")
 	fs.StringVar(&c.caFile, "relay-ca", "", "PEM certificates trusted, besides the system roots, for rtmps:// origins and -forward targets")
 }
 
@@ -61,15 +65,16 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		cancel()
 		return nil, err
 	}
-	if c.forward != "" {
-		targets, err := relay.ParseTargets(c.forward)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("-forward: %w", err)
-		}
-		r.pushes = &relay.Pushes{Targets: targets, TLSConfig: tlsCfg, Log: log}
-		hub.OnPublish(r.pushes.Hook)
-		log.Info("forwarding every published stream", "targets", len(targets))
+	// Always hooked, so a reload may add rules to a server started with none.
+	if c.originTimeout <= 0 || c.fwdTimeout <= 0 {
+		cancel()
+		return nil, errors.New("-origin-timeout and -forward-timeout: want positive durations")
+	}
+	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
+	r.pushes.SetRules(c.forward.rules)
+	hub.OnPublish(r.pushes.Hook)
+	if len(c.forward.rules) > 0 {
+		log.Info("forwarding", "rules", forwardSummary(c.forward.rules))
 	}
 	if c.origins == "" {
 		close(r.done)
@@ -89,12 +94,37 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 	if _, err := r.origins.Refresh(ctx); err != nil {
 		log.Warn("edge: some origins do not resolve yet; retrying every -origin-refresh", "err", err)
 	}
-	r.edge = &relay.Edge{Hub: hub, Origins: r.origins, Linger: c.edgeLinger, TLSConfig: tlsCfg, Log: log}
+	r.edge = &relay.Edge{Hub: hub, Origins: r.origins, Linger: c.edgeLinger, ConnectTimeout: c.originTimeout,
+		TLSConfig: tlsCfg, Log: log}
 	r.edge.Start()
 	go r.refresh(ctx, c.originRefresh, log)
 	log.Info("edge of origins", "origins", originAddrs(r.origins), "linger", c.edgeLinger)
 	c.running = r
 	return r, nil
+}
+
+// setForward puts rules in force for the streams published from now on
+// (a reload).
+func (r *relayRun) setForward(rules []relay.Rule, log *slog.Logger) {
+	r.pushes.SetRules(rules)
+	log.Info("reload: -forward rules in force for streams published from now on", "rules", forwardSummary(rules))
+}
+
+// forwardSummary is rules as a log may show them: patterns and target
+// counts, never a URL (stream keys travel in them).
+func forwardSummary(rules []relay.Rule) string {
+	if len(rules) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		p := r.Pattern
+		if p == "" {
+			p = "every stream"
+		}
+		parts[i] = fmt.Sprintf("%s: %d target(s)", p, len(r.Targets))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // refresh re-resolves the origin list until ctx ends.
@@ -134,6 +164,7 @@ func (r *relayRun) close() {
 		if r.edge != nil {
 			r.edge.Close()
 		}
+		r.pushes.Wait()
 	})
 }
 
@@ -210,9 +241,6 @@ func (r *relayRun) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(edgeChangesDesc, prometheus.CounterValue, float64(e.Stats.UpstreamChanges.Load()))
 		ch <- prometheus.MustNewConstMetric(edgeOriginsDesc, prometheus.GaugeValue, float64(len(r.origins.Origins())))
 		ch <- prometheus.MustNewConstMetric(edgeForwardsDesc, prometheus.GaugeValue, float64(e.Stats.Forwards.Load()))
-	}
-	if r.pushes == nil {
-		return
 	}
 	for _, t := range r.pushes.Stats() {
 		ch <- prometheus.MustNewConstMetric(fwdConnectsDesc, prometheus.CounterValue, float64(t.Connects), t.Target)

@@ -3,10 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout/relay"
 )
 
 // ffmpegRecord plays url with ffmpeg for seconds of media into out.
@@ -67,4 +73,129 @@ func TestEdgesAndForwardWithFFmpeg(t *testing.T) {
 		v, _ := series(scrape(t, edge2.http), "bbllive_edge_pulls")
 		return v == 0
 	})
+}
+
+// TestForwardRulesFromConfigAndReload: -forward rules from the config file
+// send each stream to the targets of its app; a reload replaces the rules
+// for streams published after it (not named as needing a restart) while a
+// stream already forwarded keeps its target; the metrics count per target.
+func TestForwardRulesFromConfigAndReload(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	cfg := filepath.Join(t.TempDir(), "bbllive.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("forward:\n  live: rtmp://" + a.addr + "\n")
+	srv := startAccessServer(t, "-config", cfg)
+	publish := func(key string) {
+		c, err := rtmpPublish("rtmp://" + srv.addr + "/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		startMetricsPubOn(t, c)
+	}
+	publish("live/x")
+	publish("other/y")
+	waitFor(t, 5*time.Second, "live/x on the live rule's target", func() bool { return streamLive(t, a.http, "live/x") })
+
+	write("forward:\n  live: [\"rtmp://" + b.addr + "/{app}/{name}?key=SECRET\"]\n  other: rtmp://" + b.addr + "\n")
+	st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", "")
+	if st != http.StatusOK || strings.Contains(body, `"forward"`) {
+		t.Fatalf("reload: %d %s; want it applied, not named as needing a restart", st, body)
+	}
+	publish("live/z")
+	waitFor(t, 5*time.Second, "live/z on the new rule's target", func() bool { return streamLive(t, b.http, "live/z") })
+	if streamLive(t, a.http, "live/z") {
+		t.Fatal("live/z went to the replaced rule's target")
+	}
+	if streamLive(t, b.http, "other/y") || streamLive(t, a.http, "other/y") {
+		t.Fatal("other/y, published before the rule for its app, was forwarded")
+	}
+	if !streamLive(t, a.http, "live/x") {
+		t.Fatal("the reload cut live/x's running forward")
+	}
+	if !strings.Contains(srv.logs.String(), "reload: -forward rules in force") {
+		t.Error("the log does not say the reload changed the -forward rules")
+	}
+	if strings.Contains(srv.logs.String(), "SECRET") {
+		t.Error("a target's stream key is in the log")
+	}
+	m := scrape(t, srv.http)
+	for target, want := range map[string]float64{"rtmp://" + a.addr: 1, "rtmp://" + b.addr + "/{app}/{name}?…": 1} {
+		if v, _ := series(m, "bbllive_forward_connected", "target="+target); v != want {
+			t.Errorf("bbllive_forward_connected{target=%s} = %v, want %v", target, v, want)
+		}
+	}
+}
+
+// TestForwardEndsWithFFmpeg: ffmpeg publishes a clip to a server that
+// forwards it; an ffmpeg player of the target records it and ends as soon
+// as the publisher's ffmpeg does (its unpublish is forwarded as one),
+// not a publish grace later.
+func TestForwardEndsWithFFmpeg(t *testing.T) {
+	clip := testClip(t)
+	target := startServer(t)
+	srv := startServer(t, "-forward", "rtmp://"+target.addr)
+	out := filepath.Join(t.TempDir(), "target.flv")
+	player := startFFmpegPlayer(t, target.url("ends"), out)
+	waitFor(t, 10*time.Second, "the target's player waits", func() bool { return target.logs.count(waitingForPublisher) > 0 })
+	if err := ffmpegPublish(t, clip, srv.url("ends"))(); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Now()
+	ended := make(chan error, 1)
+	go func() { ended <- player.wait() }()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the target's ffmpeg player still plays 5 s after the publisher ended (the end was not forwarded)")
+	}
+	t.Logf("the target's ffmpeg player ended %s after the publisher's", time.Since(published).Round(time.Millisecond))
+	if r := ffprobe(t, out); r.videoPackets < clipFPS || !r.firstVideoK {
+		t.Fatalf("recorded %+v, want ≥ %d video packets from a keyframe", r, clipFPS)
+	}
+}
+
+// TestOriginTimeoutFlag: an edge whose stream's owning origin accepts and
+// never answers gives it up after -origin-timeout and plays the stream
+// from the next origin.
+func TestOriginTimeoutFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts and says nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	origin := startServer(t)
+	addrs := []string{ln.Addr().String(), origin.addr}
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("live/t%d", i); relay.Rank(k, addrs)[0] == addrs[0] {
+			key = k
+		}
+	}
+	startMetricsPub(t, "rtmp://"+origin.addr+"/"+key, 300_000)
+	edge := startServer(t, "-origin", strings.Join(addrs, ","), "-origin-timeout", "200ms")
+	start := time.Now()
+	if err := rtmpPlayOutcome("rtmp://" + edge.addr + "/" + key); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("media on the edge %s after the play, its owner silent", took.Round(time.Millisecond))
+	if took > 800*time.Millisecond {
+		t.Fatalf("media after %s: -origin-timeout 200ms was not what bounded the silent owner", took)
+	}
 }

@@ -56,7 +56,8 @@ func newReloader(ctl *control, c *serveConfig) *reloader {
 }
 
 // reload parses the command line and config file again and applies what
-// may change live: access control, the API token, the log level. A bad
+// may change live: access control, the API token, the log level, the
+// -forward rules (for streams published after the reload). A bad
 // file keeps every current setting; what needs a restart is named in the
 // log. The returned list names those flags.
 func (r *reloader) reload() (restartNeeded []string, err error) {
@@ -84,6 +85,11 @@ func (r *reloader) reload() (restartNeeded []string, err error) {
 	}
 	r.ctl.setAPIToken(next.access.apiToken)
 	values := next.flagValues
+	if rr := r.current.relay.running; rr != nil && values["forward"] != r.values["forward"] {
+		// Streams published from now on follow the new rules; running
+		// forwards keep their targets until their stream ends.
+		rr.setForward(next.relay.forward.rules, log)
+	}
 	for name, v := range values {
 		if v != r.values[name] && !reloadableFlags[name] {
 			restartNeeded = append(restartNeeded, name)

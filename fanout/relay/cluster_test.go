@@ -66,32 +66,7 @@ type player struct {
 
 func startPlayer(t *testing.T, addr, key string) *player {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Play(); err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	p := &player{c: c, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for {
-			m, err := c.ReadMessage()
-			if err != nil {
-				p.err.Store(&err)
-				return
-			}
-			if m.Type == rtmp.TypeVideo && len(m.Payload) > 1 && m.Payload[1] == 1 {
-				p.frames.Add(1)
-				p.last.Store(time.Now().UnixNano())
-			}
-		}
-	}()
-	return p
+	return startStatusPlayer(t, addr, key).player
 }
 
 func (p *player) close() { p.c.Close(); <-p.done }
@@ -309,4 +284,121 @@ func TestLocalPublishReplacesPull(t *testing.T) {
 	e.publish(t, key, 2)
 	waitTag(t, tags, 2, 5*time.Second)
 	waitFor(t, 5*time.Second, "the pull stops", func() bool { return edge.Stats.Pulls.Load() == 0 })
+}
+
+// TestPullResumesAfterLocalPublisherLeaves: an edge pulls a stream for a
+// player; an encoder publishes the name on the edge itself and the pull
+// yields; a second player joins meanwhile; the encoder leaves (dropped or
+// unpublished) while both players stay: the edge pulls from the origin
+// again and both get the origin's frames on their connections.
+func TestPullResumesAfterLocalPublisherLeaves(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drop", true: "unpublish"}[clean], func(t *testing.T) {
+			o := startOrigin(t)
+			const key = "live/resume"
+			o.publish(t, key, 1)
+			e, edge := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+			before := playTags(t, e.addr, key)
+			waitTag(t, before, 1, 5*time.Second)
+
+			local := startLocalPublisher(t, e.addr, key, 2)
+			waitTag(t, before, 2, 5*time.Second)
+			waitFor(t, 5*time.Second, "the pull yields", func() bool { return len(edge.Pulling()) == 0 && playersOf(o, key) == 0 })
+			during := playTags(t, e.addr, key)
+			waitTag(t, during, 2, 5*time.Second)
+
+			local.halt()
+			time.Sleep(100 * time.Millisecond) // the last local frames arrive
+			drain(before)
+			drain(during)
+			left := time.Now()
+			if clean {
+				local.unpublish(t)
+			} else {
+				local.drop()
+			}
+			// The first frame after is the origin's: not the edge's own
+			// last GOP looped back through a forward the origin had not
+			// ended yet.
+			firstTag(t, before, 1, 4*time.Second)
+			firstTag(t, during, 1, 4*time.Second)
+			t.Logf("the origin's frames again %s after the local publisher left", time.Since(left).Round(time.Millisecond))
+			if got := edge.Pulling(); len(got) != 1 || got[0] != key {
+				t.Fatalf("pulling %q, want [%s]", got, key)
+			}
+			if got := playersOf(o, key); got != 1 {
+				t.Fatalf("the origin has %d players, want the edge's one pull", got)
+			}
+		})
+	}
+}
+
+// TestNoPullAfterLocalPublishWithoutViewers: a publish on an edge that
+// nobody watched there ends; its own forward is no viewer, so nothing is
+// pulled.
+func TestNoPullAfterLocalPublishWithoutViewers(t *testing.T) {
+	o := startOrigin(t)
+	const key = "live/unwatched"
+	e, edge := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+	local := startLocalPublisher(t, e.addr, key, 2)
+	waitFor(t, 5*time.Second, "forwarded to the origin", func() bool { return liveOn(o, key) })
+	local.drop()
+	time.Sleep(500 * time.Millisecond)
+	if n := edge.Stats.PullsStarted.Load(); n != 0 {
+		t.Fatalf("%d pulls started for a stream nobody watches here", n)
+	}
+}
+
+// drain empties s.
+func drain(s recordingSink) {
+	for {
+		select {
+		case <-s:
+		default:
+			return
+		}
+	}
+}
+
+// firstTag waits up to within for the next frame and wants it tagged tag.
+func firstTag(t *testing.T, s recordingSink, tag byte, within time.Duration) {
+	t.Helper()
+	select {
+	case got := <-s:
+		if got != tag {
+			t.Fatalf("the next frame came from %d, want %d", got, tag)
+		}
+	case <-time.After(within):
+		t.Fatalf("no frame within %s", within)
+	}
+}
+
+// TestPullAfterEncoderMovesToOrigin: an encoder publishes on an edge (the
+// edge forwards it to the origin) and then leaves it for the origin
+// itself; the edge's player stays and gets the origin's stream through the
+// resumed pull, and never the edge's own last frames looped back through
+// the origin.
+func TestPullAfterEncoderMovesToOrigin(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		t.Run(map[bool]string{false: "drop", true: "unpublish"}[clean], func(t *testing.T) {
+			o := startOrigin(t)
+			const key = "live/moves"
+			e, _ := startEdge(t, "127.0.0.1:0", originSet(t, o), 300*time.Millisecond)
+			local := startLocalPublisher(t, e.addr, key, 2)
+			waitFor(t, 5*time.Second, "forwarded to the origin", func() bool { return liveOn(o, key) })
+			tags := playTags(t, e.addr, key)
+			waitTag(t, tags, 2, 5*time.Second)
+			local.halt()
+			time.Sleep(100 * time.Millisecond)
+			drain(tags)
+			if clean {
+				local.unpublish(t)
+			} else {
+				local.drop()
+			}
+			waitFor(t, 2*time.Second, "the origin lets go of the edge's forward", func() bool { return !liveOn(o, key) })
+			o.publish(t, key, 3)
+			firstTag(t, tags, 3, 4*time.Second)
+		})
+	}
 }

@@ -28,6 +28,10 @@ type Edge struct {
 	Origins *Set
 	// Linger is how long a pull outlives its last viewer (DefaultLinger).
 	Linger time.Duration
+	// ConnectTimeout bounds each connection to an origin, pull or
+	// forward, up to its play or publish (DefaultOriginTimeout); past it
+	// the next origin of the stream's ranking is tried.
+	ConnectTimeout time.Duration
 	// TLSConfig is used for rtmps:// origins.
 	TLSConfig *tls.Config
 	// Log receives a line per pull and upstream change.
@@ -36,8 +40,10 @@ type Edge struct {
 	// Stats are the edge's running counters.
 	Stats EdgeStats
 
-	mu    sync.Mutex
-	pulls map[string]*pull
+	mu     sync.Mutex
+	closed bool // by Close: no more pulls
+	pulls  map[string]*pull
+	ending background // forwards of ended publishes saying goodbye
 }
 
 // EdgeStats count an edge's pulls and publishes forwarded upstream.
@@ -52,11 +58,20 @@ type EdgeStats struct {
 	ForwardedDropped atomic.Uint64
 }
 
-// pull is one stream being pulled, with the viewers that want it.
+// pull is one stream wanted on this edge, with the viewers that want it.
+// It pulls from the origin unless the stream is published here; when such
+// a local publisher leaves while viewers remain, the pull starts again.
 type pull struct {
-	key    string
-	refs   int
-	linger *time.Timer
+	key, query string // query: a viewer's, passed upstream
+	refs       int
+	linger     *time.Timer
+	run        *pullRun // the latest run, nil before the first
+	running    bool     // run is meant to be pulling (not stopped for a local publisher)
+}
+
+// pullRun is one Puller's run for a pull; a run starts only after the one
+// before it ended, so a stream never has two.
+type pullRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -67,6 +82,9 @@ func (e *Edge) Start() {
 	if e.Linger <= 0 {
 		e.Linger = DefaultLinger
 	}
+	if e.ConnectTimeout <= 0 {
+		e.ConnectTimeout = DefaultOriginTimeout
+	}
 	e.pulls = map[string]*pull{}
 	e.Hub.SetDemand(e)
 	e.Hub.OnPublish(e.forwardPublish)
@@ -74,25 +92,40 @@ func (e *Edge) Start() {
 
 // Want implements fanout.Demand: it starts the stream's pull at its first
 // viewer and holds it until release. A stream published on this edge is
-// not pulled.
+// not pulled while it is, but its viewers are counted, so that the pull
+// starts when the local publisher leaves.
 func (e *Edge) Want(key, query string) (release func()) {
-	if st := e.Hub.Stream(key); st != nil && st.PublishedLocally() {
-		return func() {}
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		return func() {}
+	}
 	p := e.pulls[key]
 	if p == nil {
-		p = e.startPull(key, query)
+		p = &pull{key: key}
 		e.pulls[key] = p
+	}
+	if query != "" {
+		// The newest viewer's token for the next run: the first want
+		// may be a tap's (no query), and tokens expire.
+		p.query = query
 	}
 	p.refs++
 	if p.linger != nil {
 		p.linger.Stop()
 		p.linger = nil
 	}
+	if !p.running && !e.publishedHere(key) {
+		e.startRun(p)
+	}
 	var once sync.Once
 	return func() { once.Do(func() { e.release(p) }) }
+}
+
+// publishedHere reports whether a client of this edge publishes key.
+func (e *Edge) publishedHere(key string) bool {
+	st := e.Hub.Stream(key)
+	return st != nil && st.PublishedLocally()
 }
 
 // release drops one viewer of p; the last one arms the linger.
@@ -109,31 +142,66 @@ func (e *Edge) release(p *pull) {
 			return
 		}
 		delete(e.pulls, p.key)
+		run, wasRunning := p.run, p.running
+		p.running = false
 		e.mu.Unlock()
-		p.cancel()
-		<-p.done
-		e.logf("edge: pull stopped, no viewers", "stream", p.key, "linger", e.Linger)
+		if run != nil {
+			run.cancel()
+			<-run.done
+		}
+		if wasRunning {
+			e.logf("edge: pull stopped, no viewers", "stream", p.key, "linger", e.Linger)
+		}
 	})
 }
 
-// startPull runs a Puller for key into a Source of the hub. Called with
-// e.mu held.
-func (e *Edge) startPull(key, query string) *pull {
+// localPublish stops key's pull, if any: a stream published here is
+// served from here, and pulling it too would only loop the edge's own
+// forward back. Its viewers stay counted.
+func (e *Edge) localPublish(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.pulls[key]; p != nil && p.running {
+		p.running = false
+		p.run.cancel()
+		e.logf("edge: pull yields to a local publisher", "stream", key)
+	}
+}
+
+// localEnded starts key's pull again if viewers remain after its local
+// publisher left: they keep their connections, as through a publisher's
+// reconnect, and get the origin's stream.
+func (e *Edge) localEnded(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p := e.pulls[key]; p != nil && p.refs > 0 && !p.running && !e.publishedHere(key) {
+		e.logf("edge: local publisher left, pulling again", "stream", key, "viewers", p.refs)
+		e.startRun(p)
+	}
+}
+
+// startRun runs a Puller for p into a Source of the hub, once the run
+// before it ended. Called with e.mu held.
+func (e *Edge) startRun(p *pull) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pull{key: key, cancel: cancel, done: make(chan struct{})}
-	sink := &sourceSink{hub: e.Hub, key: key, cancel: cancel, edge: e}
-	puller := &Puller{Key: key, Query: query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, Log: e.Log,
-		Connected: sink.upstream}
+	prev := p.run
+	run := &pullRun{cancel: cancel, done: make(chan struct{})}
+	p.run, p.running = run, true
+	sink := &sourceSink{hub: e.Hub, key: p.key, cancel: cancel, edge: e}
+	puller := &Puller{Key: p.key, Query: p.query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, Log: e.Log,
+		ConnectTimeout: e.ConnectTimeout, Connected: sink.upstream}
 	e.Stats.Pulls.Add(1)
 	e.Stats.PullsStarted.Add(1)
-	e.logf("edge: pull started", "stream", key)
+	e.logf("edge: pull started", "stream", p.key)
 	go func() {
-		defer close(p.done)
+		defer close(run.done)
 		defer e.Stats.Pulls.Add(-1)
+		if prev != nil {
+			<-prev.done
+		}
 		puller.Run(ctx)
 		sink.close()
 	}()
-	return p
 }
 
 // Pulling returns the keys of the streams being pulled now, sorted.
@@ -141,25 +209,31 @@ func (e *Edge) Pulling() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	keys := make([]string, 0, len(e.pulls))
-	for k := range e.pulls {
-		keys = append(keys, k)
+	for k, p := range e.pulls {
+		if p.running {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys
 }
 
-// Close stops every pull.
+// Close stops every pull and waits for the forwards of ended publishes.
 func (e *Edge) Close() {
+	defer e.ending.Wait()
 	e.mu.Lock()
 	pulls := e.pulls
 	e.pulls = map[string]*pull{}
+	e.closed = true
 	e.mu.Unlock()
 	for _, p := range pulls {
 		if p.linger != nil {
 			p.linger.Stop()
 		}
-		p.cancel()
-		<-p.done
+		if p.run != nil {
+			p.run.cancel()
+			<-p.run.done
+		}
 	}
 }
 
@@ -213,6 +287,14 @@ func (s *sourceSink) WriteMessage(m *rtmp.Message) error {
 	return err
 }
 
+// Unpublished implements Unpublisher: the origin's publisher stopped, so
+// the edge's players hear it at once, as the origin's do.
+func (s *sourceSink) Unpublished() {
+	if s.src != nil {
+		s.src.Unpublish()
+	}
+}
+
 func (s *sourceSink) close() {
 	if s.src != nil {
 		s.src.Close()
@@ -221,25 +303,34 @@ func (s *sourceSink) close() {
 
 // forwardPublish is the edge's publish hook: a stream published here goes
 // to its owning origin too, moving down the ranking when one fails.
-func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func()) {
+func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func(clean bool)) {
 	key := st.Key()
+	e.localPublish(key)
 	path := key
 	if query != "" {
 		path += "?" + query
 	}
-	f := &Forwarder{TLSConfig: e.TLSConfig, Log: e.Log, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+	f := &Forwarder{Stream: key, TLSConfig: e.TLSConfig, Log: e.Log, ConnectTimeout: e.ConnectTimeout, DeadAfter: DefaultDeadAfter,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 		Next: func(failed string) string { return nextOrigin(e.Origins.Rank(key), path, failed) }}
 	e.Stats.Forwards.Add(1)
 	f.Start()
 	untap := st.AddTap(&forwardTap{f})
-	return func() {
-		untap()
-		f.Close()
-		e.Stats.Forwards.Add(-1)
-		e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
-		e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
-		e.Stats.ForwardedBytes.Add(f.Stats.Bytes.Load())
-		e.Stats.ForwardedDropped.Add(f.Stats.Dropped.Load())
+	return func(clean bool) {
+		untap() // first: the forward's own tap is no viewer for localEnded
+		// In the background: a hook must not block, and a goodbye waits
+		// for the origin (up to about a second).
+		e.ending.Go(func() {
+			f.stopFor(clean)
+			// Only now: a pull started while the origin still had this
+			// edge's forward would get the edge's own stream back.
+			e.localEnded(key)
+			e.Stats.Forwards.Add(-1)
+			e.Stats.ForwardConnects.Add(f.Stats.Connects.Load())
+			e.Stats.ForwardFailures.Add(f.Stats.Failures.Load())
+			e.Stats.ForwardedBytes.Add(f.Stats.Bytes.Load())
+			e.Stats.ForwardedDropped.Add(f.Stats.Dropped.Load())
+		})
 	}
 }
 

@@ -12,6 +12,12 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
+// DefaultForwardTimeout bounds a forward's connection to its target up to
+// the publish's acceptance: far longer than any answering ingest needs
+// over the internet (a few round trips plus TLS), short enough that a dead
+// one is given up and retried in seconds.
+const DefaultForwardTimeout = 5 * time.Second
+
 // Forwarder pushes one published stream to a target (another bbllive, a
 // CDN ingest, a platform), reconnecting with backoff. It never holds up
 // the local stream: WriteMessage only copies into a bounded queue, and a
@@ -20,6 +26,9 @@ import (
 type Forwarder struct {
 	// URL is the target, rtmp:// or rtmps://host/app/name[?query].
 	URL string
+	// Stream is the local stream's key, for the logs (which show the
+	// target redacted).
+	Stream string
 	// Next, when set, picks each connection's target instead of URL: it
 	// gets the URL whose connection just failed ("" at first), so an edge
 	// moves a publish to the next origin of the stream's ranking.
@@ -30,6 +39,16 @@ type Forwarder struct {
 	// (defaults 1 s and 30 s); it doubles after each failed attempt and
 	// resets once a connection has carried media.
 	MinBackoff, MaxBackoff time.Duration
+	// ConnectTimeout bounds each connection's dial, RTMP handshake,
+	// connect and publish (DefaultForwardTimeout): a target that never
+	// answers counts as a failure and is retried after the backoff.
+	ConnectTimeout time.Duration
+	// DeadAfter, when set, ends a connection whose target has not
+	// acknowledged anything for this long (detectDeadPeer), so a target
+	// that died or was cut off is left in seconds rather than when the
+	// socket buffer fills and a write times out. An edge sets it for its
+	// origins; a far ingest may be slow to acknowledge and goes without.
+	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// targets.
 	TLSConfig *tls.Config
 	// Log, when set, receives a line per connect and loss.
@@ -48,7 +67,12 @@ type Forwarder struct {
 	wake     chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
+	clean    atomic.Bool // stopped by Unpublish: say goodbye
 }
+
+// unpublishWait bounds Unpublish's goodbye: sending what is queued, the
+// unpublish, and the target's close.
+const unpublishWait = time.Second
 
 // ForwardStats count what a forwarder did.
 type ForwardStats struct {
@@ -69,6 +93,9 @@ func (f *Forwarder) Start() {
 	if f.MaxBackoff < f.MinBackoff {
 		f.MaxBackoff = 30 * time.Second
 	}
+	if f.ConnectTimeout <= 0 {
+		f.ConnectTimeout = DefaultForwardTimeout
+	}
 	f.wake = make(chan struct{}, 1)
 	f.done = make(chan struct{})
 	f.skipping = true // a target starts at a keyframe
@@ -77,10 +104,32 @@ func (f *Forwarder) Start() {
 	go f.run(ctx)
 }
 
-// Close stops the forwarder and waits for its connection to close.
+// Close stops the forwarder and waits for its connection to close. The
+// target sees its publisher lost, as if the connection dropped: it keeps
+// its players through its grace for a return. Use it when the local
+// publisher was lost.
 func (f *Forwarder) Close() {
 	f.stop()
 	<-f.done
+}
+
+// Unpublish stops the forwarder as the end of the stream: what is queued
+// is sent, then a clean unpublish, so the target ends the stream at once
+// (its players are told) instead of waiting out a lost publisher. It waits
+// up to about a second for that before closing the connection.
+func (f *Forwarder) Unpublish() {
+	f.clean.Store(true)
+	f.Close()
+}
+
+// stopFor is Unpublish when clean, else Close: how a hook's stop mirrors
+// the way the local publisher ended.
+func (f *Forwarder) stopFor(clean bool) {
+	if clean {
+		f.Unpublish()
+	} else {
+		f.Close()
+	}
 }
 
 // WriteMessage queues a copy of m for the target; it never blocks.
@@ -170,15 +219,22 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	if target == "" {
 		return false, errors.New("no target")
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, f.ConnectTimeout)
 	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, target)
 	cancel()
 	if err != nil {
 		return false, err
 	}
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	if f.DeadAfter > 0 {
+		if err := detectDeadPeer(c.Conn(), f.DeadAfter); err != nil {
+			f.logf("forward: a dead target will be noticed late", "target", redact(target), "err", err)
+		}
+	}
+	dl := &sessionDeadline{c: c}
+	stop := context.AfterFunc(ctx, func() { dl.end(f.clean.Load()) })
 	defer stop()
+	c.Timeout = f.ConnectTimeout
 	if err := c.Publish(); err != nil {
 		return false, err
 	}
@@ -186,14 +242,18 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	f.Stats.Connected.Store(true)
 	defer f.Stats.Connected.Store(false)
 	f.logf("forward: publishing", "target", redact(target))
-	go discard(c) // acknowledgements and the like; a read error ends nothing here
+	read := make(chan struct{})
+	go func() { // acknowledgements and the like; a read error ends nothing here
+		defer close(read)
+		discard(c)
+	}()
 	f.mu.Lock()
 	head := []*rtmp.Message{f.meta, f.videoSeq, f.audioSeq}
 	f.queue, f.queued, f.skipping = nil, 0, true // a new connection starts at a keyframe
 	f.mu.Unlock()
 	for _, m := range head {
 		if m != nil {
-			if err := f.send(c, m); err != nil {
+			if err := f.send(dl, m); err != nil {
 				return false, err
 			}
 		}
@@ -204,7 +264,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		f.queue, f.queued = nil, 0
 		f.mu.Unlock()
 		for _, m := range batch {
-			if err := f.send(c, m); err != nil {
+			if err := f.send(dl, m); err != nil {
 				return carried, err
 			}
 			carried = true
@@ -212,16 +272,80 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		if err := c.Flush(); err != nil {
 			return carried, err
 		}
+		if ctx.Err() != nil && f.clean.Load() {
+			// The queue was sent above (the stream's last messages
+			// came before Unpublish); now the goodbye.
+			return carried, goodbye(dl, read)
+		}
 		select {
 		case <-ctx.Done():
-			return carried, ctx.Err()
+			if !f.clean.Load() {
+				return carried, ctx.Err()
+			}
 		case <-f.wake:
 		}
 	}
 }
 
-func (f *Forwarder) send(c *rtmp.Client, m *rtmp.Message) error {
-	c.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+// goodbye ends a publish cleanly: the unpublish, then a half-close, then
+// the target's close (read ends), so the commands are read before the
+// connection goes (closing with unread input would reset it), all within
+// unpublishWait.
+func goodbye(dl *sessionDeadline, read <-chan struct{}) error {
+	// Again: a Publish that was still waiting when the forwarder stopped
+	// cleared the read deadline as it returned, and the AfterFunc that
+	// sets it may not have run yet.
+	dl.end(true)
+	c := dl.c
+	if err := c.Unpublish(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn().(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	<-read
+	return nil
+}
+
+// sessionDeadline keeps a forward's write deadlines and its end from
+// racing: once the forwarder stops, no send may push the deadline out
+// again.
+type sessionDeadline struct {
+	c      *rtmp.Client
+	mu     sync.Mutex
+	ending bool
+	until  time.Time // a goodbye's deadline, set by the first end
+}
+
+// end stops the session: at once (closing the connection), or, for a
+// goodbye, within unpublishWait of the first call.
+func (d *sessionDeadline) end(goodbye bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ending = true
+	if !goodbye {
+		d.c.Close()
+		return
+	}
+	if d.until.IsZero() {
+		d.until = time.Now().Add(unpublishWait)
+	}
+	d.c.Conn().SetDeadline(d.until)
+}
+
+// writing sets the deadline of the next write, unless the session is
+// ending (its deadline stands).
+func (d *sessionDeadline) writing() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ending {
+		d.c.Conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	}
+}
+
+func (f *Forwarder) send(dl *sessionDeadline, m *rtmp.Message) error {
+	dl.writing()
+	c := dl.c
 	out := *m
 	if err := c.WriteMessage(&out); err != nil {
 		return err
@@ -241,7 +365,11 @@ func discard(c *rtmp.Client) {
 }
 
 func (f *Forwarder) logf(msg string, args ...any) {
-	if f.Log != nil {
-		f.Log.Info(msg, args...)
+	if f.Log == nil {
+		return
 	}
+	if f.Stream != "" {
+		args = append([]any{"stream", f.Stream}, args...)
+	}
+	f.Log.Info(msg, args...)
 }

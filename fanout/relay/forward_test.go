@@ -171,9 +171,14 @@ func TestForwardRefusedTargetRetries(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
-		"rtmp://h/live/x?token=secret": "rtmp://h/live/x?…",
-		"rtmp://u:p@h/live/x":          "rtmp://h/live/x",
-		"rtmp://h/live/x":              "rtmp://h/live/x",
+		"rtmp://h/live/x?token=secret":       "rtmp://h/live/…?…",
+		"rtmp://u:p@h/live/x":                "rtmp://h/live/…",
+		"rtmp://h/live/x":                    "rtmp://h/live/…",
+		"rtmp://live.twitch.tv/app/live_1_k": "rtmp://live.twitch.tv/app/…",
+		"rtmps://h/{app}/{name}?key=k":       "rtmps://h/{app}/{name}?…",
+		"rtmps://h/app2/{name}_hd":           "rtmps://h/app2/{name}_hd",
+		"rtmp://h:1935":                      "rtmp://h:1935",
+		"rtmp://h/":                          "rtmp://h/",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)

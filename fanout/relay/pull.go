@@ -11,10 +11,23 @@ import (
 	"github.com/bbllive/bbllive/rtmp"
 )
 
+// DefaultOriginTimeout bounds an edge's connection to an origin — the TCP
+// connect, the RTMP handshake, connect and play (or publish) — so that an
+// origin that is down without refusing (a blackholed address, a host that
+// accepts and never answers) costs a failover about a second.
+const DefaultOriginTimeout = time.Second
+
 // Sink receives a pulled stream's media and data messages as a publisher's
 // would arrive (the payload is only valid during the call).
 type Sink interface {
 	WriteMessage(m *rtmp.Message) error
+}
+
+// Unpublisher is a Sink that hears when the upstream's publisher
+// unpublished on purpose (NetStream.Play.UnpublishNotify), so that it can
+// end the stream for its own players at once.
+type Unpublisher interface {
+	Unpublished()
 }
 
 // Puller plays one stream from its owning origin and feeds it to a Sink;
@@ -28,9 +41,14 @@ type Puller struct {
 	Origins *Set
 	// Sink receives every message.
 	Sink Sink
-	// ConnectTimeout bounds dialling, the handshake and play (default 1 s:
-	// a dead owner must not hold the failover up).
+	// ConnectTimeout bounds dialling, the handshake and play
+	// (DefaultOriginTimeout: a dead owner must not hold the failover up).
 	ConnectTimeout time.Duration
+	// DeadAfter is how long the origin may stop answering at the TCP
+	// level (probes and data unacknowledged) before its connection is
+	// given up (DefaultDeadAfter): a host that died or was cut off while
+	// the pull played sends no reset, and would hold the pull for minutes.
+	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// origins (nil: the system roots).
 	TLSConfig *tls.Config
 	// Log, when set, receives a line per upstream change.
@@ -60,16 +78,22 @@ func (p *Puller) Run(ctx context.Context) error {
 			}
 			p.logf("pull: upstream lost", "stream", p.Key, "origin", o.URL, "err", err)
 			last = o.Addr
+			if errors.Is(err, errUnpublished) {
+				// The origin is fine and its publisher stopped: the
+				// stream, if it starts again, starts on its owner, not
+				// on the next origin (which would only wait out its
+				// play-wait). Start the ranking over, after a breath.
+				last, ok = "", true
+				pause(ctx, unpublishedPause)
+				break
+			}
 			if errors.Is(err, errPlayed) {
 				ok = true // it played: start the next round at once
 				break
 			}
 		}
 		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			pause(ctx, time.Second)
 		}
 	}
 	return nil
@@ -77,6 +101,22 @@ func (p *Puller) Run(ctx context.Context) error {
 
 // errPlayed marks an upstream that played before it failed.
 var errPlayed = errors.New("upstream ended")
+
+// errUnpublished marks an upstream whose publisher unpublished on purpose
+// (it wraps errPlayed).
+var errUnpublished = fmt.Errorf("%w: %s", errPlayed, rtmp.CodePlayUnpublish)
+
+// unpublishedPause is the wait before playing a stream again from the
+// start of its ranking after its origin said it was unpublished.
+const unpublishedPause = 200 * time.Millisecond
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
 
 // rotateAfter moves the origin addr, if present, to the end of ranked.
 func rotateAfter(ranked []Origin, addr string) []Origin {
@@ -92,7 +132,7 @@ func rotateAfter(ranked []Origin, addr string) []Origin {
 func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 	timeout := p.ConnectTimeout
 	if timeout <= 0 {
-		timeout = time.Second
+		timeout = DefaultOriginTimeout
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	c, err := (&rtmp.Dialer{TLSConfig: p.TLSConfig}).Dial(dctx, o.URL+"/"+p.streamPath())
@@ -103,6 +143,13 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	dead := p.DeadAfter
+	if dead <= 0 {
+		dead = DefaultDeadAfter
+	}
+	if err := detectDeadPeer(c.Conn(), dead); err != nil {
+		p.logf("pull: a dead origin will be noticed late", "stream", p.Key, "origin", o.URL, "err", err)
+	}
 	c.Timeout = timeout
 	if err := c.Play(); err != nil {
 		return fmt.Errorf("play: %w", err)
@@ -117,7 +164,16 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 			return fmt.Errorf("%w: %w", errPlayed, err)
 		}
 		if !relayed(m) {
-			if code := statusCode(m); code == rtmp.CodePlayUnpublish || code == rtmp.CodePlayStreamNotFound {
+			code := statusCode(m)
+			if code == rtmp.CodePlayUnpublish {
+				if u, ok := p.Sink.(Unpublisher); ok {
+					u.Unpublished() // the stream is over: tell this edge's players now
+				}
+			}
+			if code == rtmp.CodePlayUnpublish {
+				return errUnpublished
+			}
+			if code == rtmp.CodePlayStreamNotFound {
 				return fmt.Errorf("%w: %s", errPlayed, code)
 			}
 			continue

@@ -108,3 +108,52 @@ func TestPullOverRTMPS(t *testing.T) {
 	go p.Run(pctx)
 	waitTag(t, sink, 7, 5*time.Second)
 }
+
+// TestPullLeavesAnOriginThatWentSilent: the owner of a pulled stream is
+// cut off while it plays (its link goes down: no reset, no answer); the
+// pull notices within DefaultDeadAfter and moves to the next origin, and
+// the edge's player gets media again on its connection.
+func TestPullLeavesAnOriginThatWentSilent(t *testing.T) {
+	owner, cut := originBehindLink(t)
+	next := startOrigin(t)
+	set := setOf(t, owner.addr, next.addr)
+	key := keyOwnedBy(t, set, owner.addr)
+	owner.publish(t, key, 1)
+	next.publish(t, key, 2)
+	e, _ := startEdge(t, "127.0.0.1:0", set, time.Second)
+	tags := playTags(t, e.addr, key)
+	waitTag(t, tags, 1, 5*time.Second)
+	cut()
+	start := time.Now()
+	waitTag(t, tags, 2, DefaultDeadAfter+3*time.Second)
+	t.Logf("media from the next origin %s after the owner was cut off", time.Since(start).Round(time.Millisecond))
+}
+
+// TestPullFindsARestartedStreamOnItsOwner: the stream's publisher on its
+// owning origin unpublishes and starts again; the edge's pull looks for it
+// on the owner again (not on the next origin, which would keep it waiting
+// out that origin's play-wait), and the edge's player gets the new
+// publisher's frames within a second or so.
+func TestPullFindsARestartedStreamOnItsOwner(t *testing.T) {
+	o1, o2 := startOrigin(t), startOrigin(t)
+	set := setOf(t, o1.addr, o2.addr)
+	key := keyOwnedBy(t, set, o1.addr)
+	first := startLocalPublisher(t, o1.addr, key, 1)
+	e, edge := startEdge(t, "127.0.0.1:0", set, time.Second)
+	p := startStatusPlayer(t, e.addr, key)
+	waitFor(t, 5*time.Second, "the edge's player gets video", func() bool { return p.frames.Load() > 0 })
+	first.unpublish(t)
+	p.waitCode(t, rtmp.CodePlayUnpublish, 2*time.Second)
+	time.Sleep(300 * time.Millisecond) // the encoder's restart takes a moment
+	frames := p.frames.Load()
+	restarted := time.Now()
+	startLocalPublisher(t, o1.addr, key, 3)
+	waitFor(t, 2*time.Second, "the restarted stream reaches the edge's player", func() bool { return p.frames.Load() > frames })
+	t.Logf("the restarted stream on the edge %s after it started again", time.Since(restarted).Round(time.Millisecond))
+	if n := edge.Stats.UpstreamChanges.Load(); n > 3 {
+		t.Errorf("%d upstream changes: the pull spins on the ended stream", n)
+	}
+	if playersOf(o2, key) != 0 {
+		t.Error("the pull waits on the origin that never had the stream")
+	}
+}

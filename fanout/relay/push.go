@@ -5,28 +5,61 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bbllive/bbllive/fanout"
 )
 
-// Pushes forwards every stream published on a hub to each of Targets,
-// one Forwarder per stream and target: the target's failure only costs
-// its own reconnects, never the local stream.
+// Pushes forwards every stream published on a hub to the targets of the
+// rules matching it, one Forwarder per stream and target: the target's
+// failure only costs its own reconnects, never the local stream.
+//
+// Targets are URL templates: rtmp:// or rtmps://host[:port]/app/name,
+// where {app} and {name} are the published stream's; a URL without a path
+// gets "/{app}/{name}". The publisher's query is appended.
 type Pushes struct {
-	// Targets are URL templates: rtmp:// or rtmps://host[:port]/app/name,
-	// where {app} and {name} are the published stream's; a URL without a
-	// path gets "/{app}/{name}". The publisher's query is appended.
-	Targets []string
 	// TLSConfig is used for rtmps:// targets.
 	TLSConfig *tls.Config
 	// Log receives a line per connect and loss.
 	Log *slog.Logger
+	// ConnectTimeout is each Forwarder's (DefaultForwardTimeout when 0).
+	ConnectTimeout time.Duration
+
+	ending background // forwarders saying goodbye
 
 	mu     sync.Mutex
+	rules  []Rule
+	order  []string                // every template ever in a rule, first seen first
 	totals map[string]*TargetStats // by target template
 	live   map[*Forwarder]string   // running, with their template
+}
+
+// SetRules replaces the forwarding rules. Streams published from now on
+// follow the new rules; forwards running keep going until their stream
+// ends. It is safe to call while streams are being published.
+func (ps *Pushes) SetRules(rules []Rule) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.init()
+	ps.rules = slices.Clone(rules)
+	for _, r := range rules {
+		for _, t := range r.Targets {
+			ps.total(t)
+		}
+	}
+}
+
+// Wait waits for the forwarders of streams that ended to finish.
+func (ps *Pushes) Wait() { ps.ending.Wait() }
+
+// Rules returns the rules in force.
+func (ps *Pushes) Rules() []Rule {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Clone(ps.rules)
 }
 
 // TargetStats are one target's counters over every stream pushed to it.
@@ -72,25 +105,34 @@ func TargetURL(template, key, query string) string {
 	return u
 }
 
-// Hook is the fanout.PublishHook that starts a stream's forwarders.
-func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
-	if len(ps.Targets) == 0 {
+// Hook is the fanout.PublishHook that starts a stream's forwarders, one
+// per target of the rules matching it.
+func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func(clean bool)) {
+	ps.mu.Lock()
+	targets := TargetsFor(ps.rules, st.Key())
+	ps.mu.Unlock()
+	if len(targets) == 0 {
 		return nil
 	}
 	var fs []*Forwarder
 	var untaps []func()
-	for _, tmpl := range ps.Targets {
-		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), TLSConfig: ps.TLSConfig, Log: ps.Log}
+	for _, tmpl := range targets {
+		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), Stream: st.Key(), TLSConfig: ps.TLSConfig, Log: ps.Log,
+			ConnectTimeout: ps.ConnectTimeout}
 		ps.track(f, tmpl)
 		f.Start()
 		untaps = append(untaps, st.AddTap(&forwardTap{f}))
 		fs = append(fs, f)
 	}
-	return func() {
+	return func(clean bool) {
 		for i, f := range fs {
 			untaps[i]()
-			f.Close()
-			ps.untrack(f)
+			// In the background: a hook must not block, and a goodbye
+			// waits for its target (up to about a second).
+			ps.ending.Go(func() {
+				f.stopFor(clean)
+				ps.untrack(f)
+			})
 		}
 	}
 }
@@ -98,10 +140,15 @@ func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func()) {
 func (ps *Pushes) track(f *Forwarder, tmpl string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.init()
+	ps.live[f] = tmpl
+}
+
+// init makes the maps. Called with ps.mu held.
+func (ps *Pushes) init() {
 	if ps.live == nil {
 		ps.live, ps.totals = map[*Forwarder]string{}, map[string]*TargetStats{}
 	}
-	ps.live[f] = tmpl
 }
 
 // untrack folds a finished forwarder's counters into its target's totals.
@@ -120,6 +167,7 @@ func (ps *Pushes) total(tmpl string) *TargetStats {
 	if t == nil {
 		t = &TargetStats{Target: redact(tmpl)}
 		ps.totals[tmpl] = t
+		ps.order = append(ps.order, tmpl)
 	}
 	return t
 }
@@ -132,16 +180,18 @@ func addStats(t *TargetStats, f *Forwarder) {
 	t.Drops += f.Stats.Dropped.Load()
 }
 
-// Stats returns every target's counters, in the order of Targets.
+// Stats returns every target's counters, in the order the rules first
+// named them; a target dropped from the rules by SetRules keeps its line.
+// Templates that differ only in what redaction hides (a query's stream
+// key) share one line, as they share one metric label.
 func (ps *Pushes) Stats() []TargetStats {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if ps.totals == nil {
-		ps.live, ps.totals = map[*Forwarder]string{}, map[string]*TargetStats{}
-	}
-	out := make([]TargetStats, 0, len(ps.Targets))
-	for _, tmpl := range ps.Targets {
-		t := *ps.total(tmpl)
+	ps.init()
+	var out []TargetStats
+	index := map[string]int{} // by redacted target
+	for _, tmpl := range ps.order {
+		t := *ps.totals[tmpl]
 		for f, tm := range ps.live {
 			if tm != tmpl {
 				continue
@@ -152,7 +202,22 @@ func (ps *Pushes) Stats() []TargetStats {
 				t.Connected++
 			}
 		}
+		if i, ok := index[t.Target]; ok {
+			mergeStats(&out[i], t)
+			continue
+		}
+		index[t.Target] = len(out)
 		out = append(out, t)
 	}
 	return out
+}
+
+func mergeStats(into *TargetStats, t TargetStats) {
+	into.Connects += t.Connects
+	into.Failures += t.Failures
+	into.Messages += t.Messages
+	into.Bytes += t.Bytes
+	into.Drops += t.Drops
+	into.Connected += t.Connected
+	into.Forwarding += t.Forwarding
 }

@@ -36,3 +36,23 @@ var (
 	streamKey = regexp.MustCompile(`^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$`)
 	safeQuery = regexp.MustCompile(`^[A-Za-z0-9._~=&-]*$`)
 )
+
+// FuzzForwardRule: any -forward value parses or is refused, never panics;
+// an accepted rule reads back from its String as itself and matches keys
+// without panicking.
+func FuzzForwardRule(f *testing.F) {
+	for _, s := range []string{"rtmp://a", "live=rtmp://a,rtmps://b/{name}", "live/c*=rtmp://a/x/y?key=1", "=rtmp://a", "[=rtmp://a", "a=b=rtmp://c"} {
+		f.Add(s, "live/x")
+	}
+	f.Fuzz(func(t *testing.T, v, key string) {
+		r, err := ParseRule(v)
+		if err != nil {
+			return
+		}
+		again, err := ParseRule(r.String())
+		if err != nil || again.Pattern != r.Pattern || strings.Join(again.Targets, ",") != strings.Join(r.Targets, ",") {
+			t.Fatalf("ParseRule(%q) = %+v; its String %q reads back as %+v, %v", v, r, r.String(), again, err)
+		}
+		r.Matches(key)
+	})
+}

@@ -43,7 +43,8 @@ func TestPushesToLocalServerAndSurvivesDeadTargets(t *testing.T) {
 	}
 	refusing := ln.Addr().String()
 	ln.Close() // nothing listens: connects are refused
-	pushes := &Pushes{Targets: []string{"rtmp://" + good.addr, "rtmp://" + refusing, "rtmp://" + dying.addr + "/{app}/{name}"}}
+	pushes := &Pushes{}
+	pushes.SetRules([]Rule{{Targets: []string{"rtmp://" + good.addr, "rtmp://" + refusing, "rtmp://" + dying.addr + "/{app}/{name}"}}})
 	local := startOrigin(t)
 	local.hub.OnPublish(pushes.Hook)
 
