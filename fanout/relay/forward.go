@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,21 @@ type Forwarder struct {
 	videoSeq *rtmp.Message
 	audioSeq *rtmp.Message
 	skipping bool // dropping until the next keyframe
+	// gop is the stream's media since its newest keyframe (at most
+	// QueueBytes): the first connection starts with it, so a target
+	// hears the keyframe that came while it was being dialled rather
+	// than waiting up to a GOP for the next one. It shares its messages
+	// with the queue.
+	gop      []*rtmp.Message
+	gopBytes int
+	// sent is set once a connection carried media. A reconnect then
+	// starts at the next keyframe, not the current GOP: the target's
+	// players, kept through its grace, saw part of that GOP already,
+	// and playing it again would add its length to their latency.
+	sent bool
+	// sawVideo: until a stream shows video, every audio frame is a place
+	// to start (an audio-only stream has no keyframes), as in fanout.
+	sawVideo bool
 	wake     chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -151,6 +167,9 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 	default:
 		header = false
 	}
+	if m.Type == rtmp.TypeVideo {
+		f.sawVideo = true
+	}
 	if header {
 		// Kept for the next connection, and sent on this one whatever
 		// is being skipped: a header that arrives after the connection
@@ -158,7 +177,9 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 		f.push(c)
 		return nil
 	}
-	if m.Type == rtmp.TypeVideo && rtmp.IsKeyframe(m.Payload) {
+	start := f.isStart(c)
+	f.keep(c, start)
+	if start {
 		f.skipping = false
 	}
 	if f.skipping || f.queued+len(c.Payload) > f.QueueBytes {
@@ -173,6 +194,35 @@ func (f *Forwarder) WriteMessage(m *rtmp.Message) error {
 	}
 	f.push(c)
 	return nil
+}
+
+// keep adds media message c to the GOP a new connection starts with: a
+// keyframe begins it again, and a GOP larger than the queue is given up
+// until the next keyframe. Called with f.mu held.
+func (f *Forwarder) keep(c *rtmp.Message, start bool) {
+	switch {
+	case f.sent: // only the first connection needs it
+	case start:
+		clear(f.gop)
+		f.gop, f.gopBytes = append(f.gop[:0], c), len(c.Payload)
+	case len(f.gop) == 0:
+	case f.gopBytes+len(c.Payload) > f.QueueBytes:
+		clear(f.gop)
+		f.gop, f.gopBytes = f.gop[:0], 0
+	default:
+		f.gop = append(f.gop, c)
+		f.gopBytes += len(c.Payload)
+	}
+}
+
+// isStart says whether a target may start at media message c: a
+// keyframe, or any audio frame of a stream that has shown no video.
+// Called with f.mu held.
+func (f *Forwarder) isStart(c *rtmp.Message) bool {
+	if c.Type == rtmp.TypeVideo {
+		return rtmp.IsKeyframe(c.Payload)
+	}
+	return c.Type == rtmp.TypeAudio && !f.sawVideo
 }
 
 // push queues c and wakes the sender. Called with f.mu held.
@@ -249,7 +299,12 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	}()
 	f.mu.Lock()
 	head := []*rtmp.Message{f.meta, f.videoSeq, f.audioSeq}
-	f.queue, f.queued, f.skipping = nil, 0, true // a new connection starts at a keyframe
+	// A connection starts at a keyframe: on the first, the current
+	// GOP's, when there is one; else the next.
+	f.queue, f.queued, f.skipping = nil, 0, true
+	if !f.sent && len(f.gop) > 0 {
+		f.queue, f.queued, f.skipping = slices.Clone(f.gop), f.gopBytes, false
+	}
 	f.mu.Unlock()
 	for _, m := range head {
 		if m != nil {
@@ -268,6 +323,12 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 				return carried, err
 			}
 			carried = true
+		}
+		if carried && !f.sent {
+			f.mu.Lock()
+			f.sent = true
+			f.gop, f.gopBytes = nil, 0
+			f.mu.Unlock()
 		}
 		if err := c.Flush(); err != nil {
 			return carried, err

@@ -185,3 +185,106 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardStartsWithTheCurrentGOP: the keyframe a stream sent while its
+// forward was still connecting reaches the target, which then plays at
+// once instead of a GOP later. The stream here has one keyframe and no
+// other for the test's length, so without it the target never plays.
+func TestForwardStartsWithTheCurrentGOP(t *testing.T) {
+	target := startOrigin(t)
+	const key = "live/firstgop"
+	f := &Forwarder{URL: "rtmp://" + target.addr + "/" + key}
+	f.Start()
+	defer f.Close()
+	frame := func(kind, tag byte) *rtmp.Message {
+		p := make([]byte, 512)
+		copy(p, []byte{kind, 1, 0, 0, 0})
+		p[len(p)-1] = tag
+		return &rtmp.Message{Type: rtmp.TypeVideo, Payload: p}
+	}
+	f.WriteMessage(&rtmp.Message{Type: rtmp.TypeVideo, Payload: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}})
+	f.WriteMessage(frame(0x17, 7)) // before the forward can have connected
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := uint32(1); ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			m := frame(0x27, 8)
+			m.Timestamp = i * 20
+			f.WriteMessage(m)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.Stats.Connected.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the forward did not connect within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sink := playTags(t, target.addr, key)
+	select {
+	case tag := <-sink:
+		if tag != 7 {
+			t.Fatalf("the target's first frame is tagged %d, want the keyframe (7)", tag)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the target played nothing: the forward dropped the keyframe sent while it connected")
+	}
+	waitTag(t, sink, 8, 2*time.Second)
+}
+
+// TestForwardAudioOnlyStream: a radio stream has no keyframes; each of its
+// audio frames is a place to start, so it is forwarded, not skipped
+// forever waiting for a keyframe that never comes.
+func TestForwardAudioOnlyStream(t *testing.T) {
+	target := startOrigin(t)
+	const key = "live/radio"
+	f := &Forwarder{URL: "rtmp://" + target.addr + "/" + key}
+	f.Start()
+	defer f.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		f.WriteMessage(&rtmp.Message{Type: rtmp.TypeAudio, Payload: []byte{0xaf, 0, 0x12, 0x10}}) // AAC header
+		for i := uint32(0); ; i++ {
+			f.WriteMessage(&rtmp.Message{Type: rtmp.TypeAudio, Timestamp: i * 23, Payload: []byte{0xaf, 1, 0x21, byte(i)}})
+			select {
+			case <-stop:
+				return
+			case <-time.After(23 * time.Millisecond):
+			}
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.Stats.Connected.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the forward did not connect within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rtmp.Dial(ctx, "rtmp://"+target.addr+"/"+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	c.Conn().SetDeadline(time.Now().Add(3 * time.Second)) // after Play, which sets its own
+	frames := 0
+	for frames < 10 {
+		m, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d audio frames from the target: %v", frames, err)
+		}
+		if m.Type == rtmp.TypeAudio && len(m.Payload) > 1 && m.Payload[1] == 1 {
+			frames++
+		}
+	}
+}
