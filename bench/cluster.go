@@ -175,9 +175,8 @@ type ClusterResult struct {
 	EdgeTier   TierFigures   `json:"edge_tier"`
 	Upstreams  UpstreamCheck `json:"upstreams"`
 	// OwnersReadyMs is how long after its publisher was accepted the last
-	// stream had a keyframe on its owning origin; the players start then.
-	// Through an edge's forward it is up to a GOP: the forward starts at
-	// the publish's next keyframe.
+	// stream had a keyframe on its owning origin; the players start then
+	// (an edge's forward of a publish brings the keyframe it began with).
 	OwnersReadyMs float64 `json:"owners_ready_ms"`
 	// Delivery as the players saw it.
 	Bytes uint64      `json:"bytes_delivered"`
@@ -356,9 +355,9 @@ func (c *cluster) start(ctx context.Context) error {
 
 // awaitOwners waits until every stream is live on its owning origin with
 // a keyframe in its GOP cache, so that players join the cluster as they
-// would a running one: not racing the edge's forward of the publish, which
-// starts at the next keyframe, and not waiting up to a GOP for a first
-// picture (counted as stalls). It returns how long that took.
+// would a running one: not racing the edge's forward of the publish to
+// the origin, and not counting the stream's start as stalls. It returns
+// how long that took.
 func (c *cluster) awaitOwners(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	limit := ownerWait(c.cfg.Stream)
