@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout/access"
 )
 
 // TestEdgeOfEdge: the issue promises that an edge's -origin may list
@@ -40,5 +42,34 @@ func TestEdgeOfEdge(t *testing.T) {
 			v, _ := series(scrape(t, e.http), "bbllive_edge_pulls")
 			return v == 0
 		})
+	}
+}
+
+// TestEdgeChecksAccessBeforePulling: on an edge with access control, a
+// viewer without a credential is refused on every protocol before the
+// edge starts a pull (an open edge would let anyone make it dial its
+// origin for any name); an admitted viewer starts one and gets media.
+func TestEdgeChecksAccessBeforePulling(t *testing.T) {
+	origin := startServer(t)
+	edge := startAccessServer(t, "-auth-secret", testSecret, "-origin", "rtmp://"+origin.addr, "-edge-linger", "1s")
+	startMetricsPub(t, origin.url("x"), 300_000)
+	pulls := func() float64 {
+		v, _ := series(scrape(t, edge.http), "bbllive_edge_pulls_started_total")
+		return v
+	}
+	for _, e := range accessEntries {
+		t.Run(e.proto, func(t *testing.T) {
+			wantRefusal(t, e.play(edge, "live/x", ""), e.refusedPlay(access.ReasonTokenMissing), access.ReasonTokenMissing)
+			if n := pulls(); n != 0 {
+				t.Fatalf("a refused %s viewer started %v pulls", e.proto, n)
+			}
+		})
+	}
+	token := "token=" + tokenFor(t, testSecret, access.Play, "live/x", time.Hour)
+	if err := accessEntries[0].play(edge, "live/x", token); err != nil {
+		t.Fatalf("an admitted viewer: %v", err)
+	}
+	if n := pulls(); n != 1 {
+		t.Errorf("an admitted viewer started %v pulls, want 1", n)
 	}
 }
