@@ -36,22 +36,11 @@ func startEdge(t *testing.T, addr string, origins *Set, linger time.Duration) (*
 // originSet is the Set of the given servers' addresses.
 func originSet(t *testing.T, servers ...*testOrigin) *Set {
 	t.Helper()
-	list := ""
+	addrs := make([]string, len(servers))
 	for i, s := range servers {
-		if i > 0 {
-			list += ","
-		}
-		list += s.addr
+		addrs[i] = s.addr
 	}
-	entries, err := ParseList(list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := NewSet(entries, nil)
-	if _, err := set.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return setOf(t, addrs...)
 }
 
 // player is an RTMP player that counts video frames and keeps the time of

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -42,16 +41,7 @@ func feed(w Sink, tag byte, stop <-chan struct{}) <-chan time.Duration {
 // the sink until the test ends.
 func playTags(t *testing.T, addr, key string) recordingSink {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+addr+"/"+key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Play(); err != nil {
-		t.Fatal(err)
-	}
+	c := dialPlayer(t, addr, key)
 	sink := make(recordingSink, 64)
 	go func() {
 		for {
@@ -266,16 +256,7 @@ func TestForwardAudioOnlyStream(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, "rtmp://"+target.addr+"/"+key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Play(); err != nil {
-		t.Fatal(err)
-	}
+	c := dialPlayer(t, target.addr, key)
 	c.Conn().SetDeadline(time.Now().Add(3 * time.Second)) // after Play, which sets its own
 	frames := 0
 	for frames < 10 {

@@ -231,14 +231,9 @@ func setOf(t *testing.T, addrs ...string) *Set {
 	return set
 }
 
-// statusPlayer is an RTMP player that counts video frames and passes on
-// the code of every onStatus it gets.
-type statusPlayer struct {
-	*player
-	codes chan string
-}
-
-func startStatusPlayer(t *testing.T, addr, key string) *statusPlayer {
+// dialPlayer connects to key on addr and plays it; the connection closes
+// when the test ends.
+func dialPlayer(t *testing.T, addr, key string) *rtmp.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -250,6 +245,19 @@ func startStatusPlayer(t *testing.T, addr, key string) *statusPlayer {
 	if err := c.Play(); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// statusPlayer is an RTMP player that counts video frames and passes on
+// the code of every onStatus it gets.
+type statusPlayer struct {
+	*player
+	codes chan string
+}
+
+func startStatusPlayer(t *testing.T, addr, key string) *statusPlayer {
+	t.Helper()
+	c := dialPlayer(t, addr, key)
 	p := &statusPlayer{player: &player{c: c, done: make(chan struct{})}, codes: make(chan string, 16)}
 	go func() {
 		defer close(p.done)
