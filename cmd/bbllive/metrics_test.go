@@ -19,11 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/bench"
 	"github.com/bbllive/bbllive/rtmp"
 	"github.com/cilium/ebpf"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,21 +152,13 @@ func startCountingPlayer(t testing.TB, url string) *countingPlayer {
 
 // ---- scraping ----
 
-// scrape fetches /metrics and parses it as Prometheus text.
+// scrape fetches /metrics and parses it as Prometheus text, as the bench
+// does.
 func scrape(t testing.TB, httpAddr string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	mfs, err := bench.ScrapeMetrics(context.Background(), httpAddr)
 	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %s", resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
+		t.Fatal(err)
 	}
 	return mfs
 }

@@ -208,13 +208,7 @@ func TestForwardStartsWithTheCurrentGOP(t *testing.T) {
 			f.WriteMessage(m)
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !f.Stats.Connected.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the forward did not connect within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "the forward to connect", f.Stats.Connected.Load)
 	sink := playTags(t, target.addr, key)
 	select {
 	case tag := <-sink:
@@ -249,13 +243,7 @@ func TestForwardAudioOnlyStream(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !f.Stats.Connected.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the forward did not connect within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "the forward to connect", f.Stats.Connected.Load)
 	c := dialPlayer(t, target.addr, key)
 	c.Conn().SetDeadline(time.Now().Add(3 * time.Second)) // after Play, which sets its own
 	frames := 0
