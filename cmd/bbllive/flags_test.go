@@ -23,6 +23,10 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-publisher-timeout", "0s"}, "-publisher-timeout 0s: want a positive duration"},
 		{[]string{"-publish-grace", "-1s"}, "-publish-grace -1s: want a positive duration"},
 		{[]string{"-stats-interval", "-1s"}, "-stats-interval -1s: want 0 (off)"},
+		{[]string{"-origin-timeout", "0s"}, "-origin-timeout 0s: want a positive duration"},
+		{[]string{"-forward-timeout", "-2s"}, "-forward-timeout -2s: want a positive duration"},
+		{[]string{"-edge-linger", "0s"}, "-edge-linger 0s: want a positive duration"},
+		{[]string{"-origin-refresh", "-1s"}, "-origin-refresh -1s: want a positive duration"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var c serveConfig
