@@ -57,6 +57,9 @@ func (c *serveConfig) validate() error {
 	if c.lagWindow <= 0 || c.maxCache <= 0 {
 		errs = append(errs, fmt.Errorf("-lag-window %d, -max-cache %d: want positive byte counts", c.lagWindow, c.maxCache))
 	}
+	if err := c.tls.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
