@@ -788,6 +788,39 @@ func TestChunkWriterSetChunkSize(t *testing.T) {
 	}
 }
 
+// TestChunkWriterRelease: a writer whose buffers were released (a player's
+// session after its connection was handed off) still writes, at the chunk
+// size it announced, not the default.
+func TestChunkWriterRelease(t *testing.T) {
+	var buf bytes.Buffer
+	cw := NewChunkWriter(&buf)
+	if err := cw.SetChunkSize(4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	cw.release()
+	if cw.buf != nil || cw.ctl != nil {
+		t.Fatalf("release kept %d + %d bytes of buffer", cap(cw.buf), cap(cw.ctl))
+	}
+	m := Message{Type: TypeVideo, StreamID: 1, CSID: 6, Payload: p300}
+	if err := cw.WriteMessage(&m); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.WriteUserControl(UserStreamEOF, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := cat(hx("06 000000 00012c 09 01000000"), p300, hx("02 000000 000006 04 00000000 0001 00000001"))
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("wrote\n%x\nwant\n%x", buf.Bytes(), want)
+	}
+}
+
 func benchmarkStream(payload, chunkSize int) []byte {
 	var stream []byte
 	for i := range 16 {

@@ -175,6 +175,11 @@ func (cw *ChunkWriter) Flush() error {
 	return nil
 }
 
+// release drops the writer's buffers, which a later write grows again; the
+// chunk size and the output stay, so what it writes after still reads
+// right on the peer's side.
+func (cw *ChunkWriter) release() { cw.buf, cw.ctl = nil, nil }
+
 // ChunkSize is the chunk size this writer currently uses.
 func (cw *ChunkWriter) ChunkSize() uint32 { return cw.chunkSize }
 

@@ -202,7 +202,9 @@ func (srv *Server) run(s *Session) {
 	err := s.serve()
 	if errors.Is(err, errHandedOff) {
 		if s.Role() == RolePlayer {
-			s.cw = nil // a player's session never writes again: free the buffer
+			// A player's session writes once more at most (NotFound, from
+			// the handler): free the buffer, keep the chunk size.
+			s.cw.release()
 		}
 		s.owner.TakeConn() // the owner will call Finish
 		return

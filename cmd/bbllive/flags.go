@@ -43,6 +43,8 @@ func (c *serveConfig) validate() error {
 		{"play-wait", c.playWait}, {"publisher-timeout", c.publisherTimeout},
 		{"handshake-timeout", c.handshakeTimeout}, {"idle-timeout", c.idleTimeout}, {"http-header-timeout", c.headerTimeout},
 		{"ws-ping-interval", c.media.pingInterval}, {"ws-pong-timeout", c.media.pongTimeout},
+		{"origin-timeout", c.relay.originTimeout}, {"forward-timeout", c.relay.fwdTimeout},
+		{"origin-refresh", c.relay.originRefresh}, {"edge-linger", c.relay.edgeLinger},
 	}
 	for _, f := range positive {
 		if f.d <= 0 {
@@ -54,6 +56,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.lagWindow <= 0 || c.maxCache <= 0 {
 		errs = append(errs, fmt.Errorf("-lag-window %d, -max-cache %d: want positive byte counts", c.lagWindow, c.maxCache))
+	}
+	if err := c.tls.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

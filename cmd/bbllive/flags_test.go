@@ -23,6 +23,12 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"-publisher-timeout", "0s"}, "-publisher-timeout 0s: want a positive duration"},
 		{[]string{"-publish-grace", "-1s"}, "-publish-grace -1s: want a positive duration"},
 		{[]string{"-stats-interval", "-1s"}, "-stats-interval -1s: want 0 (off)"},
+		{[]string{"-listen-tls", "127.0.0.1:0", "-tls-cert", "c.pem"}, "-listen-tls 127.0.0.1:0 needs -tls-cert and -tls-key"},
+		{[]string{"-tls-key", "k.pem"}, "-tls-cert and -tls-key need -listen-tls"},
+		{[]string{"-origin-timeout", "0s"}, "-origin-timeout 0s: want a positive duration"},
+		{[]string{"-forward-timeout", "-2s"}, "-forward-timeout -2s: want a positive duration"},
+		{[]string{"-edge-linger", "0s"}, "-edge-linger 0s: want a positive duration"},
+		{[]string{"-origin-refresh", "-1s"}, "-origin-refresh -1s: want a positive duration"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var c serveConfig

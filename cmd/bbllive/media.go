@@ -30,7 +30,7 @@ type mediaConfig struct {
 
 func mediaFlags(fs *flag.FlagSet, c *mediaConfig) {
 	fs.StringVar(&c.playAddr, "http-play", "", "a listener for HTTP-FLV, fMP4 and WebSocket playback only (/APP/NAME.flv, /APP/NAME.mp4), beside -http, which serves them too; empty: none")
-	fs.StringVar(&c.allowOrigin, "http-play-origin", "*", "Access-Control-Allow-Origin of HTTP-FLV answers (the origins whose pages may play)")
+	fs.StringVar(&c.allowOrigin, "http-play-origin", "*", "Access-Control-Allow-Origin of HTTP-FLV and fMP4 answers (the origins whose pages may play); HLS always answers *")
 	durationVar(fs, &c.pingInterval, "ws-ping-interval", httpflv.DefaultPingInterval, "how often a WebSocket player is pinged")
 	durationVar(fs, &c.pongTimeout, "ws-pong-timeout", httpflv.DefaultPongTimeout, "disconnect a WebSocket player that sends nothing (no pong, no frame) for this long after a ping")
 }

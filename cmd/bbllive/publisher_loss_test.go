@@ -15,9 +15,15 @@ import (
 // TestNotFoundAnsweredAfterPlayWait: players of a name nobody publishes —
 // ffmpeg, rtmpdump and the project's client — are answered
 // NetStream.Play.StreamNotFound after -play-wait and closed, rather than
-// left waiting for the whole grace.
+// left waiting for the whole grace. On io_uring too, where the player's
+// connection belongs to a ring when the answer is written (that answer once
+// crashed the server).
 func TestNotFoundAnsweredAfterPlayWait(t *testing.T) {
 	needFFmpeg(t)
+	eachTransport(t, testNotFoundAnsweredAfterPlayWait)
+}
+
+func testNotFoundAnsweredAfterPlayWait(t *testing.T) {
 	srv := startServer(t, "-play-wait", "1s", "-publish-grace", "30s")
 	url := srv.url("nobody")
 	start := time.Now()

@@ -30,6 +30,18 @@ func (c *tlsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.key, "tls-key", "", "PEM private key of -tls-cert")
 }
 
+// validate refuses a listener without its certificate and key, or those
+// without the listener.
+func (c *tlsConfig) validate() error {
+	switch {
+	case c.listen == "" && (c.cert != "" || c.key != ""):
+		return errors.New("-tls-cert and -tls-key need -listen-tls")
+	case c.listen != "" && (c.cert == "" || c.key == ""):
+		return fmt.Errorf("-listen-tls %s needs -tls-cert and -tls-key", c.listen)
+	}
+	return nil
+}
+
 // certReloader serves the newest good certificate of a cert/key pair: it
 // looks at the files' modification times at most once a second, at a
 // handshake, and on SIGHUP; a file that does not load keeps the previous
@@ -108,14 +120,11 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 // startTLS opens the RTMPS listener on srv when -listen-tls asks for one;
 // the returned func closes what it started.
 func startTLS(c *tlsConfig, srv *rtmp.Server, log *slog.Logger) (stop func(), err error) {
-	if c.listen == "" {
-		if c.cert != "" || c.key != "" {
-			return nil, errors.New("-tls-cert and -tls-key need -listen-tls")
-		}
-		return func() {}, nil
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	if c.cert == "" || c.key == "" {
-		return nil, errors.New("-listen-tls needs -tls-cert and -tls-key")
+	if c.listen == "" {
+		return func() {}, nil
 	}
 	certs, err := newCertReloader(c.cert, c.key, log)
 	if err != nil {

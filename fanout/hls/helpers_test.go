@@ -1,12 +1,14 @@
 package hls
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,9 +19,28 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // rig is a hub behind a real RTMP listener with the HLS handler on a
 // real HTTP listener, all on 127.0.0.1.
 type rig struct {
+	logs *syncBuffer // the HLS server's log
 	hub  *fanout.Hub
 	rtmp string // rtmp://127.0.0.1:port
 	hls  *Server
@@ -36,7 +57,8 @@ func newRig(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	h, err := NewServer(hub, cfg, quiet())
+	logs := &syncBuffer{}
+	h, err := NewServer(hub, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +69,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 		srv.Close()
 		hub.Close()
 	})
-	return &rig{hub: hub, rtmp: "rtmp://" + ln.Addr().String(), hls: h, http: hs}
+	return &rig{logs: logs, hub: hub, rtmp: "rtmp://" + ln.Addr().String(), hls: h, http: hs}
 }
 
 // publish sends a synthetic stream in real time for d, then leaves; the

@@ -102,7 +102,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 	for _, m := range rs {
-		s.retire(m)
+		s.retire(m, "shutdown")
 	}
 	s.unlist()
 	s.sessions.sweep(time.Now(), -1)
@@ -136,8 +136,12 @@ func (s *Server) Stats() Stats {
 }
 
 // retire stops a remuxer removed from the map and keeps its drops.
-func (s *Server) retire(m *remuxer) {
+// retire stops m and says why in the log: an edge's pull, say, lasts as
+// long as its remuxer plus the linger, so the end is worth a line as the
+// start is.
+func (s *Server) retire(m *remuxer, why string) {
 	m.stop()
+	s.log.Info("hls remuxer stopped", "stream", m.stream.Key(), "epoch", m.epoch, "why", why)
 	s.droppedGone.Add(m.dropped.Load())
 }
 
@@ -159,17 +163,28 @@ func (s *Server) janitor() {
 }
 
 func (s *Server) sweep(now time.Time) {
-	var stale []*remuxer
+	type retiring struct {
+		m   *remuxer
+		why string
+	}
+	var stale []retiring
 	s.mu.Lock()
 	for key, m := range s.remuxers {
-		if m.stream.Removed() || s.hub.Stream(key) != m.stream || !s.cfg.Always && m.idle(now, s.cfg.IdleTimeout) {
-			stale = append(stale, m)
-			delete(s.remuxers, key)
+		why := ""
+		switch {
+		case m.stream.Removed() || s.hub.Stream(key) != m.stream:
+			why = "stream ended"
+		case !s.cfg.Always && m.idle(now, s.cfg.IdleTimeout):
+			why = "idle"
+		default:
+			continue
 		}
+		stale = append(stale, retiring{m, why})
+		delete(s.remuxers, key)
 	}
 	s.mu.Unlock()
-	for _, m := range stale {
-		s.retire(m)
+	for _, r := range stale {
+		s.retire(r.m, r.why)
 	}
 	if s.cfg.Always {
 		for _, st := range s.hub.Streams() {
@@ -197,7 +212,7 @@ func (s *Server) remuxer(key string, start bool) *remuxer {
 		return nil
 	}
 	if m != nil {
-		go s.retire(m)
+		go s.retire(m, "stream replaced")
 	}
 	m = newRemuxer(st, s.cfg, s.log)
 	s.remuxers[key] = m

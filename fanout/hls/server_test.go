@@ -132,6 +132,9 @@ func TestServesLowLatencyHLS(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		if logs := r.logs.String(); !strings.Contains(logs, `msg="hls remuxer stopped" stream=live/a epoch=`) {
+			t.Errorf("no log line for the remuxer's end:\n%s", logs)
+		}
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -75,10 +76,26 @@ func parseEntry(raw string) (Entry, error) {
 	if u.Hostname() == "" {
 		return Entry{}, fmt.Errorf("origin %q: no host", raw)
 	}
+	if err := checkPort(u); err != nil {
+		return Entry{}, fmt.Errorf("origin %q: %w", raw, err)
+	}
 	if p := u.Port(); p != "" {
 		port = p
 	}
 	return Entry{Scheme: u.Scheme, Host: u.Hostname(), Port: port, Raw: raw}, nil
+}
+
+// checkPort refuses a port no TCP address has (url.Parse takes any
+// digits), which would otherwise fail only at every dial.
+func checkPort(u *url.URL) error {
+	p := u.Port()
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q: want 1..65535", p)
+	}
+	return nil
 }
 
 // Resolver looks names up; *net.Resolver is one.

@@ -22,6 +22,9 @@ func TestParseList(t *testing.T) {
 		{in: "rtmp://u:p@o1", wantErr: "no user, path or query"},
 		{in: "rtmp://o1?x=1", wantErr: "no user, path or query"},
 		{in: "rtmp://:1935", wantErr: "no host"},
+		{in: "rtmp://o1:99999", wantErr: `port "99999": want 1..65535`},
+		{in: "rtmp://o1:0", wantErr: `port "0": want 1..65535`},
+		{in: "rtmps://o1:65535", want: []string{"rtmps o1 65535"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseList(tt.in)

@@ -85,6 +85,9 @@ func ParseTargets(list string) ([]string, error) {
 		if _, ok := DefaultPorts[u.Scheme]; !ok || u.Host == "" {
 			return nil, fmt.Errorf("forward target %q: want rtmp:// or rtmps://host[:port][/app/name]", redact(raw))
 		}
+		if err := checkPort(u); err != nil {
+			return nil, fmt.Errorf("forward target %q: %w", redact(raw), err)
+		}
 		out = append(out, raw)
 	}
 	return out, nil
