@@ -43,6 +43,21 @@ p.load();
 p.play();
 </script></body></html>`
 
+// mpegtsPage serves playerPage for src, with mpegts.js from script, on a
+// loopback origin of its own until the test ends; it returns its URL.
+func mpegtsPage(t *testing.T, script, src string) string {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mpegts.js" {
+			http.ServeFile(w, r, script)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, playerPage, src)
+	}))
+	t.Cleanup(page.Close)
+	return page.URL
+}
+
 // TestBrowserPlaysHTTPFLV opens a page on another origin (so CORS must let
 // it in) that plays the stream with mpegts.js in headless Chromium, over
 // HTTP-FLV and over WebSocket-FLV: the video must advance at least 8 s in
@@ -62,19 +77,11 @@ func TestBrowserPlaysHTTPFLV(t *testing.T) {
 		for _, scheme := range []string{"http", "ws"} {
 			t.Run(scheme, func(t *testing.T) {
 				src := scheme + "://" + srv.http + "/live/web.flv"
-				page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == "/mpegts.js" {
-						http.ServeFile(w, r, script)
-						return
-					}
-					w.Header().Set("Content-Type", "text/html")
-					fmt.Fprintf(w, playerPage, src)
-				}))
-				defer page.Close()
-				if strings.HasPrefix(page.URL, "http://"+srv.http) {
+				page := mpegtsPage(t, script, src)
+				if strings.HasPrefix(page, "http://"+srv.http) {
 					t.Fatal("the page must be on another origin than the stream")
 				}
-				bctx := openPage(t, time.Minute, page.URL)
+				bctx := openPage(t, time.Minute, page)
 				// Start the 10 s once the video plays: the player's start-up
 				// (script, request, first keyframe, MSE) is not the stream's
 				// delivery, and on a loaded machine it can take seconds.
