@@ -88,6 +88,11 @@ func ParseTargets(list string) ([]string, error) {
 		if err := checkPort(u); err != nil {
 			return nil, fmt.Errorf("forward target %q: %w", redact(raw), err)
 		}
+		if strings.Contains(raw, "#") {
+			// An RTMP URL has no fragment: the "#…" would end up in the
+			// host or the stream name the target sees.
+			return nil, fmt.Errorf("forward target %q: an RTMP URL has no #fragment", redact(raw))
+		}
 		out = append(out, raw)
 	}
 	return out, nil
