@@ -194,6 +194,9 @@ func (h *Hub) attachViewer(v *Viewer, conn net.Conn, f Format, sess *rtmp.Sessio
 		s := h.stream(v.Key())
 		p := &Player{sess: sess, conn: conn, id: v.ID, waiting: true, joined: time.Now(), cookie: socketCookie(conn),
 			protocol: v.Protocol, admission: adm}
+		if sess == nil {
+			p.log = h.logger.With(v.LogAttrs()...)
+		}
 		if setup != nil {
 			setup(p)
 		}
@@ -204,8 +207,13 @@ func (h *Hub) attachViewer(v *Viewer, conn net.Conn, f Format, sess *rtmp.Sessio
 		if err != nil {
 			return nil, err
 		}
+		// A player without a session is logged as it starts here, before
+		// its transport has it: the transport may end it, and log that, at
+		// once (an RTMP session logs its own once Play returned).
+		p.logStart()
 		if err := h.transportFor(conn).Add(p); err != nil {
 			s.removePlayer(p)
+			p.logEnd("transport_refused", "err", err)
 			return nil, err
 		}
 		if !s.Live() {

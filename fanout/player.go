@@ -62,6 +62,11 @@ type Player struct {
 
 	admission *access.Admission // access control's hold, released at Close
 	release   func()            // its interest in the stream (hooks.go)
+
+	// log is the logger of a player without an RTMP session (Viewer.LogAttrs),
+	// which also logs its end; a session logs its own.
+	log       *slog.Logger
+	endReason atomic.Pointer[string] // why the server disconnected it, if it did
 }
 
 // Close stops delivery to the player; the session calls it when the
@@ -80,7 +85,35 @@ func (p *Player) Close() error {
 	if p.release != nil {
 		p.release()
 	}
+	p.logEnd(p.closeReason())
 	return nil
+}
+
+// logStart logs the start of a player without an RTMP session with the
+// line an RTMP session's play is logged with ("playing"), so that every
+// player's start reads the same.
+func (p *Player) logStart() {
+	if p.sess == nil && p.log != nil {
+		p.log.Info("playing")
+	}
+}
+
+// logEnd logs the end of a player without an RTMP session with the line an
+// RTMP session ends with (rtmp.Session.Finish: "session closed", reason).
+func (p *Player) logEnd(reason string, attrs ...any) {
+	if p.sess == nil && p.log != nil {
+		p.log.Info("session closed", append([]any{"reason", reason}, attrs...)...)
+	}
+}
+
+// closeReason is why the player ended: the server's reason when it
+// disconnected the player (slow, kicked, …), else "closed" (the client
+// left, or the transport shut down).
+func (p *Player) closeReason() string {
+	if r := p.endReason.Load(); r != nil {
+		return *r
+	}
+	return "closed"
 }
 
 type controlMsg struct {
@@ -164,6 +197,7 @@ func (p *Player) disconnect(reason string) {
 		return
 	}
 	p.logger().Info("disconnecting player", "reason", reason)
+	p.endReason.Store(&reason)
 	if p.sess != nil {
 		p.sess.CloseReason(reason)
 	}
@@ -175,9 +209,16 @@ func (p *Player) disconnect(reason string) {
 // gone (a WebSocket peer answering no ping).
 func (p *Player) Disconnect(reason string) { p.disconnect(reason) }
 
+// Logger is the logger of the player's lines: its RTMP session's, or for
+// another protocol one with the same attributes (Viewer.LogAttrs).
+func (p *Player) Logger() *slog.Logger { return p.logger() }
+
 func (p *Player) logger() *slog.Logger {
-	if p.sess != nil {
+	switch {
+	case p.sess != nil:
 		return p.sess.Logger()
+	case p.log != nil:
+		return p.log
 	}
 	return p.stream.logger()
 }

@@ -42,6 +42,14 @@ func (v *Viewer) Request(action access.Action) access.Request {
 // Key is the stream's key, "App/Name".
 func (v *Viewer) Key() string { return v.App + "/" + v.Name }
 
+// LogAttrs are what every log line about a player that has no RTMP
+// session carries: the attributes an RTMP session's lines carry (session,
+// peer, app, stream, in that order; see rtmp.Session.Logger), then its
+// protocol, so that one grep finds a player's lines whatever it came by.
+func (v *Viewer) LogAttrs() []any {
+	return []any{"session", v.ID, "peer", v.Remote, "app", v.App, "stream", v.Key(), "protocol", v.Protocol}
+}
+
 // Input consumes what a non-RTMP player's client sends once it plays (a
 // WebSocket client's frames). An error ends the player; io.EOF ends it
 // without complaint. Feed runs on whichever goroutine reads the

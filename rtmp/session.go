@@ -83,6 +83,11 @@ func (s *Session) Conn() net.Conn { return s.conn }
 // Key names the stream the session publishes or plays: "app/name".
 func (s *Session) Key() string { return s.App + "/" + s.Name }
 
+// logProtocol is the protocol attribute of a session's "playing" and
+// "session closed" lines: players of other protocols log those lines too,
+// with their own (fanout.Viewer.LogAttrs), so one grep finds every player.
+const logProtocol = "rtmp"
+
 // Logger carries the session's id, peer and stream.
 func (s *Session) Logger() *slog.Logger { return s.log }
 
@@ -472,7 +477,7 @@ func (s *Session) onPlay(c *Command) error {
 		return s.refusePlay(err)
 	}
 	s.player = p
-	s.log.Info("playing")
+	s.log.Info("playing", "protocol", logProtocol)
 	s.handOffTo(p)
 	return nil
 }
@@ -593,9 +598,9 @@ func (s *Session) end(err error) {
 		level = slog.LevelWarn
 	}
 	if err != nil && level == slog.LevelWarn {
-		s.log.Log(context.Background(), level, "session closed", "reason", reason, "err", err.Error())
+		s.log.Log(context.Background(), level, "session closed", "protocol", logProtocol, "reason", reason, "err", err.Error())
 	} else {
-		s.log.Log(context.Background(), level, "session closed", "reason", reason)
+		s.log.Log(context.Background(), level, "session closed", "protocol", logProtocol, "reason", reason)
 	}
 	if s.srv.OnSessionEnd != nil {
 		s.srv.OnSessionEnd(s, reason)

@@ -263,3 +263,173 @@ func probeFile(path string) (probeFacts, error) {
 	}
 	return f, nil
 }
+
+// interopFrames are a player's video frame counts through the test.
+type interopFrames struct {
+	before        int  // when the publisher was killed
+	gap           int  // when it was restarted, 3.5 s later
+	after         int  // once the new publisher had run a while
+	aliveAtBack   bool // still connected when the publisher came back
+	endedByItself bool // quit on the clean unpublish at the end
+}
+
+// interopRun is one run of the interop suite: the real players of a
+// stream, and what each received across its publisher's drop.
+type interopRun struct {
+	players  []*interopPlayer // every player, skipped ones too
+	running  []*interopPlayer // those not skipped
+	oneShots []oneShot
+	frames   map[string]*interopFrames
+}
+
+// playAcrossPublisherDrop is the interop suite against one server: ffmpeg
+// publishes the clip looped to origin, every real player plays it from
+// players (origin itself, or an edge of it), the publisher is killed (no
+// unpublish: a crash or a lost link) and restarted 3.5 s later, then stops
+// cleanly. Every player must keep its connection across the drop, get
+// frames from the new publisher, see one audio and one video stream and a
+// keyframe first, and be told the stream ended at the clean stop. The
+// frame counts are logged per player.
+func playAcrossPublisherDrop(t *testing.T, clip string, origin, players *testServer) {
+	const name = "interop"
+	pubURL, url := origin.url(name), players.url(name)
+	dir := t.TempDir()
+
+	pub := ffmpegLoopPublisher(t, clip, pubURL)
+	waitFor(t, 10*time.Second, "the publisher", func() bool { return origin.logs.count("msg=publishing") >= 1 })
+	r := &interopRun{oneShots: startOneShots(t, url, dir), players: startInteropPlayers(t, url, dir), frames: map[string]*interopFrames{}}
+	for _, p := range r.players {
+		if p.skip == "" {
+			r.running = append(r.running, p)
+			r.frames[p.name] = &interopFrames{}
+		}
+	}
+	pub2 := r.acrossDrop(pub, func() *extProc { return ffmpegLoopPublisher(t, clip, pubURL) })
+	r.stopCleanly(pub2)
+	t.Log(r.report())
+
+	for _, o := range r.oneShots {
+		t.Run(o.name, o.check)
+	}
+	for _, p := range r.players {
+		t.Run(p.name, func(t *testing.T) { r.checkPlayer(t, p) })
+	}
+	if n := players.logs.count("msg=playing"); n != len(r.running)+len(r.oneShots) {
+		t.Errorf("%d play sessions for %d players: a player reconnected", n, len(r.running)+len(r.oneShots))
+	}
+}
+
+// counts is each running player's video frames so far.
+func (r *interopRun) counts() map[string]int {
+	m := map[string]int{}
+	for _, p := range r.running {
+		m[p.name] = p.frames()
+	}
+	return m
+}
+
+// waitAllAbove waits up to 20 s for every running player still connected
+// to have n more frames than in base.
+func (r *interopRun) waitAllAbove(base map[string]int, n int) {
+	allAbove := func() bool {
+		c := r.counts()
+		for _, p := range r.running {
+			if !p.proc.exited() && c[p.name] < base[p.name]+n {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !allAbove() && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// acrossDrop lets every player get two seconds of video (the clip is 25
+// fps), kills pub, starts its successor with restart 3.5 s later and lets
+// the players get three seconds of it, recording the counts; it returns
+// the successor.
+func (r *interopRun) acrossDrop(pub *extProc, restart func() *extProc) *extProc {
+	r.waitAllAbove(nil, 2*clipFPS)
+	for name, n := range r.counts() {
+		r.frames[name].before = n
+	}
+	pub.kill()
+	<-pub.done
+	time.Sleep(3500 * time.Millisecond)
+	gap := r.counts()
+	for _, p := range r.running {
+		r.frames[p.name].gap = gap[p.name]
+		r.frames[p.name].aliveAtBack = !p.proc.exited()
+	}
+	pub2 := restart()
+	r.waitAllAbove(gap, 3*clipFPS)
+	for name, n := range r.counts() {
+		r.frames[name].after = n
+	}
+	return pub2
+}
+
+// stopCleanly stops pub with SIGINT, so that ffmpeg sends FCUnpublish and
+// deleteStream, and waits for the players to hear that the stream ended;
+// those that do not are stopped (SIGINT first, so muxers finish their
+// files).
+func (r *interopRun) stopCleanly(pub *extProc) {
+	pub.signal(syscall.SIGINT)
+	pub.waitExit(10 * time.Second)
+	var wg sync.WaitGroup
+	for _, p := range r.running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.frames[p.name].endedByItself = p.proc.waitExit(8 * time.Second)
+			if !r.frames[p.name].endedByItself {
+				p.proc.signal(syscall.SIGINT)
+				if !p.proc.waitExit(5 * time.Second) {
+					p.proc.kill()
+					<-p.proc.done
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// report is the table of every player's frame counts, for the test log.
+func (r *interopRun) report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "video frames per player: before the kill / at the restart 3.5 s later / after the restart (new frames) / quit on the clean unpublish\n")
+	for _, p := range r.players {
+		if p.skip != "" {
+			fmt.Fprintf(&b, "  %-12s skipped: %s\n", p.name, p.skip)
+			continue
+		}
+		f := r.frames[p.name]
+		fmt.Fprintf(&b, "  %-12s %4d / %4d / %4d (+%d) / %v\n", p.name, f.before, f.gap, f.after, f.after-f.gap, f.endedByItself)
+	}
+	return b.String()
+}
+
+// checkPlayer logs p's frame counts across the drop and asserts what the
+// suite promises of it.
+func (r *interopRun) checkPlayer(t *testing.T, p *interopPlayer) {
+	if p.skip != "" {
+		t.Skip(p.skip)
+	}
+	f := r.frames[p.name]
+	t.Logf("%s: %d video frames before the drop, %d when the publisher came back, %d after it (%d new)", p.name, f.before, f.gap, f.after, f.after-f.gap)
+	if f.before < clipFPS {
+		t.Errorf("%d video frames before the publisher was killed, want at least %d: %s", f.before, clipFPS, tail(p.proc))
+	}
+	if !f.aliveAtBack {
+		t.Fatalf("quit while the publisher was away (within the grace): %v: %s", p.proc.err, tail(p.proc))
+	}
+	if f.after-f.gap < 2*clipFPS {
+		t.Errorf("%d video frames after the publisher came back, want at least %d: %s", f.after-f.gap, 2*clipFPS, tail(p.proc))
+	}
+	if !f.endedByItself {
+		t.Errorf("still playing 8s after the publisher unpublished cleanly (want it told the stream ended)")
+	}
+	p.check(t)
+}

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,15 +23,6 @@ type interopPlayer struct {
 	check func(t *testing.T)
 }
 
-// interopFrames are a player's video frame counts through the test.
-type interopFrames struct {
-	before        int  // when the publisher was killed
-	gap           int  // when it was restarted, 3.5 s later
-	after         int  // once the new publisher had run a while
-	aliveAtBack   bool // still connected when the publisher came back
-	endedByItself bool // quit on the clean unpublish at the end
-}
-
 // TestInteropPlayersAcrossPublisherDrop plays one stream with every real
 // RTMP player Debian ships — ffmpeg (-c copy to MKV, to HLS, to null),
 // ffprobe, mpv, GStreamer's rtmp2src ! flvdemux, rtmpdump (librtmp) and
@@ -44,123 +34,7 @@ type interopFrames struct {
 func TestInteropPlayersAcrossPublisherDrop(t *testing.T) {
 	clip := testClip(t)
 	srv := startServer(t, "-io", "auto", "-publish-grace", "20s")
-	url := srv.url("interop")
-	dir := t.TempDir()
-
-	pub := ffmpegLoopPublisher(t, clip, url)
-	waitFor(t, 10*time.Second, "the publisher", func() bool { return srv.logs.count("msg=publishing") >= 1 })
-
-	oneShots := startOneShots(t, url, dir)
-	players := startInteropPlayers(t, url, dir)
-	var running []*interopPlayer
-	for _, p := range players {
-		if p.skip == "" {
-			running = append(running, p)
-		}
-	}
-	counts := func() map[string]int {
-		m := map[string]int{}
-		for _, p := range running {
-			m[p.name] = p.frames()
-		}
-		return m
-	}
-	allAbove := func(base map[string]int, n int) bool {
-		c := counts()
-		for _, p := range running {
-			if !p.proc.exited() && c[p.name] < base[p.name]+n {
-				return false
-			}
-		}
-		return true
-	}
-	// Two seconds of video each (the clip is 25 fps) before the drop.
-	deadline := time.Now().Add(20 * time.Second)
-	for !allAbove(nil, 2*clipFPS) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-
-	frames := map[string]*interopFrames{}
-	for name, n := range counts() {
-		frames[name] = &interopFrames{before: n}
-	}
-	pub.kill()
-	<-pub.done
-	time.Sleep(3500 * time.Millisecond)
-	gap := counts()
-	for _, p := range running {
-		frames[p.name].gap = gap[p.name]
-		frames[p.name].aliveAtBack = !p.proc.exited()
-	}
-	pub2 := ffmpegLoopPublisher(t, clip, url)
-	deadline = time.Now().Add(20 * time.Second)
-	for !allAbove(gap, 3*clipFPS) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	for name, n := range counts() {
-		frames[name].after = n
-	}
-
-	// A clean stop: ffmpeg sends FCUnpublish and deleteStream, and the
-	// players hear that the stream ended.
-	pub2.signal(syscall.SIGINT)
-	pub2.waitExit(10 * time.Second)
-	var wg sync.WaitGroup
-	for _, p := range running {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			frames[p.name].endedByItself = p.proc.waitExit(8 * time.Second)
-			if !frames[p.name].endedByItself {
-				p.proc.signal(syscall.SIGINT) // let muxers finish their files
-				if !p.proc.waitExit(5 * time.Second) {
-					p.proc.kill()
-					<-p.proc.done
-				}
-			}
-		}()
-	}
-	wg.Wait()
-
-	var report strings.Builder
-	fmt.Fprintf(&report, "video frames per player: before the kill / at the restart 3.5 s later / after the restart (new frames) / quit on the clean unpublish\n")
-	for _, p := range players {
-		if p.skip != "" {
-			fmt.Fprintf(&report, "  %-12s skipped: %s\n", p.name, p.skip)
-			continue
-		}
-		f := frames[p.name]
-		fmt.Fprintf(&report, "  %-12s %4d / %4d / %4d (+%d) / %v\n", p.name, f.before, f.gap, f.after, f.after-f.gap, f.endedByItself)
-	}
-	t.Log(report.String())
-
-	for _, o := range oneShots {
-		t.Run(o.name, o.check)
-	}
-	for _, p := range players {
-		t.Run(p.name, func(t *testing.T) {
-			if p.skip != "" {
-				t.Skip(p.skip)
-			}
-			f := frames[p.name]
-			if f.before < clipFPS {
-				t.Errorf("%d video frames before the publisher was killed, want at least %d: %s", f.before, clipFPS, tail(p.proc))
-			}
-			if !f.aliveAtBack {
-				t.Fatalf("quit while the publisher was away (within the grace): %v: %s", p.proc.err, tail(p.proc))
-			}
-			if f.after-f.gap < 2*clipFPS {
-				t.Errorf("%d video frames after the publisher came back, want at least %d: %s", f.after-f.gap, 2*clipFPS, tail(p.proc))
-			}
-			if !f.endedByItself {
-				t.Errorf("still playing 8s after the publisher unpublished cleanly (want it told the stream ended)")
-			}
-			p.check(t)
-		})
-	}
-	if n := srv.logs.count("msg=playing"); n != len(running)+len(oneShots) {
-		t.Errorf("%d play sessions for %d players: a player reconnected", n, len(running)+len(oneShots))
-	}
+	playAcrossPublisherDrop(t, clip, srv, srv)
 }
 
 // tail is the end of a process's output, for failure messages.

@@ -44,7 +44,9 @@ func (h *Handler) play(w http.ResponseWriter, r *http.Request, v *fanout.Viewer,
 	if ws != nil {
 		ws.startKeepalive(p, h.pingInterval(), h.pongTimeout())
 	}
-	h.logger().Debug("http-flv player", "stream", v.Key(), "remote", v.Remote, "protocol", v.Protocol, "transport_reads", p.OwnsConn())
+	// The hub logged its "playing" line, with the attributes of an RTMP
+	// player's (fanout.Viewer.LogAttrs), and logs its end.
+	p.Logger().Debug("http player transport", "transport_reads", p.OwnsConn())
 	if p.OwnsConn() {
 		return // the transport reads it, and closes it at the end
 	}
