@@ -17,7 +17,11 @@ if ! gst-inspect-1.0 rtmp2src >/dev/null 2>&1 || ! gst-inspect-1.0 flvdemux >/de
 fi
 command -v clang >/dev/null 2>&1 || need="$need clang llvm libbpf-dev"
 # HTTP-FLV interop: GStreamer (souphttpsrc, flvdemux, libav decoders), VLC.
-command -v gst-launch-1.0 >/dev/null 2>&1 || need="$need gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav"
+# Checked by element, not by command: gst-launch-1.0 can be there without
+# the libav decoder (avdec_h264) or the HTTP source the tests use.
+if ! gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 || ! gst-inspect-1.0 souphttpsrc >/dev/null 2>&1; then
+	need="$need gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav"
+fi
 command -v cvlc >/dev/null 2>&1 || need="$need vlc-bin vlc-plugin-base"
 # Browser tests: Debian's headless Chromium plays H.264+AAC through MSE;
 # npm installs the web players (hls.js, mpegts.js) at test time.
