@@ -88,6 +88,11 @@ func ParseTargets(list string) ([]string, error) {
 		if err := checkPort(u); err != nil {
 			return nil, fmt.Errorf("forward target %q: %w", redact(raw), err)
 		}
+		if p := strings.Trim(u.Path, "/"); p != "" && !strings.Contains(p, "/") {
+			// A path names app/name; one segment alone would be dialed as
+			// an app with no stream name.
+			return nil, fmt.Errorf("forward target %q: the path must be /app/name (or none: the stream's own)", redact(raw))
+		}
 		if strings.Contains(raw, "#") {
 			// An RTMP URL has no fragment: the "#…" would end up in the
 			// host or the stream name the target sees.

@@ -24,7 +24,7 @@ func TestParseTargets(t *testing.T) {
 	if got, err := ParseTargets("rtmp://a:1935, rtmps://b/x/{name}"); err != nil || len(got) != 2 {
 		t.Fatalf("ParseTargets = %v, %v", got, err)
 	}
-	for _, bad := range []string{"http://a", "rtmp://", "a:1935", "rtmp://%zz", "rtmp://a:99999/live/x", "rtmps://a:0", "rtmp://a#x", "rtmp://a/live/x#f"} {
+	for _, bad := range []string{"http://a", "rtmp://", "a:1935", "rtmp://%zz", "rtmp://a:99999/live/x", "rtmps://a:0", "rtmp://a#x", "rtmp://a/live/x#f", "rtmp://a/{name}", "rtmp://a/live"} {
 		if _, err := ParseTargets(bad); err == nil {
 			t.Errorf("ParseTargets(%q) accepted", bad)
 		}
