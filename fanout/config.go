@@ -103,6 +103,16 @@ const (
 	DefaultPublisherTimeout = 5 * time.Second
 )
 
+// MinLagWindow is the smallest LagWindow that makes sense: one block of
+// the wire log, about what one 100 ms flush of a 5 Mbps stream holds; a
+// smaller window would send players to the newest keyframe after
+// ordinary flushes.
+const MinLagWindow = blockSize
+
+// MinMaxCache is the smallest MaxCache that works with lagWindow: room for
+// two lag windows and two blocks. A smaller MaxCache is raised to it.
+func MinMaxCache(lagWindow int) int { return 2*lagWindow + 2*blockSize }
+
 func (c *Config) withDefaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = DefaultFlushInterval
@@ -113,8 +123,8 @@ func (c *Config) withDefaults() {
 	if c.MaxCache <= 0 {
 		c.MaxCache = DefaultMaxCache
 	}
-	if c.MaxCache < 2*c.LagWindow+2*blockSize {
-		c.MaxCache = 2*c.LagWindow + 2*blockSize
+	if c.MaxCache < MinMaxCache(c.LagWindow) {
+		c.MaxCache = MinMaxCache(c.LagWindow)
 	}
 	if c.SlowTimeout <= 0 {
 		c.SlowTimeout = DefaultSlowTimeout

@@ -92,7 +92,9 @@ type UringOptions struct {
 	// Mode is the send operation.
 	Mode SendMode
 	// RegisteredBytes is the wire-log memory allocated at start and
-	// registered with every ring for the fixed-buffer modes (default 64 MiB).
+	// registered with every ring for the fixed-buffer modes
+	// (DefaultRegisteredBytes when 0), in blocks of RegisteredBlock bytes,
+	// at most MaxRegisteredBytes.
 	RegisteredBytes int
 	// Logger receives worker failures.
 	Logger *slog.Logger
@@ -100,6 +102,15 @@ type UringOptions struct {
 	// rtmp server's -idle-timeout; default 30 s).
 	IdleTimeout time.Duration
 }
+
+// Registered wire-log memory: 64 MiB by default, in blocks of the wire
+// log; io_uring registers at most 16384 buffers (IORING_MAX_REG_BUFFERS),
+// one per block.
+const (
+	DefaultRegisteredBytes = 64 << 20
+	RegisteredBlock        = blockSize
+	MaxRegisteredBytes     = 1 << 14 * blockSize
+)
 
 // uringEntries sizes each ring's submission queue; completions get four
 // times as many slots, and the binding drains overflow if ever needed.
@@ -123,7 +134,7 @@ func NewUring(cfg Config, opts UringOptions) (*Uring, error) {
 	if opts.Mode != SendWritev {
 		n := opts.RegisteredBytes
 		if n <= 0 {
-			n = 64 << 20
+			n = DefaultRegisteredBytes
 		}
 		arena = registerArena(n / blockSize)
 		t.stats.RegisteredBytes.Store(uint64(len(arena) * blockSize))

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/rtmp"
 	"gopkg.in/yaml.v3"
 )
 
@@ -49,7 +54,7 @@ func TestConfigFileForwardShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs, _, _, _, fw := configFlags()
-			if err := applyConfigFile(fs, writeConfig(t, tc.yaml)); err != nil {
+			if _, err := applyConfigFile(fs, writeConfig(t, tc.yaml)); err != nil {
 				t.Fatal(err)
 			}
 			if got := fw.String(); got != tc.want {
@@ -61,24 +66,28 @@ func TestConfigFileForwardShapes(t *testing.T) {
 
 func TestConfigFileScalarsAndErrors(t *testing.T) {
 	fs, origin, linger, hls, _ := configFlags()
-	if err := applyConfigFile(fs, writeConfig(t, "origin: rtmp://o1,rtmp://o2\nedge-linger: 3s\nhls: false\n")); err != nil {
+	if _, err := applyConfigFile(fs, writeConfig(t, "origin: rtmp://o1,rtmp://o2\nedge-linger: 3s\nhls: false\n")); err != nil {
 		t.Fatal(err)
 	}
 	if *origin != "rtmp://o1,rtmp://o2" || *linger != 3*time.Second || *hls {
 		t.Fatalf("origin %q linger %s hls %v", *origin, *linger, *hls)
 	}
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"a list for a single-valued flag", "origin: [a, b]\n", "origin: line 1: want a single value, not a list"},
-		{"a mapping for a single-valued flag", "edge-linger: {a: 1}\n", "edge-linger: line 1: want a single value, not a mapping"},
+		{"a list for a single-valued flag", "origin: [a, b]\n", "line 1: origin: want a single value, not a list"},
+		{"a mapping for a single-valued flag", "edge-linger: {a: 1}\n", "line 1: edge-linger: want a single value, not a mapping"},
 		{"a list inside forward's list", "forward:\n  - [rtmp://a]\n", "forward: line 2: a list item is one rule"},
 		{"a mapping inside forward's mapping", "forward:\n  live: {x: rtmp://a}\n", "forward: line 2: pattern \"live\": want a URL or a list of URLs, not a mapping"},
 		{"a bad pattern", "forward:\n  \"live[\": rtmp://a\n", "forward: line 2: pattern \"live[/*\": syntax error in pattern"},
 		{"a bad URL in a list", "forward: [\"live=http://a\"]\n", "forward: line 1: forward target"},
-		{"an unknown key", "forwards: rtmp://a\n", `unknown key "forwards"`},
+		{"an unknown key", "hls: true\nforwards: rtmp://a\n", `line 2: unknown key "forwards"`},
+		{"a key twice", "origin: a\norigin: b\n", "line 2: origin is set twice"},
+		{"not a mapping", "- origin\n", "line 1: want a mapping of flag names to values, not a list"},
+		{"a bad duration", "edge-linger: soon\n", `line 1: edge-linger "soon": want a duration such as 200ms`},
+		{"a bad bool", "hls: maybe\n", `line 1: hls "maybe": want true or false`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs, _, _, _, _ := configFlags()
-			err := applyConfigFile(fs, writeConfig(t, tc.yaml))
+			_, err := applyConfigFile(fs, writeConfig(t, tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one with %q", err, tc.want)
 			}
@@ -93,7 +102,7 @@ func TestForwardFlagRepeatsAndCommandLineWins(t *testing.T) {
 	if err := fs.Parse([]string{"-forward", "rtmp://a", "-forward", "live=rtmp://b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyConfigFile(fs, writeConfig(t, "forward: rtmp://from-file\n")); err != nil {
+	if _, err := applyConfigFile(fs, writeConfig(t, "forward: rtmp://from-file\n")); err != nil {
 		t.Fatal(err)
 	}
 	if got := fw.String(); got != "rtmp://a live/*=rtmp://b" {
@@ -128,4 +137,132 @@ func FuzzForwardYAML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConfigFileBadValues: a value the flag does not allow, set in the
+// config file, is refused with exit code 2 and a message naming the file,
+// the key's line, the key and the value as written; a flag given on the
+// command line is named as such, and beats the file.
+func TestConfigFileBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		args       []string
+		want       []string // each in the message; "FILE" is the file's path
+	}{
+		{"zero part", "hls-part: 0\n", nil, []string{"config FILE: line 1: hls-part 0: must be between 20ms and 2s (-hls-segment-target)"}},
+		{"negative concurrency after good keys", "# hooks\nworkers: 4\nhook-concurrency: -1\n", nil,
+			[]string{"config FILE: line 3: hook-concurrency -1: must be positive"}},
+		{"registered memory", "uring-registered: -1\n", nil, []string{"config FILE: line 1: uring-registered -1: must be between 65536 and 1073741824"}},
+		{"quoted duration", "hls-idle: \"1s\"\n", nil, []string{"config FILE: line 1: hls-idle 1s: must be at least 4s (twice -hls-segment-target)"}},
+		{"two bad keys, each named", "hls-window: 2\nmax-chunk-size: 0\n", nil,
+			[]string{"config FILE: line 1: hls-window 2: must be at least 3", "config FILE: line 2: max-chunk-size 0: must be between 128 and 16777216"}},
+		{"not a number", "workers: abc\n", nil, []string{`config FILE: line 1: workers "abc": want a whole number`}},
+		{"not a duration", "hook-timeout: 5\n", nil, []string{`config FILE: line 1: hook-timeout "5": want a duration such as 200ms`}},
+		{"a list", "max-players: [1]\n", nil, []string{"config FILE: line 1: max-players: want a single value, not a list"}},
+		{"a limit that follows a key of the file", "hls-segment-target: 100ms\n", nil,
+			[]string{"-hls-part 200ms: must be between 20ms and 100ms (-hls-segment-target)"}},
+		{"the command line's value is named as such", "hook-timeout: 1s\n", []string{"-hook-timeout", "0s"},
+			[]string{"bbllive: -hook-timeout 0s: must be positive"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, tc.yaml)
+			code, printed, _ := serveArgsOutcome(append([]string{"-config", path}, tc.args...))
+			if code != 2 {
+				t.Fatalf("exit %d, printed %q; want 2", code, printed)
+			}
+			for _, w := range tc.want {
+				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(printed, w) {
+					t.Errorf("printed %q, want %q in it", printed, w)
+				}
+			}
+			if strings.Contains(printed, "Run 'bbllive serve -h'") {
+				t.Errorf("a config file's error carries the command line's usage hint: %q", printed)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, yaml string }{
+		{"the command line beats a bad value of the file", "hls-part: 0\n"},
+		{"an empty file", ""},
+		{"only comments", "# hls-part: 0\n"},
+		{"null", "~\n"},
+	} {
+		args := []string{"-config", writeConfig(t, tc.yaml)}
+		if strings.Contains(tc.yaml, "hls-part: 0") {
+			args = append(args, "-hls-part", "100ms")
+		}
+		if code, printed, _ := serveArgsOutcome(args); code != -1 {
+			t.Errorf("%s: exit %d, %q; want it taken", tc.name, code, printed)
+		}
+	}
+}
+
+// TestReloadRefusesBadValue: a reload (API and SIGHUP) whose file has a
+// value a flag does not allow is refused, names the key and the value in
+// its answer and its log line, and keeps every setting in force — here
+// -max-players 1 — while the server goes on serving its players; a good
+// reload afterwards applies.
+func TestReloadRefusesBadValue(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bbllive.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s+"api-token: "+testAPIToken+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("max-players: 1\n")
+	srv := startAccessServer(t, "-config", cfg)
+	startMetricsPub(t, srv.url("r"), 300_000)
+	first := startCountingPlayer(t, srv.url("r"))
+	waitFor(t, 5*time.Second, "the first player's media", func() bool { return first.n.Load() > 0 })
+	secondRefused := func(when string) {
+		t.Helper()
+		t.Logf("a second player %s: -max-players 1 must still refuse it", when)
+		wantRefusal(t, rtmpPlayOutcome(srv.url("r")), rtmp.CodePlayFailed, access.ReasonMaxPlayers)
+	}
+	secondRefused("at start")
+	stillServing := func(when string) {
+		t.Helper()
+		before := first.n.Load()
+		waitFor(t, 5*time.Second, "the first player to keep receiving "+when, func() bool { return first.n.Load() > before })
+	}
+
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a reloadable flag", "max-players: -1\n", "line 1: max-players -1: must be 0 (no limit) or positive"},
+		{"a flag that needs a restart", "max-players: 0\nhls-part: 0\n", "line 2: hls-part 0: must be between 20ms and 2s"},
+		{"not a number", "max-players: lots\n", `line 1: max-players "lots": want a whole number`},
+	} {
+		write(tc.yaml)
+		st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", testAPIToken)
+		var answer struct {
+			Reloaded bool   `json:"reloaded"`
+			Error    string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(body), &answer); err != nil {
+			t.Fatalf("%s: %d %q: %v", tc.name, st, body, err)
+		}
+		if st != http.StatusUnprocessableEntity || answer.Reloaded || !strings.Contains(answer.Error, "config "+cfg+": "+tc.want) {
+			t.Fatalf("%s: reload answered %d %+v, want 422 naming %q", tc.name, st, answer, tc.want)
+		}
+		secondRefused("after " + tc.name)
+		stillServing("after " + tc.name)
+	}
+
+	write("max-players: 0\nhook-timeout: 0s\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	logged := "line 2: hook-timeout 0s: must be positive"
+	waitFor(t, 5*time.Second, "the refused SIGHUP reload's log line", func() bool {
+		return countLines(srv.logs.String(), "reload failed; keeping the current settings", logged) == 1
+	})
+	secondRefused("after the SIGHUP")
+	stillServing("after the SIGHUP")
+
+	write("max-players: 2\n")
+	if st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", testAPIToken); st != http.StatusOK {
+		t.Fatalf("a good reload after the bad ones: %d %s", st, body)
+	}
+	if err := rtmpPlayOutcome(srv.url("r")); err != nil {
+		t.Fatalf("-max-players 2 reloaded, yet a second player: %v", err)
+	}
+	stillServing("after the good reload")
 }

@@ -2,51 +2,262 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestServeFlagErrors: settings that cannot work are refused with a
-// message naming the flag and what it wants.
+// refusedFlags is every refused value the flag tests try: args, then the
+// flag and value the message must name ("-flag value:"), then what it must
+// say is allowed. TestEveryBoundHasRefusedRows checks that every bounded
+// flag has a row.
+var refusedFlags = []struct {
+	args        []string
+	flag, value string
+	allowed     string
+}{
+	{[]string{"-flush-interval", "0s"}, "flush-interval", "0s", "must be between 1ms and 1s"},
+	{[]string{"-flush-interval", "2s"}, "flush-interval", "2s", "must be between 1ms and 1s"},
+	{[]string{"-chunk-size", "127"}, "chunk-size", "127", "must be between 128 and 16777216"},
+	{[]string{"-chunk-size", "16777217"}, "chunk-size", "16777217", "must be between 128 and 16777216"},
+	{[]string{"-lag-window", "0"}, "lag-window", "0", "must be at least 65536"},
+	{[]string{"-lag-window", "-5"}, "lag-window", "-5", "must be at least 65536"},
+	{[]string{"-max-cache", "0"}, "max-cache", "0", "must be at least 2228224 (twice -lag-window plus 128 KiB)"},
+	{[]string{"-lag-window", "65536", "-max-cache", "262143"}, "max-cache", "262143", "must be at least 262144 (twice -lag-window"},
+	{[]string{"-slow-timeout", "0s"}, "slow-timeout", "0s", "must be positive"},
+	{[]string{"-publish-grace", "-1s"}, "publish-grace", "-1s", "must be positive"},
+	{[]string{"-play-wait", "0s"}, "play-wait", "0s", "must be positive"},
+	{[]string{"-publisher-timeout", "0s"}, "publisher-timeout", "0s", "must be positive"},
+	{[]string{"-workers", "-3"}, "workers", "-3", "must be 0 (one per CPU) or between 1 and 1024"},
+	{[]string{"-workers", "1025"}, "workers", "1025", "must be 0 (one per CPU) or between 1 and 1024"},
+	{[]string{"-uring-registered", "-1"}, "uring-registered", "-1", "must be between 65536 and 1073741824, a multiple of 65536"},
+	{[]string{"-uring-registered", "0"}, "uring-registered", "0", "must be between 65536"},
+	{[]string{"-uring-registered", "100000"}, "uring-registered", "100000", "must be between 65536 and 1073741824, a multiple of 65536"},
+	{[]string{"-uring-registered", "2147483648"}, "uring-registered", "2147483648", "must be between 65536 and 1073741824"},
+	{[]string{"-handshake-timeout", "0s"}, "handshake-timeout", "0s", "must be positive"},
+	{[]string{"-idle-timeout", "-1s"}, "idle-timeout", "-1s", "must be positive"},
+	{[]string{"-max-message-size", "0"}, "max-message-size", "0", "must be between 4096 and 16777216"},
+	{[]string{"-max-message-size", "16777217"}, "max-message-size", "16777217", "must be between 4096 and 16777216"},
+	// Past uint32 the old code wrapped the limit around to a small number.
+	{[]string{"-max-message-size", "18446744073709551615"}, "max-message-size", "18446744073709551615", "must be between 4096 and 16777216"},
+	{[]string{"-max-chunk-size", "0"}, "max-chunk-size", "0", "must be between 128 and 16777216"},
+	{[]string{"-max-chunk-size", "4294967296"}, "max-chunk-size", "4294967296", "must be between 128 and 16777216"},
+	{[]string{"-stats-interval", "-1s"}, "stats-interval", "-1s", "must be 0 (off) or at least 1s"},
+	{[]string{"-stats-interval", "10ms"}, "stats-interval", "10ms", "must be 0 (off) or at least 1s"},
+	{[]string{"-http-header-timeout", "0s"}, "http-header-timeout", "0s", "must be positive"},
+	{[]string{"-ws-ping-interval", "0s"}, "ws-ping-interval", "0s", "must be positive"},
+	{[]string{"-ws-pong-timeout", "-1s"}, "ws-pong-timeout", "-1s", "must be positive"},
+	{[]string{"-hls-part", "0"}, "hls-part", "0s", "must be between 20ms and 2s (-hls-segment-target)"},
+	{[]string{"-hls-part", "10ms"}, "hls-part", "10ms", "must be between 20ms and 2s (-hls-segment-target)"},
+	{[]string{"-hls-part", "3s"}, "hls-part", "3s", "must be between 20ms and 2s (-hls-segment-target)"},
+	{[]string{"-hls-segment-target", "1s", "-hls-part", "1500ms"}, "hls-part", "1.5s", "must be between 20ms and 1s (-hls-segment-target)"},
+	{[]string{"-hls-segment-target", "0s", "-hls-part", "20ms"}, "hls-segment-target", "0s", "must be at least 20ms"},
+	{[]string{"-hls-window", "0"}, "hls-window", "0", "must be at least 3"},
+	{[]string{"-hls-window", "2"}, "hls-window", "2", "must be at least 3"},
+	{[]string{"-hls-idle", "0"}, "hls-idle", "0s", "must be at least 4s (twice -hls-segment-target)"},
+	{[]string{"-hls-segment-target", "5s", "-hls-idle", "9s"}, "hls-idle", "9s", "must be at least 10s (twice -hls-segment-target)"},
+	{[]string{"-hls-session-idle", "0"}, "hls-session-idle", "0s", "must be at least 4s (twice -hls-segment-target)"},
+	{[]string{"-hook-timeout", "0"}, "hook-timeout", "0s", "must be positive"},
+	{[]string{"-hook-concurrency", "0"}, "hook-concurrency", "0", "must be positive"},
+	{[]string{"-hook-concurrency", "-1"}, "hook-concurrency", "-1", "must be positive"},
+	{[]string{"-max-connections", "-1"}, "max-connections", "-1", "must be 0 (no limit) or positive"},
+	{[]string{"-max-players", "-1"}, "max-players", "-1", "must be 0 (no limit) or positive"},
+	{[]string{"-max-streams", "-2"}, "max-streams", "-2", "must be 0 (no limit) or positive"},
+	{[]string{"-origin-refresh", "-1s"}, "origin-refresh", "-1s", "must be positive"},
+	{[]string{"-edge-linger", "0s"}, "edge-linger", "0s", "must be positive"},
+	{[]string{"-origin-timeout", "0s"}, "origin-timeout", "0s", "must be positive"},
+	{[]string{"-forward-timeout", "-2s"}, "forward-timeout", "-2s", "must be positive"},
+}
+
+// serveArgsOutcome is what runServe does with args before it would start
+// the server: the exit code and what it printed (exit -1: it would serve).
+func serveArgsOutcome(args []string) (code int, printed string, c *serveConfig) {
+	c, err := parseServeArgs(args)
+	if err != nil {
+		var out bytes.Buffer
+		return serveArgsFailed(&out, err), out.String(), nil
+	}
+	return -1, "", c
+}
+
+// TestServeFlagErrors: a value a flag does not allow is refused at start
+// with exit code 2 and one line naming the flag, the value and what is
+// allowed.
 func TestServeFlagErrors(t *testing.T) {
+	for _, tc := range refusedFlags {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, printed, _ := serveArgsOutcome(tc.args)
+			want := "bbllive: -" + tc.flag + " " + tc.value + ": " + tc.allowed
+			if code != 2 || !strings.Contains(printed, want) {
+				t.Fatalf("exit %d, printed %q; want exit 2 and %q", code, printed, want)
+			}
+			if n := strings.Count(printed, "\n"); n != 1 {
+				t.Errorf("printed %d lines, want the one error: %q", n, printed)
+			}
+		})
+	}
+}
+
+// TestServeFlagErrorsTLS: the TLS flags' pairing is refused as before.
+func TestServeFlagErrorsTLS(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"-workers", "-3"}, "-workers -3: want 0 (one per CPU) or more"},
-		{[]string{"-flush-interval", "5"}, "want a duration such as 200ms"},
-		{[]string{"-play-wait", "soon"}, "want a duration such as 200ms"},
-		{[]string{"-publisher-timeout", "0s"}, "-publisher-timeout 0s: want a positive duration"},
-		{[]string{"-publish-grace", "-1s"}, "-publish-grace -1s: want a positive duration"},
-		{[]string{"-stats-interval", "-1s"}, "-stats-interval -1s: want 0 (off)"},
 		{[]string{"-listen-tls", "127.0.0.1:0", "-tls-cert", "c.pem"}, "-listen-tls 127.0.0.1:0 needs -tls-cert and -tls-key"},
 		{[]string{"-tls-key", "k.pem"}, "-tls-cert and -tls-key need -listen-tls"},
-		{[]string{"-origin-timeout", "0s"}, "-origin-timeout 0s: want a positive duration"},
-		{[]string{"-forward-timeout", "-2s"}, "-forward-timeout -2s: want a positive duration"},
-		{[]string{"-edge-linger", "0s"}, "-edge-linger 0s: want a positive duration"},
-		{[]string{"-origin-refresh", "-1s"}, "-origin-refresh -1s: want a positive duration"},
+	} {
+		if code, printed, _ := serveArgsOutcome(tc.args); code != 2 || !strings.Contains(printed, tc.want) {
+			t.Errorf("%v: exit %d, printed %q; want 2 and %q", tc.args, code, printed, tc.want)
+		}
+	}
+}
+
+// TestServeFlagAccepted: the ends of each range, and 0 where it means
+// something, pass validation and reach the settings unchanged.
+func TestServeFlagAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		got  func(*serveConfig) any
+		want any
+	}{
+		{[]string{"-workers", "0"}, func(c *serveConfig) any { return c.workers }, 0},
+		{[]string{"-workers", "1024"}, func(c *serveConfig) any { return c.workers }, 1024},
+		{[]string{"-stats-interval", "0"}, func(c *serveConfig) any { return c.statsInterval }, time.Duration(0)},
+		{[]string{"-stats-interval", "1s"}, func(c *serveConfig) any { return c.statsInterval }, time.Second},
+		{[]string{"-max-connections", "0"}, func(c *serveConfig) any { return c.access.maxConnections }, 0},
+		{[]string{"-max-players", "0"}, func(c *serveConfig) any { return c.access.maxPlayers }, 0},
+		{[]string{"-max-streams", "0"}, func(c *serveConfig) any { return c.access.maxStream }, 0},
+		{[]string{"-hls-part", "20ms"}, func(c *serveConfig) any { return c.hls.part }, 20 * time.Millisecond},
+		{[]string{"-hls-part", "2s"}, func(c *serveConfig) any { return c.hls.part }, 2 * time.Second},
+		{[]string{"-hls-window", "3"}, func(c *serveConfig) any { return c.hls.window }, 3},
+		{[]string{"-hls-idle", "4s"}, func(c *serveConfig) any { return c.hls.idle }, 4 * time.Second},
+		{[]string{"-chunk-size", "128"}, func(c *serveConfig) any { return c.chunkSize }, uint(128)},
+		{[]string{"-max-message-size", "16777216"}, func(c *serveConfig) any { return c.maxMessageSize }, uint(1 << 24)},
+		{[]string{"-uring-registered", "65536"}, func(c *serveConfig) any { return c.uringRegistered }, 65536},
+		{[]string{"-uring-registered", "1073741824"}, func(c *serveConfig) any { return c.uringRegistered }, 1 << 30},
+		{[]string{"-lag-window", "65536", "-max-cache", "262144"}, func(c *serveConfig) any { return c.maxCache }, 262144},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var c serveConfig
-			fs := serveFlags(&c)
-			var out bytes.Buffer
-			fs.SetOutput(&out)
-			err := fs.Parse(tc.args)
-			if err == nil {
-				err = c.validate()
+			code, printed, c := serveArgsOutcome(tc.args)
+			if code != -1 {
+				t.Fatalf("refused: exit %d, %q", code, printed)
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want one containing %q", err, tc.want)
+			if got := tc.got(c); got != tc.want {
+				t.Fatalf("setting %v (%T), want %v (%T)", got, got, tc.want, tc.want)
 			}
 		})
 	}
-	var c serveConfig
-	if err := serveFlags(&c).Parse(nil); err != nil || c.validate() != nil {
-		t.Errorf("the defaults do not validate: %v, %v", err, c.validate())
+	if code, printed, _ := serveArgsOutcome(nil); code != -1 {
+		t.Errorf("the defaults are refused: %q", printed)
+	}
+}
+
+// TestEveryNumericFlagBounded: every numeric flag of serve has a bound, so
+// a new flag cannot take 0 or a negative unexamined; every bound has
+// refused rows above.
+func TestEveryNumericFlagBounded(t *testing.T) {
+	bounded := map[string]bool{}
+	for _, b := range serveBounds {
+		bounded[b.flag] = true
+	}
+	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok {
+			if _, custom := f.Value.(*forwardFlag); !custom {
+				t.Errorf("-%s: a flag value that is no flag.Getter; the test cannot tell whether it is numeric", f.Name)
+			}
+			return
+		}
+		switch g.Get().(type) {
+		case int, uint, int64, uint64, float64, time.Duration:
+			if !bounded[f.Name] {
+				t.Errorf("-%s is numeric and has no bound in serveBounds", f.Name)
+			}
+		}
+	})
+	rows := map[string]bool{}
+	for _, r := range refusedFlags {
+		rows[r.flag] = true
+	}
+	for _, b := range serveBounds {
+		if !rows[b.flag] {
+			t.Errorf("-%s has a bound but no row in refusedFlags", b.flag)
+		}
+	}
+}
+
+// TestServeUsageErrors: what the flag package cannot read is printed once,
+// with the usage line and where the flags are listed, as Go's tools do;
+// -h lists every flag with its type and range and exits 0.
+func TestServeUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-workers", "x"}, `invalid value "x" for flag -workers`},
+		{[]string{"-hls-part", "5"}, `invalid value "5" for flag -hls-part: want a duration such as 200ms`},
+		{[]string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"-hls", "stray"}, `unexpected argument "stray"`},
+	} {
+		code, printed, _ := serveArgsOutcome(tc.args)
+		if code != 2 || strings.Count(printed, tc.want) != 1 || !strings.Contains(printed, "Run 'bbllive serve -h' for the flags.") {
+			t.Errorf("%v: exit %d, printed %q; want 2, %q once and the hint", tc.args, code, printed, tc.want)
+		}
+		if strings.Contains(printed, "-ws-pong-timeout") {
+			t.Errorf("%v: the whole flag list is printed: %q", tc.args, printed)
+		}
+	}
+	code, printed, _ := serveArgsOutcome([]string{"-h"})
+	for _, want := range []string{"-hls-part duration", "20ms to -hls-segment-target (default 200ms)",
+		"-workers int", "0: one per CPU, else 1 to 1024", "-max-players int", "0: no limit", "-stats-interval duration", "0: off"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("-h lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+// TestServeFlagErrorsFromBinary: the built command prints a bad flag's
+// error once (it used to print it twice around the whole flag list) and
+// exits 2, as it does for a bad value in the config file.
+func TestServeFlagErrorsFromBinary(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := writeConfig(t, "workers: 2\nhls-window: 0\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+		hint bool
+	}{
+		{[]string{"serve", "-workers", "x"}, `invalid value "x" for flag -workers`, true},
+		{[]string{"-nope"}, "flag provided but not defined: -nope", true},
+		{[]string{"serve", "-hls-part", "0"}, "-hls-part 0s: must be between 20ms and 2s", false},
+		{[]string{"serve", "-config", cfg}, "config " + cfg + ": line 2: hls-window 0: must be at least 3", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, tc.args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		cancel()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit status 2; stderr %q", tc.args, err, stderr.String())
+			continue
+		}
+		out := stderr.String()
+		if strings.Count(out, tc.want) != 1 || strings.Contains(out, "Run 'bbllive serve -h'") != tc.hint {
+			t.Errorf("%v: stderr %q, want %q once (hint: %v)", tc.args, out, tc.want, tc.hint)
+		}
 	}
 }
 

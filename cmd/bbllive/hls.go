@@ -26,13 +26,13 @@ type hlsConfig struct {
 
 func (c *hlsConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.on, "hls", true, "serve (LL-)HLS on the -http listener at /APP/NAME/index.m3u8")
-	fs.DurationVar(&c.part, "hls-part", hls.DefaultPartTarget, "LL-HLS part duration (PART-TARGET)")
-	fs.DurationVar(&c.segmentTarget, "hls-segment-target", hls.DefaultSegmentTarget, "shortest HLS segment; segments end at the next keyframe after it")
+	durationVar(fs, &c.part, "hls-part", hls.DefaultPartTarget, "LL-HLS part duration (PART-TARGET)")
+	durationVar(fs, &c.segmentTarget, "hls-segment-target", hls.DefaultSegmentTarget, "shortest HLS segment; segments end at the next keyframe after it")
 	fs.IntVar(&c.window, "hls-window", hls.DefaultWindow, "HLS segments listed and kept in memory per stream")
 	fs.StringVar(&c.segment, "hls-segment", hls.FormatFMP4, "HLS segment format: fmp4 (CMAF) or ts (MPEG-TS, H.264 + AAC, for old players)")
 	fs.BoolVar(&c.always, "hls-always", false, "remux every live stream for HLS, not only those with HLS viewers")
-	fs.DurationVar(&c.idle, "hls-idle", hls.DefaultIdleTimeout, "stop a stream's HLS remuxer this long after its last HLS request")
-	fs.DurationVar(&c.sessionIdle, "hls-session-idle", hls.DefaultSessionIdle,
+	durationVar(fs, &c.idle, "hls-idle", hls.DefaultIdleTimeout, "stop a stream's HLS remuxer this long after its last HLS request")
+	durationVar(fs, &c.sessionIdle, "hls-session-idle", hls.DefaultSessionIdle,
 		"with access control on, end an HLS viewer (on_stop, its place in the limits) this long after its last playlist request")
 }
 

@@ -8,8 +8,12 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 )
 
 var subcommands = map[string]func(args []string) int{
@@ -50,4 +54,64 @@ commands:
   token     print a signed token for -auth-secret / -auth-jwks
   version   print the version
 `)
+}
+
+// usageError is a command line of serve the flag package could not read.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// serveArgsFailed reports why serve's settings were refused, as Go's own
+// tools do: -h prints the flags (exit 0); anything else prints its error
+// once, and a command line the flag package could not read adds the usage
+// line and where the flags are listed (exit 2).
+func serveArgsFailed(w io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		printServeUsage(w)
+		return 0
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "bbllive:", line)
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(w, "usage: bbllive [serve] [flags]\nRun 'bbllive serve -h' for the flags.\n")
+	}
+	return 2
+}
+
+// printServeUsage is serve's -h: every flag with its type, what it does,
+// its range and its default.
+func printServeUsage(w io.Writer) {
+	fmt.Fprint(w, "usage: bbllive [serve] [flags]\n\nflags (also the keys of the -config file):\n")
+	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		if _, ok := f.Value.(*durationValue); ok && name == "value" {
+			name = "duration" // what the flag package says of its own duration flags
+		}
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if !zeroDefault(f) {
+			if name == "string" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += fmt.Sprintf(" (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// zeroDefault is whether f's default is its type's zero value, which -h
+// does not print, as the flag package does not.
+func zeroDefault(f *flag.Flag) bool {
+	switch f.DefValue {
+	case "", "0", "false", "0s":
+		return true
+	}
+	return false
 }

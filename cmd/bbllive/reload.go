@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,20 +18,28 @@ import (
 func parseServeArgs(args []string) (*serveConfig, error) {
 	c := &serveConfig{args: args}
 	fs := serveFlags(c)
-	fs.SetOutput(os.Stderr)
+	// Left to itself the flag package prints its error and every flag's
+	// usage, then runServe the error again; serveArgsFailed prints it once.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return nil, &usageError{fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))}
 	}
+	var file *configFile
 	if c.configFile != "" {
-		if err := applyConfigFile(fs, c.configFile); err != nil {
+		var err error
+		if file, err = applyConfigFile(fs, c.configFile); err != nil {
 			return nil, err
 		}
 	}
 	if err := c.validate(); err != nil {
-		return nil, err
+		return nil, file.locate(err)
 	}
 	c.flagValues = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) { c.flagValues[f.Name] = f.Value.String() })

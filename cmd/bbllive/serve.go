@@ -82,17 +82,17 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	durationVar(fs, &c.playWait, "play-wait", fanout.DefaultPlayWait, "how long a player of a name nobody publishes waits before NetStream.Play.StreamNotFound")
 	durationVar(fs, &c.publisherTimeout, "publisher-timeout", fanout.DefaultPublisherTimeout, "close a publisher that sends no media for this long, freeing its name")
 	fs.BoolVar(&c.publishTakeover, "publish-takeover", false, "a new publisher of a live name replaces the current one (else it is refused)")
-	fs.IntVar(&c.workers, "workers", 0, "sender workers (0: one per CPU)")
+	fs.IntVar(&c.workers, "workers", 0, "sender workers (netpoll) or rings (io_uring)")
 	fs.StringVar(&c.io, "io", "auto", "player and publisher I/O: uring, netpoll, or auto (uring where the kernel allows it, else netpoll with a log line saying why)")
 	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation: writev, write_fixed or send_zc (registered buffers)")
-	fs.IntVar(&c.uringRegistered, "uring-registered", 64<<20, "bytes of wire-log memory registered with io_uring for write_fixed and send_zc")
+	fs.IntVar(&c.uringRegistered, "uring-registered", fanout.DefaultRegisteredBytes, "bytes of wire-log memory registered with io_uring for write_fixed and send_zc")
 	durationVar(fs, &c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
 	durationVar(fs, &c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
 	fs.UintVar(&c.maxMessageSize, "max-message-size", uint(rtmp.DefaultLimits.MaxMessageSize), "largest RTMP message accepted, bytes")
 	fs.UintVar(&c.maxChunkSize, "max-chunk-size", uint(rtmp.DefaultLimits.MaxChunkSize), "largest chunk size a peer may set, bytes")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	durationVar(fs, &c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line (0: off)")
+	durationVar(fs, &c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line")
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address: the start page, HTTP-FLV, WebSocket-FLV, fMP4 and HLS playback, /metrics, the JSON API (/api/streams, /api/connections) and /healthz, /readyz; empty: off")
 	durationVar(fs, &c.headerTimeout, "http-header-timeout", DefaultHeaderTimeout, "time an HTTP client has to send a request's headers, on every HTTP listener; then 408 and a close")
 	fs.BoolVar(&c.perConnMetrics, "metrics.per-conn", false, "also export per-connection series on /metrics (one set per connection: mind the cardinality)")
@@ -103,17 +103,14 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	c.access.register(fs)
 	c.relay.register(fs)
 	c.tls.register(fs)
+	describeBounds(fs)
 	return fs
 }
 
 func runServe(args []string) int {
 	c, err := parseServeArgs(args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "bbllive:", err)
-		return 2
+		return serveArgsFailed(os.Stderr, err)
 	}
 	log, level, err := newLogger(c.logLevel, c.logFormat)
 	if err != nil {
@@ -139,9 +136,6 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	policy, err := fanout.ParseFlushPolicy(c.flush)
 	if err != nil {
 		return err
-	}
-	if c.chunkSize < 128 || c.chunkSize > 1<<24 {
-		return fmt.Errorf("-chunk-size %d out of range (128..16777216)", c.chunkSize)
 	}
 	cfg := fanout.Config{
 		Flush: policy, FlushInterval: c.flushInterval,

@@ -65,6 +65,10 @@ const (
 	DefaultQueueLen      = 1024
 )
 
+// MinPartTarget is the shortest part Validate accepts, about one video
+// frame at 50 fps.
+const MinPartTarget = 20 * time.Millisecond
+
 func (c *Config) withDefaults() {
 	if c.PartTarget <= 0 {
 		c.PartTarget = DefaultPartTarget
@@ -93,8 +97,8 @@ func (c *Config) withDefaults() {
 // values are valid (they mean the defaults).
 func (c Config) Validate() error {
 	switch {
-	case c.PartTarget < 0 || c.PartTarget > 0 && c.PartTarget < 20*time.Millisecond:
-		return fmt.Errorf("hls: part target %s is below 20ms", c.PartTarget)
+	case c.PartTarget < 0 || c.PartTarget > 0 && c.PartTarget < MinPartTarget:
+		return fmt.Errorf("hls: part target %s is below %s", c.PartTarget, MinPartTarget)
 	case c.SegmentTarget < 0:
 		return fmt.Errorf("hls: segment target %s is negative", c.SegmentTarget)
 	case c.Window < 0:
