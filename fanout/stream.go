@@ -106,6 +106,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	// late joiner's). It does not move the timeline either: the new
 	// publisher's first frame does.
 	metadata := false
+	kind := videoFrame
 	switch m.Type {
 	case rtmp.TypeVideo:
 		s.sawVideo = true
@@ -115,6 +116,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 			f.Key = rtmp.IsKeyframe(m.Payload)
 		}
 	case rtmp.TypeAudio:
+		kind = audioFrame
 		if rtmp.IsAudioSequenceHeader(m.Payload) {
 			aside = &s.audioSeq
 		} else {
@@ -129,8 +131,11 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	default:
 		return nil
 	}
+	if aside != nil {
+		kind = sequenceHeader
+	}
 	if !metadata {
-		f.Timestamp = s.tl.next(m.Timestamp)
+		f.Timestamp = s.tl.next(kind, m.Timestamp)
 	}
 	s.mu.Lock()
 	if aside != nil {
@@ -196,7 +201,7 @@ func (s *Stream) appendControl(m *rtmp.Message) {
 }
 
 func (s *Stream) appendStatus(code, desc string) {
-	ts := uint32(s.tl.last)
+	ts := uint32(max(s.tl.head(), 0))
 	s.appendControl(&rtmp.Message{Type: rtmp.TypeCommandAMF0, CSID: rtmp.CSIDData, StreamID: rtmp.MediaStreamID,
 		Timestamp: ts, Payload: rtmp.OnStatusPayload("status", code, desc)})
 }
