@@ -199,3 +199,50 @@ func TestOriginTimeoutFlag(t *testing.T) {
 		t.Fatalf("media after %s: -origin-timeout 200ms was not what bounded the silent owner", took)
 	}
 }
+
+// TestFFmpegPlaysThroughOriginLossMonotonic: ffmpeg publishes to edge 1
+// of two origins; two ffmpeg players on edge 2, over RTMP and HTTP-FLV,
+// record the stream; the stream's owning origin goes away and the edge's
+// pull moves to the other one. The recordings go on across the failover on
+// the same connections, and ffmpeg never sees a track's timestamp repeat or
+// go back.
+func TestFFmpegPlaysThroughOriginLossMonotonic(t *testing.T) {
+	clip := testClip(t)
+	o1, stop1, done1 := startServerCtxWith(t, nil)
+	o2, stop2, done2 := startServerCtxWith(t, nil)
+	stopAtCleanup(t, stop1, done1)
+	stopAtCleanup(t, stop2, done2)
+	origins := "rtmp://" + o1.addr + ",rtmp://" + o2.addr
+	edge1 := startServer(t, "-origin", origins)
+	edge2 := startServer(t, "-origin", origins)
+	ffmpegLoopPublisher(t, clip, edge1.url("mono"))
+	recs := []*ffmpegRecorder{
+		startFFmpegRecorder(t, "rtmp", edge2.url("mono")),
+		startFFmpegRecorder(t, "http-flv", "http://"+edge2.http+"/live/mono.flv"),
+	}
+	for _, r := range recs {
+		r.waitVideo(t, clipFPS)
+	}
+	owner, stop := o1, stop1
+	if v, _ := series(scrape(t, o2.http), "bbllive_stream_live", "stream=live/mono"); v == 1 {
+		owner, stop = o2, stop2
+	}
+	if v, _ := series(scrape(t, owner.http), "bbllive_stream_live", "stream=live/mono"); v != 1 {
+		t.Fatal("neither origin has the stream the edge forwards")
+	}
+	before := make([]int, len(recs))
+	for i, r := range recs {
+		before[i] = r.videoFrames()
+	}
+	stop() // the owning origin goes away: its connections close
+	waitFor(t, 10*time.Second, "edge 2's pull moves to the other origin", func() bool {
+		v, _ := series(scrape(t, edge2.http), "bbllive_edge_upstream_changes_total")
+		return v >= 1
+	})
+	for i, r := range recs {
+		r.waitVideo(t, before[i]+3*clipFPS)
+	}
+	for i, r := range recs {
+		r.finish(t, before[i]+3*clipFPS)
+	}
+}
