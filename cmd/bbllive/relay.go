@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -55,7 +54,8 @@ type relayRun struct {
 }
 
 // startRelay hooks edge mode and forwarding into hub, as c asks; with
-// neither it returns a relay that does nothing.
+// neither it returns a relay that does nothing. Its durations were checked
+// with the other flags (serveConfig.validate).
 func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, error) {
 	r := &relayRun{done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,10 +66,6 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		return nil, err
 	}
 	// Always hooked, so a reload may add rules to a server started with none.
-	if c.originTimeout <= 0 || c.fwdTimeout <= 0 {
-		cancel()
-		return nil, errors.New("-origin-timeout and -forward-timeout: want positive durations")
-	}
 	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
 	r.pushes.SetRules(c.forward.rules)
 	hub.OnPublish(r.pushes.Hook)
@@ -80,10 +76,6 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		close(r.done)
 		c.running = r
 		return r, nil
-	}
-	if c.originRefresh <= 0 || c.edgeLinger <= 0 {
-		cancel()
-		return nil, errors.New("-origin-refresh and -edge-linger: want positive durations")
 	}
 	entries, err := relay.ParseList(c.origins)
 	if err != nil {
