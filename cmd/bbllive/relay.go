@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bbllive/bbllive/bench"
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/relay"
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,7 +115,7 @@ func forwardSummary(rules []relay.Rule) string {
 		if p == "" {
 			p = "every stream"
 		}
-		parts[i] = fmt.Sprintf("%s: %d target(s)", p, len(r.Targets))
+		parts[i] = p + ": " + bench.Counted(len(r.Targets), "target", "targets")
 	}
 	return strings.Join(parts, "; ")
 }
