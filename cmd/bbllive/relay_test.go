@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/bench/mediatest"
 	"github.com/bbllive/bbllive/fanout/relay"
 )
 
@@ -244,5 +245,41 @@ func TestFFmpegPlaysThroughOriginLossMonotonic(t *testing.T) {
 	}
 	for i, r := range recs {
 		r.finish(t, before[i]+3*clipFPS)
+	}
+}
+
+// TestEdgeHLSPullLastsIdlePlusLinger: HLS viewers of an edge hold its pull
+// through the stream's remuxer, so the pull stops -hls-idle (the remuxer
+// idle after the last HLS request; checked once a second) plus
+// -edge-linger after the last request, not -edge-linger after it.
+func TestEdgeHLSPullLastsIdlePlusLinger(t *testing.T) {
+	const idle, linger = 2 * time.Second, 3 * time.Second
+	origin := startServer(t)
+	mediatest.Publish(context.Background(), t, mediatest.Path(t, hlsClip), origin.url("hlsedge"))
+	edge := startServer(t, "-origin", "rtmp://"+origin.addr, "-hls-segment-target", "1s",
+		"-hls-idle", idle.String(), "-edge-linger", linger.String())
+	playlist := "http://" + edge.http + "/live/hlsedge/index.m3u8"
+	waitFor(t, 15*time.Second, "the edge's HLS playlist", func() bool {
+		_, err := fetchPlaylist(playlist)
+		return err == nil
+	})
+	if _, err := fetchPlaylist(playlist); err != nil { // the last HLS request
+		t.Fatal(err)
+	}
+	last := time.Now()
+	pulls := func() float64 { v, _ := series(scrape(t, edge.http), "bbllive_edge_pulls"); return v }
+	if n := pulls(); n != 1 {
+		t.Fatalf("bbllive_edge_pulls = %v while HLS is watched, want 1", n)
+	}
+	waitFor(t, idle+linger+5*time.Second, "the edge's pull stops", func() bool { return pulls() == 0 })
+	took := time.Since(last)
+	t.Logf("the edge's pull stopped %s after the last HLS request (-hls-idle %s, -edge-linger %s)", took.Round(time.Millisecond), idle, linger)
+	if took < idle+linger-100*time.Millisecond || took > idle+linger+2*time.Second {
+		t.Errorf("pull stopped %s after the last HLS request, want -hls-idle + -edge-linger = %s (+ up to 1 s: the remuxer's idle check)", took, idle+linger)
+	}
+	logs := edge.logs.String()
+	stopped, ended := strings.Index(logs, "hls remuxer stopped"), strings.Index(logs, "edge: pull stopped, no viewers")
+	if stopped < 0 || !strings.Contains(logs[stopped:], "why=idle") || ended < stopped {
+		t.Errorf("want the remuxer stopped (why=idle), then the pull stopped, in the edge's log:\n%s", logs)
 	}
 }
