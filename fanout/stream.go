@@ -123,6 +123,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 			f.Key = !s.sawVideo // audio-only: every frame is a place to start
 		}
 	case rtmp.TypeDataAMF0:
+		kind = noTrack
 		if meta, ok := rtmp.MetadataPayload(m.Payload); ok {
 			f.Payload = meta
 			aside = &s.meta
@@ -132,7 +133,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 		return nil
 	}
 	if aside != nil {
-		kind = sequenceHeader
+		kind = noTrack // a sequence header
 	}
 	if !metadata {
 		f.Timestamp = s.tl.next(kind, m.Timestamp)

@@ -30,20 +30,21 @@ type timeline struct {
 }
 
 // frameKind is what a stamped message is to the timeline: a frame of one of
-// the two tracks, or a sequence header.
+// the two tracks, or no track's.
 type frameKind uint8
 
 const (
 	videoFrame frameKind = iota
 	audioFrame
-	frameKinds // the number of tracks; as a kind, a sequence header
+	frameKinds // the number of tracks
 )
 
-// sequenceHeader stamps a codec configuration, which players take as
-// extradata rather than as a frame: it needs a timestamp near the frames
-// it precedes, but neither starts a source nor counts as a track's frame
-// (a keyframe commonly shares its header's timestamp).
-const sequenceHeader = frameKinds
+// noTrack stamps a message that is no track's frame: a codec
+// configuration, which players take as extradata (a keyframe commonly
+// shares its header's timestamp), or a data message (a cue point, text).
+// It needs a timestamp near the frames around it, but neither starts a
+// source nor takes a track's place.
+const noTrack = frameKinds
 
 const (
 	// maxBackstep tolerates audio and video interleaving slightly out of
@@ -59,8 +60,8 @@ const (
 // next stamps a message of kind k whose publisher's timestamp is in.
 func (t *timeline) next(k frameKind, in uint32) uint32 {
 	x := t.unwrap(in)
-	if k == sequenceHeader {
-		return t.header(x)
+	if k == noTrack {
+		return t.trackless(x)
 	}
 	switch {
 	case !t.started:
@@ -102,10 +103,10 @@ func (t *timeline) anchor(x, at int64) {
 // head is the newest output of any track (-1 before the first frame).
 func (t *timeline) head() int64 { return max(t.last[videoFrame], t.last[audioFrame]) }
 
-// header stamps a sequence header at input x: on the current source's
-// timeline, or, before that source's first frame, where it will most
-// likely start.
-func (t *timeline) header(x int64) uint32 {
+// trackless stamps a message of no track at input x: on the current
+// source's timeline, or, before that source's first frame, where it will
+// most likely start.
+func (t *timeline) trackless(x int64) uint32 {
 	if !t.started {
 		return 0
 	}

@@ -11,7 +11,7 @@ import (
 
 // TestTimeline runs publishers' timestamps through a timeline. A script is
 // words: v<ts> a video frame, a<ts> an audio frame, h<ts> a sequence
-// header, "|" a new publisher of the stream (a reconnect, an edge's new
+// header, d<ts> a data message, "|" a new publisher of the stream (a reconnect, an edge's new
 // upstream).
 func TestTimeline(t *testing.T) {
 	tests := []struct{ name, in, want string }{
@@ -38,6 +38,7 @@ func TestTimeline(t *testing.T) {
 		{"second track starts earlier", "a100 v80 a123 v120", "a0 v0 a43 v40"},
 		{"32-bit wrap", "v4294967040 v4294967080 v16", "v0 v40 v272"},
 		{"keyframe at its header's time", "h5000 h5000 v5000 a5000 v5040 h5040 v5080", "h0 h0 v0 a0 v40 h40 v80"},
+		{"data between frames", "v0 d40 v40 a40 d60 v80", "v0 d40 v40 a40 d60 v80"},
 		{"headers of a new source", "v0 a0 v40 | h0 h0 v0 a0", "v0 a0 v40 h80 h80 v80 a80"},
 		// ffmpeg stamps its headers 0 whatever its first frame's time.
 		{"headers at 0, frames later", "v0 v40 | h0 h0 a7000 v7000", "v0 v40 h80 h80 a80 v80"},
@@ -55,7 +56,7 @@ func TestTimeline(t *testing.T) {
 				k, in := timelineWord(t, w)
 				out := tl.next(k, in)
 				got = append(got, fmt.Sprintf("%c%d", w[0], out))
-				if k != sequenceHeader {
+				if k != noTrack {
 					if int64(out) <= last[k] {
 						t.Errorf("%s: %c%d after %c%d: not after that track's previous frame", w, w[0], out, w[0], last[k])
 					}
@@ -81,10 +82,10 @@ func timelineWord(t *testing.T, w string) (frameKind, uint32) {
 		return videoFrame, uint32(ts)
 	case 'a':
 		return audioFrame, uint32(ts)
-	case 'h':
-		return sequenceHeader, uint32(ts)
+	case 'h', 'd':
+		return noTrack, uint32(ts)
 	}
-	t.Fatalf("script word %q: want v, a or h and a timestamp", w)
+	t.Fatalf("script word %q: want v, a, h or d and a timestamp", w)
 	return 0, 0
 }
 
@@ -138,5 +139,25 @@ func TestReturningPublisherKeepsEachTrackMonotonic(t *testing.T) {
 		if d != -40 {
 			t.Fatalf("video against audio of the second publisher: %v ms, want -40 throughout as it published", sync)
 		}
+	}
+}
+
+// TestDataMessageTakesNoTracksPlace: a publisher's data message (here a
+// cue point) at a video frame's time does not push that frame later.
+func TestDataMessageTakesNoTracksPlace(t *testing.T) {
+	h := newTestHub(Config{})
+	s := publishTo(t, h, "live/cue")
+	tap := &recordTap{}
+	defer s.AddTap(tap)()
+	cue := append([]byte{0x02, 0, 10}, "onCuePoint"...)
+	ingest(t, s, rtmp.TypeVideo, 0, frame(true, 10))
+	ingest(t, s, rtmp.TypeDataAMF0, 40, cue)
+	ingest(t, s, rtmp.TypeVideo, 40, frame(false, 10))
+	var got []uint32
+	for _, m := range tap.msgs {
+		got = append(got, m.Timestamp)
+	}
+	if fmt.Sprint(got) != "[0 40 40]" {
+		t.Fatalf("stamped %v, want [0 40 40]", got)
 	}
 }
