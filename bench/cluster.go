@@ -450,7 +450,7 @@ func runCluster(ctx context.Context, cfg *ClusterConfig, res *ClusterResult) err
 	}
 	defer g.Stop()
 	serverPIDs, pubPIDs := c.pids()
-	label := fmt.Sprintf("[cluster %d origins %d edges %dp]", cfg.Origins, cfg.Edges, cfg.Players)
+	label := fmt.Sprintf("[cluster %s %s %dp]", Counted(cfg.Origins, "origin", "origins"), Counted(cfg.Edges, "edge", "edges"), cfg.Players)
 	pr := newProgress(cfg.Progress, label, g, serverPIDs...)
 	if !pr.wait(ctx, "ramp", g.Ramped(), 0) || !pr.wait(ctx, "warmup", nil, cfg.Warmup) {
 		return ctx.Err()

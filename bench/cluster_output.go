@@ -32,8 +32,9 @@ var serverRows = []struct {
 // server, the tiers' totals, the single server beside them when measured,
 // the players' figures and the upstream check — a mismatch in capitals.
 func WriteClusterTable(w io.Writer, r *ClusterResult) {
-	fmt.Fprintf(w, "cluster: %d origins, %d edges; %d stream(s) of %d kbit/s published to %s; %d %s players over the edges; %.0f s window\n",
-		r.Origins, r.Edges, r.Streams, r.Stream.Bitrate/1000, tierPlural(r.PublishTo), r.Players, r.Play, r.WindowS)
+	fmt.Fprintf(w, "cluster: %s, %s; %s of %d kbit/s published to %s; %s over the edges; %.0f s window\n",
+		Counted(r.Origins, "origin", "origins"), Counted(r.Edges, "edge", "edges"), Counted(r.Streams, "stream", "streams"),
+		r.Stream.Bitrate/1000, tierPlural(r.PublishTo), Counted(r.Players, r.Play+" player", r.Play+" players"), r.WindowS)
 	if r.Error != "" {
 		fmt.Fprintf(w, "cluster run failed: %s\n", r.Error)
 	} else {
@@ -54,6 +55,20 @@ func WriteClusterTable(w io.Writer, r *ClusterResult) {
 }
 
 func tierPlural(publishTo string) string { return publishTo + "s" }
+
+// Counted is n and the noun that goes with it, for output people read:
+// "1 pull", "2 pulls".
+func Counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// pullsAndForwards is what an origin's upstreams are.
+func pullsAndForwards(pulls, forwards int) string {
+	return Counted(pulls, "pull", "pulls") + ", " + Counted(forwards, "forwarded publish", "forwarded publishes")
+}
 
 func writeServers(w io.Writer, r *ClusterResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -86,15 +101,15 @@ func writeServers(w io.Writer, r *ClusterResult) {
 func writeUpstreams(w io.Writer, u *UpstreamCheck) {
 	var owners []string
 	for _, s := range u.Streams {
-		owners = append(owners, fmt.Sprintf("%s → %s (published to %s, %d pulls)", s.Stream, s.Owner, s.PublishedTo, s.WantPulls))
+		owners = append(owners, fmt.Sprintf("%s → %s (published to %s, %s)", s.Stream, s.Owner, s.PublishedTo, Counted(s.WantPulls, "pull", "pulls")))
 	}
 	if u.OK {
-		fmt.Fprintf(w, "upstreams    ok: %d on the origins (%d pulls, %d forwarded publishes), each stream's on its owner only: %s\n",
-			u.Got, u.Pulls, u.Forwards, strings.Join(owners, "; "))
+		fmt.Fprintf(w, "upstreams    ok: %d on the origins (%s), each stream's on its owner only: %s\n",
+			u.Got, pullsAndForwards(u.Pulls, u.Forwards), strings.Join(owners, "; "))
 		return
 	}
-	fmt.Fprintf(w, "UPSTREAM MISMATCH: the origins serve %d upstreams (%d pulls, %d forwarded publishes), want %d; plan: %s\n",
-		u.Got, u.Pulls, u.Forwards, u.Want, strings.Join(owners, "; "))
+	fmt.Fprintf(w, "UPSTREAM MISMATCH: the origins serve %s (%s), want %d; plan: %s\n",
+		Counted(u.Got, "upstream", "upstreams"), pullsAndForwards(u.Pulls, u.Forwards), u.Want, strings.Join(owners, "; "))
 	for _, m := range u.Mismatches {
 		fmt.Fprintf(w, "  MISMATCH %s\n", m)
 	}

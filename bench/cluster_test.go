@@ -166,10 +166,10 @@ func TestUpstreamCheck(t *testing.T) {
 		{"second pull of a stream", func(ss []TierServer) {
 			ss[1-other(1)].StreamPlayers[plan.keys[1]] = 3
 		}, "serves 3 pulls"},
-		{"edge missing a pull", func(ss []TierServer) { ss[3].EdgePulls = 1 }, "edge 2: pulls 1 streams"},
+		{"edge missing a pull", func(ss []TierServer) { ss[3].EdgePulls = 1 }, "edge 2: pulls 1 stream and"},
 		{"publish on the wrong origin", func(ss []TierServer) {
 			ss[other(0)].StreamLive[plan.keys[0]] = 1
-		}, "1 publishers of it, want 0"},
+		}, "1 publisher of it, want 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

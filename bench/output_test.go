@@ -95,3 +95,14 @@ func TestNiceStep(t *testing.T) {
 		}
 	}
 }
+
+func TestCounted(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{{0, "0 pulls"}, {1, "1 pull"}, {2, "2 pulls"}, {1000, "1000 pulls"}} {
+		if got := Counted(tt.n, "pull", "pulls"); got != tt.want {
+			t.Errorf("Counted(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

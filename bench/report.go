@@ -115,7 +115,7 @@ func (r *LoadReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "connect ms   p50 %.1f  p99 %.1f  max %.1f\n", r.ConnectMs.P50, r.ConnectMs.P99, r.ConnectMs.Max)
 	fmt.Fprintf(w, "ttff ms      p50 %.1f  p99 %.1f  max %.1f\n", r.TTFFMs.P50, r.TTFFMs.P99, r.TTFFMs.Max)
 	fmt.Fprintf(w, "kbps         min %.0f  p50 %.0f   total %.3f Gbit/s\n", r.Kbps.Min, r.Kbps.P50, r.Gbps())
-	fmt.Fprintf(w, "stalls       %d (%d players)\n", r.Stalls, r.StalledPlayers)
+	fmt.Fprintf(w, "stalls       %d (%s)\n", r.Stalls, Counted(r.StalledPlayers, "player", "players"))
 	fmt.Fprintf(w, "errors       %s\n", r.ErrorsLine())
 }
 

@@ -105,7 +105,7 @@ func TestReport(t *testing.T) {
 	}
 	var b strings.Builder
 	r.WriteText(&b)
-	for _, want := range []string{"6 started, 4 playing, 3 with a frame, 1 disconnected", "p50 2.0", "min 0  p50 500", "stalls       2 (1 players)"} {
+	for _, want := range []string{"6 started, 4 playing, 3 with a frame, 1 disconnected", "p50 2.0", "min 0  p50 500", "stalls       2 (1 player)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, b.String())
 		}

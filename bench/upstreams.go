@@ -111,10 +111,10 @@ func (p *clusterPlan) check(servers []TierServer) UpstreamCheck {
 				wantPulls, wantLive = su.WantPulls, 1
 			}
 			if pulls != wantPulls {
-				miss("%s: %s serves %d pulls of it, want %d (its owner is %s)", key, o.Name(), pulls, wantPulls, p.owner[s])
+				miss("%s: %s serves %s of it, want %d (its owner is %s)", key, o.Name(), Counted(pulls, "pull", "pulls"), wantPulls, p.owner[s])
 			}
 			if live != wantLive {
-				miss("%s: %s has %d publishers of it, want %d (its owner is %s)", key, o.Name(), live, wantLive, p.owner[s])
+				miss("%s: %s has %s of it, want %d (its owner is %s)", key, o.Name(), Counted(live, "publisher", "publishers"), wantLive, p.owner[s])
 			}
 			chk.Pulls += pulls
 			if p.pubEdge[s] >= 0 {
@@ -140,12 +140,13 @@ func (p *clusterPlan) check(servers []TierServer) UpstreamCheck {
 			}
 		}
 		if ed.EdgePulls != wantPulls || ed.EdgeForwards != wantForwards {
-			miss("%s: pulls %d streams and forwards %d publishes, want %d and %d", ed.Name(), ed.EdgePulls, ed.EdgeForwards, wantPulls, wantForwards)
+			miss("%s: pulls %s and forwards %s, want %d and %d", ed.Name(), Counted(ed.EdgePulls, "stream", "streams"),
+				Counted(ed.EdgeForwards, "publish", "publishes"), wantPulls, wantForwards)
 		}
 	}
 	chk.Got = chk.Pulls + chk.Forwards
 	if chk.Got != chk.Want {
-		miss("the origins serve %d upstreams (%d pulls, %d forwarded publishes), want %d", chk.Got, chk.Pulls, chk.Forwards, chk.Want)
+		miss("the origins serve %s (%s), want %d", Counted(chk.Got, "upstream", "upstreams"), pullsAndForwards(chk.Pulls, chk.Forwards), chk.Want)
 	}
 	chk.OK = len(chk.Mismatches) == 0
 	return chk

@@ -106,6 +106,7 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	// late joiner's). It does not move the timeline either: the new
 	// publisher's first frame does.
 	metadata := false
+	kind := videoFrame
 	switch m.Type {
 	case rtmp.TypeVideo:
 		s.sawVideo = true
@@ -115,12 +116,14 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 			f.Key = rtmp.IsKeyframe(m.Payload)
 		}
 	case rtmp.TypeAudio:
+		kind = audioFrame
 		if rtmp.IsAudioSequenceHeader(m.Payload) {
 			aside = &s.audioSeq
 		} else {
 			f.Key = !s.sawVideo // audio-only: every frame is a place to start
 		}
 	case rtmp.TypeDataAMF0:
+		kind = noTrack
 		if meta, ok := rtmp.MetadataPayload(m.Payload); ok {
 			f.Payload = meta
 			aside = &s.meta
@@ -129,8 +132,11 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	default:
 		return nil
 	}
+	if aside != nil {
+		kind = noTrack // a sequence header
+	}
 	if !metadata {
-		f.Timestamp = s.tl.next(m.Timestamp)
+		f.Timestamp = s.tl.next(kind, m.Timestamp)
 	}
 	s.mu.Lock()
 	if aside != nil {
@@ -196,7 +202,7 @@ func (s *Stream) appendControl(m *rtmp.Message) {
 }
 
 func (s *Stream) appendStatus(code, desc string) {
-	ts := uint32(s.tl.last)
+	ts := uint32(max(s.tl.head(), 0))
 	s.appendControl(&rtmp.Message{Type: rtmp.TypeCommandAMF0, CSID: rtmp.CSIDData, StreamID: rtmp.MediaStreamID,
 		Timestamp: ts, Payload: rtmp.OnStatusPayload("status", code, desc)})
 }

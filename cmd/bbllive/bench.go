@@ -376,7 +376,7 @@ func benchPublish(ctx context.Context, args []string) int {
 	var stats bench.PublishStats
 	wait, err := bench.PublishMany(ctx, *url, *n, newSource, &stats)
 	if err == nil {
-		fmt.Fprintf(os.Stderr, "publishing %d stream(s) to %s\n", *n, *url)
+		fmt.Fprintf(os.Stderr, "publishing %s to %s\n", bench.Counted(*n, "stream", "streams"), *url)
 		err = wait()
 	}
 	fmt.Fprintf(os.Stderr, "sent %d messages, %d bytes; worst lateness %v\n",

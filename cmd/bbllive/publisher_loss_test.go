@@ -176,3 +176,41 @@ func dialPublisher(t *testing.T, url string) *rtmp.Client {
 	}
 	return c
 }
+
+// TestFFmpegPlaysThroughPublisherReturnMonotonic: an ffmpeg encoder is
+// lost and another comes back within the grace, its clock 20 s on (an
+// encoder whose timestamps did not restart with its connection; ffmpeg
+// stamps its sequence headers 0 all the same), its first frame video.
+// ffmpeg players over RTMP and HTTP-FLV, recording with -c copy across the
+// return, never see a track's timestamp repeat or go back.
+func TestFFmpegPlaysThroughPublisherReturnMonotonic(t *testing.T) {
+	clip := testClip(t)
+	srv := startServer(t)
+	first := ffmpegLoopPublisher(t, clip, srv.url("back"))
+	recs := []*ffmpegRecorder{
+		startFFmpegRecorder(t, "rtmp", srv.url("back")),
+		startFFmpegRecorder(t, "http-flv", "http://"+srv.http+"/live/back.flv"),
+	}
+	for _, r := range recs {
+		r.waitVideo(t, clipFPS)
+	}
+	first.kill()
+	waitFor(t, 5*time.Second, "the stream loses its publisher", func() bool {
+		v, _ := series(scrape(t, srv.http), "bbllive_stream_live", "stream=live/back")
+		return v == 0
+	})
+	before := make([]int, len(recs))
+	for i, r := range recs {
+		before[i] = r.videoFrames()
+	}
+	// Its audio 100 ms late, so that its first frame is video.
+	startProc(t, "ffmpeg publisher", 60*time.Second, nil, nil, "ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-re", "-stream_loop", "-1", "-i", clip, "-re", "-stream_loop", "-1", "-itsoffset", "0.1", "-i", clip,
+		"-map", "0:v", "-map", "1:a", "-c", "copy", "-output_ts_offset", "20", "-f", "flv", srv.url("back"))
+	for i, r := range recs {
+		r.waitVideo(t, before[i]+2*clipFPS)
+	}
+	for i, r := range recs {
+		r.finish(t, before[i]+2*clipFPS)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bbllive/bbllive/bench"
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/relay"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +55,8 @@ type relayRun struct {
 }
 
 // startRelay hooks edge mode and forwarding into hub, as c asks; with
-// neither it returns a relay that does nothing.
+// neither it returns a relay that does nothing. Its durations were checked
+// with the other flags (serveConfig.validate).
 func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, error) {
 	r := &relayRun{done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,10 +67,6 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		return nil, err
 	}
 	// Always hooked, so a reload may add rules to a server started with none.
-	if c.originTimeout <= 0 || c.fwdTimeout <= 0 {
-		cancel()
-		return nil, errors.New("-origin-timeout and -forward-timeout: want positive durations")
-	}
 	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
 	r.pushes.SetRules(c.forward.rules)
 	hub.OnPublish(r.pushes.Hook)
@@ -80,10 +77,6 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		close(r.done)
 		c.running = r
 		return r, nil
-	}
-	if c.originRefresh <= 0 || c.edgeLinger <= 0 {
-		cancel()
-		return nil, errors.New("-origin-refresh and -edge-linger: want positive durations")
 	}
 	entries, err := relay.ParseList(c.origins)
 	if err != nil {
@@ -122,7 +115,7 @@ func forwardSummary(rules []relay.Rule) string {
 		if p == "" {
 			p = "every stream"
 		}
-		parts[i] = fmt.Sprintf("%s: %d target(s)", p, len(r.Targets))
+		parts[i] = p + ": " + bench.Counted(len(r.Targets), "target", "targets")
 	}
 	return strings.Join(parts, "; ")
 }

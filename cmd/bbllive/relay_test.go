@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/bench/mediatest"
 	"github.com/bbllive/bbllive/fanout/relay"
 )
 
@@ -197,5 +198,88 @@ func TestOriginTimeoutFlag(t *testing.T) {
 	t.Logf("media on the edge %s after the play, its owner silent", took.Round(time.Millisecond))
 	if took > 800*time.Millisecond {
 		t.Fatalf("media after %s: -origin-timeout 200ms was not what bounded the silent owner", took)
+	}
+}
+
+// TestFFmpegPlaysThroughOriginLossMonotonic: ffmpeg publishes to edge 1
+// of two origins; two ffmpeg players on edge 2, over RTMP and HTTP-FLV,
+// record the stream; the stream's owning origin goes away and the edge's
+// pull moves to the other one. The recordings go on across the failover on
+// the same connections, and ffmpeg never sees a track's timestamp repeat or
+// go back.
+func TestFFmpegPlaysThroughOriginLossMonotonic(t *testing.T) {
+	clip := testClip(t)
+	o1, stop1, done1 := startServerCtxWith(t, nil)
+	o2, stop2, done2 := startServerCtxWith(t, nil)
+	stopAtCleanup(t, stop1, done1)
+	stopAtCleanup(t, stop2, done2)
+	origins := "rtmp://" + o1.addr + ",rtmp://" + o2.addr
+	edge1 := startServer(t, "-origin", origins)
+	edge2 := startServer(t, "-origin", origins)
+	ffmpegLoopPublisher(t, clip, edge1.url("mono"))
+	recs := []*ffmpegRecorder{
+		startFFmpegRecorder(t, "rtmp", edge2.url("mono")),
+		startFFmpegRecorder(t, "http-flv", "http://"+edge2.http+"/live/mono.flv"),
+	}
+	for _, r := range recs {
+		r.waitVideo(t, clipFPS)
+	}
+	owner, stop := o1, stop1
+	if v, _ := series(scrape(t, o2.http), "bbllive_stream_live", "stream=live/mono"); v == 1 {
+		owner, stop = o2, stop2
+	}
+	if v, _ := series(scrape(t, owner.http), "bbllive_stream_live", "stream=live/mono"); v != 1 {
+		t.Fatal("neither origin has the stream the edge forwards")
+	}
+	before := make([]int, len(recs))
+	for i, r := range recs {
+		before[i] = r.videoFrames()
+	}
+	stop() // the owning origin goes away: its connections close
+	waitFor(t, 10*time.Second, "edge 2's pull moves to the other origin", func() bool {
+		v, _ := series(scrape(t, edge2.http), "bbllive_edge_upstream_changes_total")
+		return v >= 1
+	})
+	for i, r := range recs {
+		r.waitVideo(t, before[i]+3*clipFPS)
+	}
+	for i, r := range recs {
+		r.finish(t, before[i]+3*clipFPS)
+	}
+}
+
+// TestEdgeHLSPullLastsIdlePlusLinger: HLS viewers of an edge hold its pull
+// through the stream's remuxer, so the pull stops -hls-idle (the remuxer
+// idle after the last HLS request; checked once a second) plus
+// -edge-linger after the last request, not -edge-linger after it.
+func TestEdgeHLSPullLastsIdlePlusLinger(t *testing.T) {
+	const idle, linger = 2 * time.Second, 3 * time.Second
+	origin := startServer(t)
+	mediatest.Publish(context.Background(), t, mediatest.Path(t, hlsClip), origin.url("hlsedge"))
+	edge := startServer(t, "-origin", "rtmp://"+origin.addr, "-hls-segment-target", "1s",
+		"-hls-idle", idle.String(), "-edge-linger", linger.String())
+	playlist := "http://" + edge.http + "/live/hlsedge/index.m3u8"
+	waitFor(t, 15*time.Second, "the edge's HLS playlist", func() bool {
+		_, err := fetchPlaylist(playlist)
+		return err == nil
+	})
+	if _, err := fetchPlaylist(playlist); err != nil { // the last HLS request
+		t.Fatal(err)
+	}
+	last := time.Now()
+	pulls := func() float64 { v, _ := series(scrape(t, edge.http), "bbllive_edge_pulls"); return v }
+	if n := pulls(); n != 1 {
+		t.Fatalf("bbllive_edge_pulls = %v while HLS is watched, want 1", n)
+	}
+	waitFor(t, idle+linger+5*time.Second, "the edge's pull stops", func() bool { return pulls() == 0 })
+	took := time.Since(last)
+	t.Logf("the edge's pull stopped %s after the last HLS request (-hls-idle %s, -edge-linger %s)", took.Round(time.Millisecond), idle, linger)
+	if took < idle+linger-100*time.Millisecond || took > idle+linger+2*time.Second {
+		t.Errorf("pull stopped %s after the last HLS request, want -hls-idle + -edge-linger = %s (+ up to 1 s: the remuxer's idle check)", took, idle+linger)
+	}
+	logs := edge.logs.String()
+	stopped, ended := strings.Index(logs, "hls remuxer stopped"), strings.Index(logs, "edge: pull stopped, no viewers")
+	if stopped < 0 || !strings.Contains(logs[stopped:], "why=idle") || ended < stopped {
+		t.Errorf("want the remuxer stopped (why=idle), then the pull stopped, in the edge's log:\n%s", logs)
 	}
 }

@@ -51,7 +51,9 @@ type Puller struct {
 	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// origins (nil: the system roots).
 	TLSConfig *tls.Config
-	// Log, when set, receives a line per upstream change.
+	// Log, when set, hears of upstream changes: the first failure as a
+	// warning, a pull that keeps failing at growing intervals, its
+	// recovery once (pull_health.go).
 	Log *slog.Logger
 
 	// Connected, when set, is called with each origin the pull starts
@@ -61,43 +63,51 @@ type Puller struct {
 
 // Run pulls until ctx ends. Each round tries the stream's origins in rank
 // order, starting after the one that just failed, so a dead owner costs one
-// failed connect, not one per round; a round in which every origin fails
-// waits a second before the next.
+// failed connect, not one per round; after a round in which every origin
+// failed it waits (a second, growing to a few while they keep failing:
+// pull_health.go, which also keeps the log of a dead cluster short).
 func (p *Puller) Run(ctx context.Context) error {
+	health := newPullHealth(p.Log, p.Key)
 	var last string // the origin that just failed, tried last next round
 	for ctx.Err() == nil {
 		ranked := rotateAfter(p.Origins.Rank(p.Key), last)
 		if len(ranked) == 0 {
-			p.logf("pull: no origins", "stream", p.Key)
+			health.failed("", errNoOrigins)
 		}
 		ok := false
 		for _, o := range ranked {
-			err := p.pullFrom(ctx, o)
+			err := p.pullFrom(ctx, o, health)
 			if ctx.Err() != nil {
 				return nil
 			}
-			p.logf("pull: upstream lost", "stream", p.Key, "origin", o.URL, "err", err)
 			last = o.Addr
 			if errors.Is(err, errUnpublished) {
 				// The origin is fine and its publisher stopped: the
 				// stream, if it starts again, starts on its owner, not
 				// on the next origin (which would only wait out its
 				// play-wait). Start the ranking over, after a breath.
+				if p.Log != nil {
+					p.Log.Info("pull: upstream unpublished", "stream", p.Key, "origin", o.URL)
+				}
 				last, ok = "", true
 				pause(ctx, unpublishedPause)
 				break
 			}
+			health.failed(o.URL, err)
 			if errors.Is(err, errPlayed) {
 				ok = true // it played: start the next round at once
 				break
 			}
 		}
 		if !ok {
-			pause(ctx, time.Second)
+			pause(ctx, health.roundPause())
 		}
 	}
 	return nil
 }
+
+// errNoOrigins is a round with no origin to try (none resolved).
+var errNoOrigins = errors.New("no origins")
 
 // errPlayed marks an upstream that played before it failed.
 var errPlayed = errors.New("upstream ended")
@@ -128,8 +138,9 @@ func rotateAfter(ranked []Origin, addr string) []Origin {
 	return ranked
 }
 
-// pullFrom plays the stream from o until the upstream fails or ctx ends.
-func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
+// pullFrom plays the stream from o until the upstream fails or ctx ends,
+// telling health when media flows.
+func (p *Puller) pullFrom(ctx context.Context, o Origin, health *pullHealth) error {
 	timeout := p.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultOriginTimeout
@@ -148,16 +159,18 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 		dead = DefaultDeadAfter
 	}
 	if err := detectDeadPeer(c.Conn(), dead); err != nil {
-		p.logf("pull: a dead origin will be noticed late", "stream", p.Key, "origin", o.URL, "err", err)
+		if p.Log != nil {
+			p.Log.Warn("pull: a dead origin will be noticed late", "stream", p.Key, "origin", o.URL, "err", err)
+		}
 	}
 	c.Timeout = timeout
 	if err := c.Play(); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
-	p.logf("pull: playing", "stream", p.Key, "origin", o.URL)
 	if p.Connected != nil {
 		p.Connected(o)
 	}
+	flowing := false
 	for {
 		m, err := c.ReadMessage()
 		if err != nil {
@@ -178,6 +191,10 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin) error {
 			}
 			continue
 		}
+		if !flowing {
+			flowing = true
+			health.playing(o.URL)
+		}
 		if err := p.Sink.WriteMessage(m); err != nil {
 			return fmt.Errorf("%w: sink: %w", errPlayed, err)
 		}
@@ -189,12 +206,6 @@ func (p *Puller) streamPath() string {
 		return p.Key
 	}
 	return p.Key + "?" + p.Query
-}
-
-func (p *Puller) logf(msg string, args ...any) {
-	if p.Log != nil {
-		p.Log.Info(msg, args...)
-	}
 }
 
 // relayed reports whether m is part of the stream itself: audio, video and
