@@ -1,23 +1,13 @@
 package tuning
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// netnsHelperEnv makes the test binary, started by "ip netns exec" inside a
-// namespace, act as "bbllive tune" there instead of running tests: the
-// namespace is the process's, with the /sys that ip netns exec mounts for
-// it, exactly as a user would run the command.
-const netnsHelperEnv = "BBLLIVE_TUNING_NETNS_HELPER"
 
 // netnsReport is what the helper prints: the plan it made (before acting),
 // the error of the action, and the value of every planned file afterwards.
@@ -25,13 +15,6 @@ type netnsReport struct {
 	Plan   *Plan             `json:"plan"`
 	Err    string            `json:"err,omitempty"`
 	Values map[string]string `json:"values"`
-}
-
-func TestMain(m *testing.M) {
-	if spec := os.Getenv(netnsHelperEnv); spec != "" {
-		os.Exit(netnsHelper(spec))
-	}
-	os.Exit(m.Run())
 }
 
 // netnsHelper runs "plan|apply|revert DEV STATE" and prints a netnsReport.
@@ -70,44 +53,16 @@ func netnsHelper(spec string) int {
 	return 0
 }
 
-// netnsWithVeth creates a network namespace under a name unique to this
-// run, with a 4-queue veth pair inside it, and deletes it (and so the
-// veths) when the test ends, failed or not.
-func netnsWithVeth(t *testing.T) (ns, dev string) {
-	t.Helper()
-	ns = fmt.Sprintf("bbltns%d-%d", os.Getpid(), rand.IntN(1e6))
-	if err := run(t, "ip", "netns", "add", ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := run(t, "ip", "netns", "del", ns); err != nil {
-			t.Error(err)
-		}
-	})
-	dev = "vb0"
-	if err := run(t, "ip", "-n", ns, "link", "add", dev, "numtxqueues", "4", "numrxqueues", "4", "type", "veth",
-		"peer", "name", "vb1", "numtxqueues", "4", "numrxqueues", "4"); err != nil {
-		t.Fatal(err)
-	}
-	return ns, dev
-}
-
 // inNetNS runs the helper in ns and decodes its report.
 func inNetNS(t *testing.T, ns, verb, dev, state string) netnsReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0])
-	cmd.Env = append(os.Environ(), netnsHelperEnv+"="+verb+" "+dev+" "+state)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s in %s: %v: %s", verb, ns, err, stderr.String())
+	r := execInNetNS(t, ns, []string{netnsHelperEnv + "=" + verb + " " + dev + " " + state}, os.Args[0])
+	if r.code != 0 {
+		t.Fatalf("%s in %s: exit %d: %s", verb, ns, r.code, r.stderr)
 	}
 	var rep netnsReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("%s in %s: %v: %s", verb, ns, err, out)
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%s in %s: %v: %s", verb, ns, err, r.stdout)
 	}
 	return rep
 }

@@ -1,39 +1,14 @@
 package tuning
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
-
-// needRootAndIP skips, naming what is missing, where the real tests cannot run.
-func needRootAndIP(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skipf("needs root to create a network namespace and write sysfs (euid %d)", os.Geteuid())
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2): ", err)
-	}
-}
-
-func run(t *testing.T, args ...string) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
 
 // multiqueueVeth creates a veth pair with 4 rx and 4 tx queues whose host end
 // lives in this namespace (so /sys/class/net shows it) under a name unique to
