@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/rtmp"
 )
@@ -32,38 +33,61 @@ const (
 	testAPIToken = "api-test-token"
 )
 
-// accessEntry is one protocol's way in, for the access matrix: RTMP now;
-// each HTTP delivery adds a row whose play answers 401/403 with the
-// refusal in its body.
+// accessEntry is one protocol's way in, for the access matrix: every
+// protocol a player can use, each refused in its own way (RTMP: an
+// onStatus; HTTP and WebSocket: 401/403 with the refusal in the body,
+// before any upgrade).
 type accessEntry struct {
-	proto string
-	// play plays stream with query: nil once media arrives, else the
-	// refusal as the client saw it.
-	play func(srv *accessServer, stream, query string) error
+	name  string // the subtest's
+	proto string // what the hooks and /api/connections call it
+	// play plays stream with query from d's source address: nil once
+	// media arrives, else the refusal as the client saw it.
+	play func(srv *accessServer, d *net.Dialer, stream, query string) error
 	// refusedPlay is what a refused play's error contains besides the
 	// reason (RTMP: the onStatus code; HTTP: the status).
 	refusedPlay func(reason string) string
 }
 
+// accessEntries are every way to play; a server they run against is
+// started with tlsFlags (RTMPS).
 var accessEntries = []accessEntry{
-	{proto: "rtmp",
-		play: func(srv *accessServer, stream, query string) error {
-			return rtmpPlayOutcome("rtmp://" + srv.addr + "/" + stream + "?" + query)
+	{name: "rtmp", proto: access.ProtoRTMP,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return rtmpPlayOutcomeFrom(d, "rtmp://"+srv.addr+"/"+stream+"?"+query)
 		},
 		refusedPlay: func(string) string { return rtmp.CodePlayFailed }},
-	{proto: "http-flv",
-		play: func(srv *accessServer, stream, query string) error {
-			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".flv?" + query)
+	// RTMPS is RTMP to the hooks and the API: the same session behind TLS.
+	{name: "rtmps", proto: access.ProtoRTMP,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			if srv.rtmps == "" {
+				return errors.New("the server has no RTMPS listener: start it with tlsFlags")
+			}
+			return rtmpPlayOutcomeFrom(d, "rtmps://"+srv.rtmps+"/"+stream+"?"+query)
+		},
+		refusedPlay: func(string) string { return rtmp.CodePlayFailed }},
+	{name: "http-flv", proto: access.ProtoHTTPFLV,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return httpPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+".flv?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
-	{proto: "hls",
-		play: func(srv *accessServer, stream, query string) error {
-			return hlsPlayOutcome("http://" + srv.http + "/" + stream + "/index.m3u8?" + query)
+	{name: "ws-flv", proto: access.ProtoWSFLV,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return wsPlayOutcome(d, srv.http, "/"+stream+".flv?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
-	{proto: "fmp4",
-		play: func(srv *accessServer, stream, query string) error {
-			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".mp4?" + query)
+	{name: "hls", proto: access.ProtoHLS,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return hlsPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+"/index.m3u8?"+query)
+		},
+		refusedPlay: httpRefusalStatus},
+	{name: "fmp4", proto: access.ProtoFMP4,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return httpPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+".mp4?"+query)
+		},
+		refusedPlay: httpRefusalStatus},
+	{name: "ws-fmp4", proto: fanout.ProtocolWSFMP4,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return wsPlayOutcome(d, srv.http, "/"+stream+".mp4?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
 }
@@ -146,12 +170,12 @@ func TestTokensRTMPPublish(t *testing.T) {
 // every protocol of accessEntries.
 func TestTokensPlay(t *testing.T) {
 	eachTransport(t, func(t *testing.T) {
-		srv := startAccessServer(t, "-auth-secret", testSecret)
+		srv := startAccessServer(t, append(tlsFlags(t), "-auth-secret", testSecret)...)
 		startMetricsPub(t, srv.url("x")+"?token="+tokenFor(t, testSecret, access.Publish, "live/x", time.Hour), 300_000)
 		for _, e := range accessEntries {
 			for _, tc := range tokenCases(access.Play) {
-				t.Run(e.proto+"/"+tc.name, func(t *testing.T) {
-					err := e.play(srv, tc.stream, tc.query(t))
+				t.Run(e.name+"/"+tc.name, func(t *testing.T) {
+					err := e.play(srv, defaultDialer, tc.stream, tc.query(t))
 					if tc.want == "" {
 						if err != nil {
 							t.Fatalf("refused: %v", err)
