@@ -280,11 +280,31 @@ func (h *recordingHook) has(event, stream string) bool {
 	return false
 }
 
-// TestHooksRTMP: a backend decides every publish and play through a real
-// hook that accepts, refuses, hangs, and one that is down.
-func TestHooksRTMP(t *testing.T) {
+// snapshot copies the events received so far.
+func (h *recordingHook) snapshot() []access.HookEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]access.HookEvent(nil), h.events...)
+}
+
+// count is how many event events for stream came by protocol.
+func (h *recordingHook) count(event, stream, protocol string) int {
+	n := 0
+	for _, e := range h.snapshot() {
+		if e.Event == event && e.Stream == stream && e.Protocol == protocol {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHooks: a backend decides every publish and every play, on every
+// protocol, through a real hook that accepts, refuses and hangs; each
+// event carries what the backend needs to decide; every admitted player's
+// on_play is paired with an on_stop when it goes.
+func TestHooks(t *testing.T) {
 	hook := newRecordingHook(t)
-	srv := startAccessServer(t, "-hook-url", hook.URL, "-hook-timeout", "300ms")
+	srv := startAccessServer(t, append(tlsFlags(t), "-hook-url", hook.URL, "-hook-timeout", "300ms", "-hls-session-idle", "1s")...)
 	pub, err := rtmpPublish(srv.url("ok1") + "?key=abc")
 	if err != nil {
 		t.Fatalf("accepted publish: %v", err)
@@ -292,73 +312,143 @@ func TestHooksRTMP(t *testing.T) {
 	startMetricsPubOn(t, pub)
 	cases := []struct {
 		name, stream, want string
-		publish            bool
 	}{
-		{"publish refused", "no1", access.ReasonHookRefused, true},
-		{"publish hangs", "hang1", access.ReasonHookFailed, true},
-		{"play accepted", "ok1", "", false},
-		{"play refused", "no1", access.ReasonHookRefused, false},
-		{"play hangs", "hang1", access.ReasonHookFailed, false},
+		{"accepted", "ok1", ""},
+		{"refused", "no1", access.ReasonHookRefused},
+		{"hangs", "hang1", access.ReasonHookFailed},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			var err error
-			if tc.publish {
-				var c *rtmp.Client
-				if c, err = rtmpPublish(srv.url(tc.stream)); c != nil {
+	publishers := map[string]string{"rtmp": srv.url(""), "rtmps": "rtmps://" + srv.rtmps + "/live/"}
+	for proto, base := range publishers {
+		for _, tc := range cases[1:] {
+			t.Run("publish/"+proto+"/"+tc.name, func(t *testing.T) {
+				start := time.Now()
+				c, err := rtmpPublish(base + tc.stream)
+				if c != nil {
 					c.Close()
 				}
-			} else {
-				err = rtmpPlayOutcome(srv.url(tc.stream))
-			}
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
+				wantRefusal(t, err, rtmp.CodePublishBadName, tc.want)
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("took %v with a 300ms hook timeout", d)
 				}
-				return
+			})
+		}
+	}
+	for _, e := range accessEntries {
+		for _, tc := range cases {
+			t.Run("play/"+e.name+"/"+tc.name, func(t *testing.T) {
+				start := time.Now()
+				err := e.play(srv, defaultDialer, "live/"+tc.stream, "key=abc")
+				if tc.want == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				wantRefusal(t, err, e.refusedPlay(tc.want), tc.want)
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("took %v with a 300ms hook timeout", d)
+				}
+			})
+		}
+	}
+	// What the backend is told, per protocol (RTMP and RTMPS both say rtmp).
+	plays := map[string]int{}
+	for _, e := range accessEntries {
+		plays[e.proto]++
+	}
+	for proto, want := range plays {
+		if n := hook.count(access.EventPlay, "live/ok1", proto); n != want {
+			t.Errorf("%s: %d on_play for the admitted plays, want %d", proto, n, want)
+		}
+		// The hook refuses at on_connect; on_play never follows.
+		if n := hook.count(access.EventPlay, "live/no1", proto); n != 0 {
+			t.Errorf("%s: %d on_play after a refused on_connect", proto, n)
+		}
+		connects := 0
+		for _, ev := range hook.snapshot() {
+			if ev.Event == access.EventConnect && ev.Action == access.Play && ev.Stream == "live/no1" && ev.Protocol == proto {
+				connects++
 			}
-			code := rtmp.CodePlayFailed
-			if tc.publish {
-				code = rtmp.CodePublishBadName
+		}
+		if connects != want {
+			t.Errorf("%s: %d on_connect for the refused plays, want %d", proto, connects, want)
+		}
+	}
+	for _, ev := range hook.snapshot() {
+		if ev.Event != access.EventPlay || ev.Stream != "live/ok1" {
+			continue
+		}
+		if ev.Action != access.Play || ev.App != "live" || ev.Name != "ok1" || ev.Query != "key=abc" ||
+			!strings.HasPrefix(ev.ClientAddr, "127.0.0.1:") || ev.ClientID == 0 {
+			t.Errorf("%s: event %+v", ev.Protocol, ev)
+		}
+	}
+	// Every admitted player has gone (HLS: after -hls-session-idle); a
+	// refused one never had an on_play to pair.
+	waitFor(t, 10*time.Second, "an on_stop for every admitted player", func() bool {
+		for proto, want := range plays {
+			if hook.count(access.EventStop, "live/ok1", proto) != want {
+				return false
 			}
-			wantRefusal(t, err, code, tc.want)
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("took %v with a 300ms hook timeout", d)
+		}
+		return true
+	})
+	for proto := range plays {
+		if n := hook.count(access.EventStop, "live/no1", proto) + hook.count(access.EventStop, "live/hang1", proto); n != 0 {
+			t.Errorf("%s: %d on_stop for refused players", proto, n)
+		}
+	}
+	pub.Close()
+	waitFor(t, 5*time.Second, "on_unpublish", func() bool { return hook.count(access.EventUnpublish, "live/ok1", access.ProtoRTMP) == 1 })
+	first := hook.snapshot()[0]
+	if first.Event != access.EventConnect || first.Action != access.Publish || first.Query != "key=abc" ||
+		first.Protocol != access.ProtoRTMP || !strings.HasPrefix(first.ClientAddr, "127.0.0.1:") || first.App != "live" {
+		t.Errorf("first event %+v", first)
+	}
+	if n := hook.count(access.EventPublish, "live/ok1", access.ProtoRTMP); n != 1 {
+		t.Errorf("%d on_publish for the accepted publisher", n)
+	}
+}
+
+// TestHookDown: a hook that is down refuses every publish and play on
+// every protocol (fail-closed), and admits them with -hook-fail-open.
+func TestHookDown(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL
+	closed.Close()
+	for _, failOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail-open=%v", failOpen), func(t *testing.T) {
+			opts := append(tlsFlags(t), "-hook-url", url)
+			if failOpen {
+				opts = append(opts, "-hook-fail-open")
+			}
+			srv := startAccessServer(t, opts...)
+			c, err := rtmpPublish(srv.url("x"))
+			if !failOpen {
+				wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonHookFailed)
+			} else if err != nil {
+				t.Fatalf("fail-open publish: %v", err)
+			} else {
+				startMetricsPubOn(t, c)
+			}
+			for _, e := range accessEntries {
+				err := e.play(srv, defaultDialer, "live/x", "")
+				if failOpen {
+					if err != nil {
+						t.Errorf("%s: fail-open play: %v", e.name, err)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), e.refusedPlay(access.ReasonHookFailed)) ||
+					!strings.Contains(err.Error(), access.ReasonHookFailed) {
+					t.Errorf("%s: %v; want a %s refusal", e.name, err, access.ReasonHookFailed)
+				}
+			}
+			if failOpen && srv.logs.count("level=WARN") == 0 {
+				t.Error("fail-open admitted without a warning line")
 			}
 		})
 	}
-	pub.Close()
-	waitFor(t, 5*time.Second, "on_unpublish and on_stop", func() bool {
-		return hook.has("on_unpublish", "live/ok1") && hook.has("on_stop", "live/ok1")
-	})
-	for _, want := range []string{"on_connect live/ok1", "on_publish live/ok1", "on_play live/ok1"} {
-		if !hook.has(strings.Fields(want)[0], strings.Fields(want)[1]) {
-			t.Errorf("the hook never got %s: %v", want, hook.seen())
-		}
-	}
-	hook.mu.Lock()
-	first := hook.events[0]
-	hook.mu.Unlock()
-	if first.Query != "key=abc" || first.Protocol != "rtmp" || !strings.HasPrefix(first.ClientAddr, "127.0.0.1:") || first.App != "live" {
-		t.Errorf("first event %+v", first)
-	}
-
-	t.Run("down", func(t *testing.T) {
-		closed := httptest.NewServer(http.NotFoundHandler())
-		url := closed.URL
-		closed.Close()
-		down := startAccessServer(t, "-hook-url", url)
-		if _, err := rtmpPublish(down.url("x")); err == nil {
-			t.Fatal("published with the hook down (fail-closed)")
-		}
-		open := startAccessServer(t, "-hook-url", url, "-hook-fail-open")
-		c, err := rtmpPublish(open.url("x"))
-		if err != nil {
-			t.Fatalf("fail-open: %v", err)
-		}
-		c.Close()
-	})
 }
 
 // startMetricsPubOn sends a synthetic stream on an already published
