@@ -326,3 +326,17 @@ func streamLive(t testing.TB, httpAddr, key string) bool {
 	}
 	return false
 }
+
+// dialerFrom is a dialer whose connections come from ip (a loopback
+// address other than 127.0.0.1, for the address lists); it skips the
+// test, naming the address, when connecting from ip to addr fails.
+func dialerFrom(t *testing.T, ip, addr string) *net.Dialer {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot connect from %s on this machine's loopback: %v", ip, err)
+	}
+	c.Close()
+	return d
+}

@@ -451,6 +451,49 @@ func TestHookDown(t *testing.T) {
 	}
 }
 
+// TestIPLists: clients connecting from 127.0.0.2 are refused by a deny
+// list and by an allow list that names only 127.0.0.1, publishing over
+// RTMP and playing on every protocol, while 127.0.0.1 is admitted; each
+// refusal is counted by action and reason.
+func TestIPLists(t *testing.T) {
+	lists := map[string][]string{
+		"deny":  {"-publish-deny", "127.0.0.2", "-play-deny", "127.0.0.3, 127.0.0.2/32"},
+		"allow": {"-publish-allow", "127.0.0.1", "-play-allow", "127.0.0.1/32,::1"},
+	}
+	for name, opts := range lists {
+		t.Run(name, func(t *testing.T) {
+			srv := startAccessServer(t, append(tlsFlags(t), opts...)...)
+			other := dialerFrom(t, "127.0.0.2", srv.addr)
+			c, err := rtmpPublishFrom(other, srv.url("ip"))
+			if c != nil {
+				c.Close()
+			}
+			wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonIPDenied)
+			c, err = rtmpPublish(srv.url("ip"))
+			if err != nil {
+				t.Fatalf("publish from 127.0.0.1: %v", err)
+			}
+			startMetricsPubOn(t, c)
+			for _, e := range accessEntries {
+				wantRefusal(t, e.play(srv, other, "live/ip", ""), e.refusedPlay(access.ReasonIPDenied), access.ReasonIPDenied)
+				if err := e.play(srv, defaultDialer, "live/ip", ""); err != nil {
+					t.Errorf("%s from 127.0.0.1: %v", e.name, err)
+				}
+			}
+			mfs := scrape(t, srv.http)
+			if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=publish", "reason=ip_denied"); v != 1 {
+				t.Errorf("publish ip_denied counted %v times, want 1", v)
+			}
+			if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=play", "reason=ip_denied"); v != float64(len(accessEntries)) {
+				t.Errorf("play ip_denied counted %v times, want %d", v, len(accessEntries))
+			}
+			if n := srv.logs.count("reason=ip_denied"); n < 1+len(accessEntries) || !strings.Contains(srv.logs.String(), "127.0.0.2:") {
+				t.Errorf("%d ip_denied lines, or none names 127.0.0.2", n)
+			}
+		})
+	}
+}
+
 // startMetricsPubOn sends a synthetic stream on an already published
 // client until the test ends.
 func startMetricsPubOn(t *testing.T, c *rtmp.Client) {
