@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +340,77 @@ func dialerFrom(t *testing.T, ip, addr string) *net.Dialer {
 	}
 	c.Close()
 	return d
+}
+
+// streamPlayer is an HTTP-FLV, fMP4 or WebSocket player that keeps
+// reading until the server ends it, counting what it receives.
+type streamPlayer struct {
+	c    net.Conn
+	n    atomic.Int64  // bytes of the body (or frames) received
+	done chan struct{} // closed when the server ended the stream
+}
+
+// startStreamPlayer plays path (/APP/NAME.flv or .mp4) on addr, over a
+// WebSocket when ws is set, and fails the test unless it is admitted.
+func startStreamPlayer(t *testing.T, addr, path string, ws bool) *streamPlayer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	upgrade := ""
+	if ws {
+		upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, upgrade)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: http.StatusOK, true: http.StatusSwitchingProtocols}[ws]; resp.StatusCode != want {
+		t.Fatalf("%s: %s, want %d", path, resp.Status, want)
+	}
+	p := &streamPlayer{c: c, done: make(chan struct{})}
+	var body io.Reader = resp.Body
+	if ws {
+		body = br
+	}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := body.Read(buf)
+			p.n.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// ended waits up to d for the server to end the player's stream.
+func (p *streamPlayer) ended(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// connID is the id /api/connections lists for the connection from local.
+func connID(t *testing.T, srv *accessServer, local net.Addr) uint64 {
+	t.Helper()
+	rows := apiConnRows(t, srv.http)
+	for _, r := range rows {
+		if r.Peer == local.String() {
+			return r.ID
+		}
+	}
+	t.Fatalf("no connection from %s in %+v", local, rows)
+	return 0
 }

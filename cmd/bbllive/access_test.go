@@ -93,11 +93,14 @@ var accessEntries = []accessEntry{
 }
 
 // httpRefusalStatus is the status an HTTP player is refused with: 401 when
-// its credential is missing or unusable, 403 when it does not allow this.
+// its credential is missing or unusable, 503 when a limit is reached, 403
+// when it does not allow this.
 func httpRefusalStatus(reason string) string {
 	switch reason {
 	case access.ReasonTokenMissing, access.ReasonTokenInvalid, access.ReasonTokenExpired:
 		return "HTTP 401"
+	case access.ReasonMaxConnections, access.ReasonMaxPlayers, access.ReasonMaxStreams:
+		return "HTTP 503"
 	}
 	return "HTTP 403"
 }
@@ -577,6 +580,90 @@ func TestKick(t *testing.T) {
 		if n := srv.logs.count("reason=kicked"); n < 2 {
 			t.Errorf("%d kicked lines in the log", n)
 		}
+	})
+}
+
+// httpPlayers are the players kept connected by the kick and limit tests:
+// every HTTP delivery of a connection (HLS sessions: TestKickHLSSession).
+var httpPlayers = []struct {
+	proto, ext string
+	ws         bool
+}{
+	{access.ProtoHTTPFLV, ".flv", false}, {access.ProtoWSFLV, ".flv", true},
+	{access.ProtoFMP4, ".mp4", false}, {fanout.ProtocolWSFMP4, ".mp4", true},
+}
+
+// TestKickHTTP: the API kicks an HTTP-FLV, fMP4 or WebSocket player by
+// the id it lists: its stream ends, the hook hears its on_stop, its place
+// is released; the player beside it keeps receiving.
+func TestKickHTTP(t *testing.T) {
+	eachTransport(t, func(t *testing.T) {
+		hook := newRecordingHook(t)
+		srv := startAccessServer(t, "-hook-url", hook.URL) // the API's token: TestKick
+		startMetricsPub(t, srv.url("k"), 300_000)
+		api := "http://" + srv.http + "/api/connections/"
+		for _, hp := range httpPlayers {
+			t.Run(hp.proto, func(t *testing.T) {
+				victim := startStreamPlayer(t, srv.http, "/live/k"+hp.ext, hp.ws)
+				keeper := startStreamPlayer(t, srv.http, "/live/k"+hp.ext, hp.ws)
+				waitFor(t, 5*time.Second, "both players to receive", func() bool { return victim.n.Load() > 0 && keeper.n.Load() > 0 })
+				id := connID(t, srv, victim.c.LocalAddr())
+				for _, r := range apiConnRows(t, srv.http) {
+					if r.ID == id && (r.Protocol != hp.proto || r.Role != "player" || r.Stream != "live/k") {
+						t.Errorf("listed as %+v", r)
+					}
+				}
+				stops := hook.count(access.EventStop, "live/k", hp.proto)
+				if st, body := apiCall(t, "POST", api+fmt.Sprint(id)+"/kick", testAPIToken); st != http.StatusOK {
+					t.Fatalf("kick: %d %s", st, body)
+				}
+				if !victim.ended(5 * time.Second) {
+					t.Fatal("the kicked player still receives")
+				}
+				waitFor(t, 5*time.Second, "the kicked player's on_stop", func() bool { return hook.count(access.EventStop, "live/k", hp.proto) == stops+1 })
+				before := keeper.n.Load()
+				waitFor(t, 5*time.Second, "the other player to keep receiving", func() bool { return keeper.n.Load() > before })
+				waitFor(t, 5*time.Second, "the kicked player's place released", func() bool {
+					v, _ := series(scrape(t, srv.http), "bbllive_access_admitted", "action=play")
+					return v == 1
+				})
+				keeper.c.Close()
+				waitFor(t, 5*time.Second, "the closed player's place released", func() bool {
+					v, _ := series(scrape(t, srv.http), "bbllive_access_admitted", "action=play")
+					return v == 0
+				})
+			})
+		}
+		if n := srv.logs.count("reason=kicked"); n < len(httpPlayers) {
+			t.Errorf("%d kicked lines in the log, want %d", n, len(httpPlayers))
+		}
+	})
+}
+
+// TestLimitsHTTP: -max-players and -max-connections count HTTP and
+// WebSocket players with RTMP's, refuse every protocol with 503 (RTMP:
+// Play.Failed) and the reason, and give a place back when a player goes.
+func TestLimitsHTTP(t *testing.T) {
+	srv := startAccessServer(t, append(tlsFlags(t), "-max-players", "1", "-max-connections", "4")...)
+	startMetricsPub(t, srv.url("a"), 300_000)
+	startMetricsPub(t, srv.url("b"), 300_000)
+	startStreamPlayer(t, srv.http, "/live/a.flv", false) // a's one player; the third connection
+	for _, e := range accessEntries {
+		wantRefusal(t, e.play(srv, defaultDialer, "live/a", ""), e.refusedPlay(access.ReasonMaxPlayers), access.ReasonMaxPlayers)
+	}
+	last := startStreamPlayer(t, srv.http, "/live/b.mp4", true) // the fourth
+	for _, e := range accessEntries {
+		wantRefusal(t, e.play(srv, defaultDialer, "live/b", ""), e.refusedPlay(access.ReasonMaxConnections), access.ReasonMaxConnections)
+	}
+	mfs := scrape(t, srv.http)
+	for _, reason := range []string{access.ReasonMaxPlayers, access.ReasonMaxConnections} {
+		if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=play", "reason="+reason); v != float64(len(accessEntries)) {
+			t.Errorf("%s counted %v times, want %d", reason, v, len(accessEntries))
+		}
+	}
+	last.c.Close()
+	waitFor(t, 5*time.Second, "the closed WebSocket player's place back", func() bool {
+		return accessEntries[2].play(srv, defaultDialer, "live/b", "") == nil
 	})
 }
 
