@@ -499,10 +499,82 @@ func TestIPLists(t *testing.T) {
 
 // startMetricsPubOn sends a synthetic stream on an already published
 // client until the test ends.
-func startMetricsPubOn(t *testing.T, c *rtmp.Client) {
+func startMetricsPubOn(t *testing.T, c *rtmp.Client) *metricsPub {
 	p := &metricsPub{c: c, quit: make(chan struct{}), done: make(chan struct{})}
 	t.Cleanup(func() { p.stop(); c.Close() })
 	go func() { defer close(p.done); p.err = p.run(300_000) }()
+	return p
+}
+
+// TestTakeover: with -publish-takeover, a publisher that presents the live
+// one's credentials (its token, or with none its address) replaces it, as
+// a reconnecting encoder does; another credential — even one the server
+// admits — is refused and the live publisher keeps its stream.
+func TestTakeover(t *testing.T) {
+	cases := []struct {
+		name    string
+		opts    []string
+		live    string                                      // the live publisher's query
+		refused func(t *testing.T, srv *accessServer) error // publishes with other credentials
+		same    string                                      // the reconnecting publisher's query
+	}{
+		{"token", []string{"-auth-secret", testSecret}, "token=" + tokenFor(t, testSecret, access.Publish, "live/t", time.Hour),
+			func(t *testing.T, srv *accessServer) error {
+				return publishOnce(srv.url("t") + "?token=" + tokenFor(t, testSecret, access.Publish, "live/*", time.Hour))
+			}, "token=" + tokenFor(t, testSecret, access.Publish, "live/t", time.Hour)},
+		{"key", nil, "key=k1",
+			func(t *testing.T, srv *accessServer) error { return publishOnce(srv.url("t") + "?key=k2") }, "key=k1"},
+		{"no credentials", nil, "",
+			func(t *testing.T, srv *accessServer) error {
+				c, err := rtmpPublishFrom(dialerFrom(t, "127.0.0.2", srv.addr), srv.url("t"))
+				if c != nil {
+					c.Close()
+				}
+				return err
+			}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startAccessServer(t, append(tc.opts, "-publish-takeover")...)
+			c, err := rtmpPublish(srv.url("t") + "?" + tc.live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := startMetricsPubOn(t, c)
+			if err := tc.refused(t, srv); err == nil || !strings.Contains(err.Error(), rtmp.CodePublishBadName) {
+				t.Fatalf("another credential: %v; want %s", err, rtmp.CodePublishBadName)
+			}
+			select {
+			case <-live.done:
+				t.Fatalf("the live publisher was replaced by another credential: %v", live.err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			c, err = rtmpPublish(srv.url("t") + "?" + tc.same)
+			if err != nil {
+				t.Fatalf("the same credentials were refused: %v", err)
+			}
+			startMetricsPubOn(t, c)
+			select {
+			case <-live.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the replaced publisher is still connected")
+			}
+			waitFor(t, 5*time.Second, "reason=taken_over", func() bool { return srv.logs.count("reason=taken_over") == 1 })
+			if !streamLive(t, srv.http, "live/t") {
+				t.Error("the stream is not live after the takeover")
+			}
+		})
+	}
+}
+
+// publishOnce publishes url and closes the client at once; the refusal if
+// there is one.
+func publishOnce(url string) error {
+	c, err := rtmpPublish(url)
+	if c != nil {
+		c.Close()
+	}
+	return err
 }
 
 // TestLimitsRTMP: players per stream, streams and connections, each
