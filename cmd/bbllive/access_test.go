@@ -401,6 +401,21 @@ func TestHooks(t *testing.T) {
 			t.Errorf("%s: %d on_stop for refused players", proto, n)
 		}
 	}
+	// Paired by client_id: each on_stop ends the on_play of its client.
+	started := map[uint64]access.HookEvent{}
+	for _, ev := range hook.snapshot() {
+		switch {
+		case ev.Stream != "live/ok1":
+		case ev.Event == access.EventPlay:
+			started[ev.ClientID] = ev
+		case ev.Event == access.EventStop:
+			play, ok := started[ev.ClientID]
+			if !ok || play.Protocol != ev.Protocol || play.ClientAddr != ev.ClientAddr || play.Query != ev.Query {
+				t.Errorf("on_stop %+v does not match an on_play (%+v)", ev, play)
+			}
+			delete(started, ev.ClientID)
+		}
+	}
 	pub.Close()
 	waitFor(t, 5*time.Second, "on_unpublish", func() bool { return hook.count(access.EventUnpublish, "live/ok1", access.ProtoRTMP) == 1 })
 	first := hook.snapshot()[0]
@@ -413,44 +428,53 @@ func TestHooks(t *testing.T) {
 	}
 }
 
-// TestHookDown: a hook that is down refuses every publish and play on
-// every protocol (fail-closed), and admits them with -hook-fail-open.
-func TestHookDown(t *testing.T) {
+// TestHookUnanswered: a hook that is down, or that never answers, refuses
+// every publish and play on every protocol within -hook-timeout
+// (fail-closed); with -hook-fail-open it admits them, with a warning.
+func TestHookUnanswered(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
-	url := closed.URL
+	down := closed.URL
 	closed.Close()
-	for _, failOpen := range []bool{false, true} {
-		t.Run(fmt.Sprintf("fail-open=%v", failOpen), func(t *testing.T) {
-			opts := append(tlsFlags(t), "-hook-url", url)
-			if failOpen {
-				opts = append(opts, "-hook-fail-open")
-			}
-			srv := startAccessServer(t, opts...)
-			c, err := rtmpPublish(srv.url("x"))
-			if !failOpen {
-				wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonHookFailed)
-			} else if err != nil {
-				t.Fatalf("fail-open publish: %v", err)
-			} else {
-				startMetricsPubOn(t, c)
-			}
-			for _, e := range accessEntries {
-				err := e.play(srv, defaultDialer, "live/x", "")
+	hanging := newRecordingHook(t) // hangs on streams named hang*
+	hooks := []struct{ name, url, stream string }{{"down", down, "x"}, {"hangs", hanging.URL, "hang1"}}
+	for _, hook := range hooks {
+		for _, failOpen := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fail-open=%v", hook.name, failOpen), func(t *testing.T) {
+				opts := append(tlsFlags(t), "-hook-url", hook.url, "-hook-timeout", "300ms")
 				if failOpen {
-					if err != nil {
-						t.Errorf("%s: fail-open play: %v", e.name, err)
+					opts = append(opts, "-hook-fail-open")
+				}
+				srv := startAccessServer(t, opts...)
+				c, err := rtmpPublish(srv.url(hook.stream))
+				if !failOpen {
+					wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonHookFailed)
+				} else if err != nil {
+					t.Fatalf("fail-open publish: %v", err)
+				} else {
+					startMetricsPubOn(t, c)
+				}
+				for _, e := range accessEntries {
+					start := time.Now()
+					err := e.play(srv, defaultDialer, "live/"+hook.stream, "")
+					if failOpen {
+						if err != nil {
+							t.Errorf("%s: fail-open play: %v", e.name, err)
+						}
+						continue
 					}
-					continue
+					if err == nil || !strings.Contains(err.Error(), e.refusedPlay(access.ReasonHookFailed)) ||
+						!strings.Contains(err.Error(), access.ReasonHookFailed) {
+						t.Errorf("%s: %v; want a %s refusal", e.name, err, access.ReasonHookFailed)
+					}
+					if d := time.Since(start); d > 3*time.Second {
+						t.Errorf("%s: refused after %v with a 300ms hook timeout", e.name, d)
+					}
 				}
-				if err == nil || !strings.Contains(err.Error(), e.refusedPlay(access.ReasonHookFailed)) ||
-					!strings.Contains(err.Error(), access.ReasonHookFailed) {
-					t.Errorf("%s: %v; want a %s refusal", e.name, err, access.ReasonHookFailed)
+				if failOpen && srv.logs.count("level=WARN") == 0 {
+					t.Error("fail-open admitted without a warning line")
 				}
-			}
-			if failOpen && srv.logs.count("level=WARN") == 0 {
-				t.Error("fail-open admitted without a warning line")
-			}
-		})
+			})
+		}
 	}
 }
 
