@@ -263,26 +263,6 @@ func newRecordingHook(t *testing.T) *recordingHook {
 	return h
 }
 
-// seen lists "event stream" pairs received.
-func (h *recordingHook) seen() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, e := range h.events {
-		out = append(out, e.Event+" "+e.Stream)
-	}
-	return out
-}
-
-func (h *recordingHook) has(event, stream string) bool {
-	for _, s := range h.seen() {
-		if s == event+" "+stream {
-			return true
-		}
-	}
-	return false
-}
-
 // snapshot copies the events received so far.
 func (h *recordingHook) snapshot() []access.HookEvent {
 	h.mu.Lock()
