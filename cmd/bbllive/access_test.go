@@ -302,12 +302,31 @@ func TestHooks(t *testing.T) {
 	}
 	publishers := map[string]string{"rtmp": srv.url(""), "rtmps": "rtmps://" + srv.rtmps + "/live/"}
 	for proto, base := range publishers {
-		for _, tc := range cases[1:] {
+		for _, tc := range cases {
 			t.Run("publish/"+proto+"/"+tc.name, func(t *testing.T) {
 				start := time.Now()
-				c, err := rtmpPublish(base + tc.stream)
+				stream := tc.stream
+				if tc.want == "" {
+					stream = "ok-" + proto // ok1 is live
+				}
+				c, err := rtmpPublish(base + stream + "?key=" + proto)
 				if c != nil {
 					c.Close()
+				}
+				if tc.want == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, 5*time.Second, "on_unpublish", func() bool {
+						return hook.count(access.EventUnpublish, "live/"+stream, access.ProtoRTMP) == 1
+					})
+					for _, ev := range hook.snapshot() {
+						if ev.Stream == "live/"+stream && (ev.Action != access.Publish || ev.Query != "key="+proto ||
+							ev.Protocol != access.ProtoRTMP || !strings.HasPrefix(ev.ClientAddr, "127.0.0.1:") || ev.ClientID == 0) {
+							t.Errorf("event %+v", ev)
+						}
+					}
+					return
 				}
 				wantRefusal(t, err, rtmp.CodePublishBadName, tc.want)
 				if d := time.Since(start); d > 3*time.Second {
