@@ -115,3 +115,11 @@ func (h *Hub) CheckAddress(action access.Action, remote string) error {
 	}
 	return nil
 }
+
+// SameCredentialsTakeover is the TakeoverFunc of -publish-takeover: a new
+// publisher replaces the live one only when it presents the same
+// credentials (access.SameCredentials), as a reconnecting encoder does.
+func SameCredentialsTakeover(current, incoming *rtmp.Session) bool {
+	cur, in := rtmpViewer(current), rtmpViewer(incoming)
+	return access.SameCredentials(cur.Request(access.Publish), in.Request(access.Publish))
+}

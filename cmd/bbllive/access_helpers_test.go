@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/fanout/hls/hlstest"
+	"github.com/bbllive/bbllive/fanout/tlstest"
+	"github.com/bbllive/bbllive/fanout/websocket"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -21,7 +26,8 @@ import (
 // can reload), with its -api address when it has one.
 type accessServer struct {
 	*testServer
-	api string
+	api   string
+	rtmps string // the RTMPS listener, when started with tlsFlags
 }
 
 // startAccessServer runs `bbllive serve` in-process from serverArgs(opts).
@@ -48,6 +54,7 @@ func startAccessServer(t *testing.T, opts ...string) *accessServer {
 	srv := &accessServer{testServer: &testServer{logs: &logBuffer{}}}
 	c.onHTTP = func(a net.Addr) { srv.http = a.String() }
 	c.onAPI = func(a net.Addr) { srv.api = a.String() }
+	c.tls.onListen = func(a net.Addr) { srv.rtmps = a.String() }
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(srv.logs, testLogWriter{t}), &slog.HandlerOptions{Level: c.levelVar}))
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
@@ -73,11 +80,47 @@ func tokenFor(t testing.TB, secret string, a access.Action, stream string, ttl t
 	return tok
 }
 
+// tlsFlags give a server an RTMPS listener on loopback with a fresh
+// self-signed certificate (accessServer.rtmps is its address).
+func tlsFlags(t *testing.T) []string {
+	t.Helper()
+	cert, key := tlstest.WriteFiles(t, t.TempDir(), 1)
+	return []string{"-listen-tls", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", key}
+}
+
+// defaultDialer is the client side of most tests: any loopback source.
+var defaultDialer = &net.Dialer{Timeout: 5 * time.Second}
+
+// rtmpDial connects to an rtmp:// or rtmps:// URL through d (so from d's
+// source address), trusting any certificate, and runs the connect command.
+func rtmpDial(d *net.Dialer, url string) (*rtmp.Client, error) {
+	addr, app, name, err := rtmp.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	scheme, _, _ := strings.Cut(url, "://")
+	if scheme == "rtmps" {
+		conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) // the test's self-signed certificate
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := rtmp.NewClient(conn, app, name, scheme+"://"+addr+"/"+app)
+	if err := c.Connect(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // rtmpPublish publishes url and returns the client, or the refusal.
-func rtmpPublish(url string) (*rtmp.Client, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, url)
+func rtmpPublish(url string) (*rtmp.Client, error) { return rtmpPublishFrom(defaultDialer, url) }
+
+// rtmpPublishFrom is rtmpPublish through d.
+func rtmpPublishFrom(d *net.Dialer, url string) (*rtmp.Client, error) {
+	c, err := rtmpDial(d, url)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +128,7 @@ func rtmpPublish(url string) (*rtmp.Client, error) {
 		c.Close()
 		return nil, err
 	}
+	c.Conn().SetDeadline(time.Time{}) // the caller publishes as long as it likes
 	return c, nil
 }
 
@@ -99,10 +143,11 @@ var errRefusedAfterStart = errors.New("refused after NetStream.Play.Start")
 // error status (its code and description), within 10 s. A refusal must be
 // the first status and alone: the connection then closes. One after
 // Play.Start is errRefusedAfterStart, which no wantRefusal accepts.
-func rtmpPlayOutcome(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := rtmp.Dial(ctx, url)
+func rtmpPlayOutcome(url string) error { return rtmpPlayOutcomeFrom(defaultDialer, url) }
+
+// rtmpPlayOutcomeFrom is rtmpPlayOutcome through d (rtmp:// or rtmps://).
+func rtmpPlayOutcomeFrom(d *net.Dialer, url string) error {
+	c, err := rtmpDial(d, url)
 	if err != nil {
 		return err
 	}
@@ -158,12 +203,19 @@ func apiCall(t testing.TB, method, url, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// wantRefusal checks err is a refusal naming code and reason.
-// httpPlayOutcome plays an HTTP-FLV URL until its first tag after the
-// file header; a refusal is an error naming the status and the answer.
-func httpPlayOutcome(url string) error {
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
+// httpClientFrom is an HTTP client that dials through d.
+func httpClientFrom(d *net.Dialer, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// httpPlayOutcome plays an HTTP-FLV (or fMP4) URL until its first 24
+// bytes (the FLV file header and a tag's start; an fMP4 init segment's
+// start); a refusal is an error naming the status and the answer.
+func httpPlayOutcome(url string) error { return httpPlayOutcomeFrom(defaultDialer, url) }
+
+// httpPlayOutcomeFrom is httpPlayOutcome through d.
+func httpPlayOutcomeFrom(d *net.Dialer, url string) error {
+	resp, err := httpClientFrom(d, 10*time.Second).Get(url)
 	if err != nil {
 		return err
 	}
@@ -183,8 +235,11 @@ func httpPlayOutcome(url string) error {
 // the playlist URL: the multivariant playlist, its variant (the media
 // playlist), and the first segment that lists. nil once the segment
 // arrives, else the refusal as the client saw it ("HTTP 401: …").
-func hlsPlayOutcome(playlist string) error {
-	c := &http.Client{Timeout: 20 * time.Second}
+func hlsPlayOutcome(playlist string) error { return hlsPlayOutcomeFrom(defaultDialer, playlist) }
+
+// hlsPlayOutcomeFrom is hlsPlayOutcome through d.
+func hlsPlayOutcomeFrom(d *net.Dialer, playlist string) error {
+	c := httpClientFrom(d, 20*time.Second)
 	get := func(u string) ([]byte, error) {
 		resp, err := c.Get(u)
 		if err != nil {
@@ -219,6 +274,36 @@ func hlsPlayOutcome(playlist string) error {
 	return nil
 }
 
+// wsPlayOutcome plays path on addr over WebSocket through d until the
+// first binary frame after the upgrade (nil); a refused upgrade is an
+// error naming the status and the answer, as httpPlayOutcome's.
+func wsPlayOutcome(d *net.Dialer, addr, path string) error {
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", path, addr, key)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+	}
+	w := &wsClient{c: c, br: br}
+	if op, _, err := w.next(); err != nil || op != websocket.OpBinary {
+		return fmt.Errorf("%w: first frame op %d: %v", errPlayEnded, op, err)
+	}
+	return nil
+}
+
+// wantRefusal checks err is a refusal naming code and reason.
 func wantRefusal(t testing.TB, err error, code, reason string) {
 	t.Helper()
 	if err == nil {
@@ -241,4 +326,91 @@ func streamLive(t testing.TB, httpAddr, key string) bool {
 		}
 	}
 	return false
+}
+
+// dialerFrom is a dialer whose connections come from ip (a loopback
+// address other than 127.0.0.1, for the address lists); it skips the
+// test, naming the address, when connecting from ip to addr fails.
+func dialerFrom(t *testing.T, ip, addr string) *net.Dialer {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot connect from %s on this machine's loopback: %v", ip, err)
+	}
+	c.Close()
+	return d
+}
+
+// streamPlayer is an HTTP-FLV, fMP4 or WebSocket player that keeps
+// reading until the server ends it, counting what it receives.
+type streamPlayer struct {
+	c    net.Conn
+	n    atomic.Int64  // bytes of the body (or frames) received
+	done chan struct{} // closed when the server ended the stream
+}
+
+// startStreamPlayer plays path (/APP/NAME.flv or .mp4) on addr, over a
+// WebSocket when ws is set, and fails the test unless it is admitted.
+func startStreamPlayer(t *testing.T, addr, path string, ws bool) *streamPlayer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	upgrade := ""
+	if ws {
+		upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, upgrade)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: http.StatusOK, true: http.StatusSwitchingProtocols}[ws]; resp.StatusCode != want {
+		t.Fatalf("%s: %s, want %d", path, resp.Status, want)
+	}
+	p := &streamPlayer{c: c, done: make(chan struct{})}
+	var body io.Reader = resp.Body
+	if ws {
+		body = br
+	}
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := body.Read(buf)
+			p.n.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// ended waits up to d for the server to end the player's stream.
+func (p *streamPlayer) ended(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// connID is the id /api/connections lists for the connection from local.
+func connID(t *testing.T, srv *accessServer, local net.Addr) uint64 {
+	t.Helper()
+	rows := apiConnRows(t, srv.http)
+	for _, r := range rows {
+		if r.Peer == local.String() {
+			return r.ID
+		}
+	}
+	t.Fatalf("no connection from %s in %+v", local, rows)
+	return 0
 }

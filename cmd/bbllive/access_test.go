@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/rtmp"
 )
@@ -32,48 +33,74 @@ const (
 	testAPIToken = "api-test-token"
 )
 
-// accessEntry is one protocol's way in, for the access matrix: RTMP now;
-// each HTTP delivery adds a row whose play answers 401/403 with the
-// refusal in its body.
+// accessEntry is one protocol's way in, for the access matrix: every
+// protocol a player can use, each refused in its own way (RTMP: an
+// onStatus; HTTP and WebSocket: 401/403 with the refusal in the body,
+// before any upgrade).
 type accessEntry struct {
-	proto string
-	// play plays stream with query: nil once media arrives, else the
-	// refusal as the client saw it.
-	play func(srv *accessServer, stream, query string) error
+	name  string // the subtest's
+	proto string // what the hooks and /api/connections call it
+	// play plays stream with query from d's source address: nil once
+	// media arrives, else the refusal as the client saw it.
+	play func(srv *accessServer, d *net.Dialer, stream, query string) error
 	// refusedPlay is what a refused play's error contains besides the
 	// reason (RTMP: the onStatus code; HTTP: the status).
 	refusedPlay func(reason string) string
 }
 
+// accessEntries are every way to play; a server they run against is
+// started with tlsFlags (RTMPS).
 var accessEntries = []accessEntry{
-	{proto: "rtmp",
-		play: func(srv *accessServer, stream, query string) error {
-			return rtmpPlayOutcome("rtmp://" + srv.addr + "/" + stream + "?" + query)
+	{name: "rtmp", proto: access.ProtoRTMP,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return rtmpPlayOutcomeFrom(d, "rtmp://"+srv.addr+"/"+stream+"?"+query)
 		},
 		refusedPlay: func(string) string { return rtmp.CodePlayFailed }},
-	{proto: "http-flv",
-		play: func(srv *accessServer, stream, query string) error {
-			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".flv?" + query)
+	// RTMPS is RTMP to the hooks and the API: the same session behind TLS.
+	{name: "rtmps", proto: access.ProtoRTMP,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			if srv.rtmps == "" {
+				return errors.New("the server has no RTMPS listener: start it with tlsFlags")
+			}
+			return rtmpPlayOutcomeFrom(d, "rtmps://"+srv.rtmps+"/"+stream+"?"+query)
+		},
+		refusedPlay: func(string) string { return rtmp.CodePlayFailed }},
+	{name: "http-flv", proto: access.ProtoHTTPFLV,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return httpPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+".flv?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
-	{proto: "hls",
-		play: func(srv *accessServer, stream, query string) error {
-			return hlsPlayOutcome("http://" + srv.http + "/" + stream + "/index.m3u8?" + query)
+	{name: "ws-flv", proto: access.ProtoWSFLV,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return wsPlayOutcome(d, srv.http, "/"+stream+".flv?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
-	{proto: "fmp4",
-		play: func(srv *accessServer, stream, query string) error {
-			return httpPlayOutcome("http://" + srv.http + "/" + stream + ".mp4?" + query)
+	{name: "hls", proto: access.ProtoHLS,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return hlsPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+"/index.m3u8?"+query)
+		},
+		refusedPlay: httpRefusalStatus},
+	{name: "fmp4", proto: access.ProtoFMP4,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return httpPlayOutcomeFrom(d, "http://"+srv.http+"/"+stream+".mp4?"+query)
+		},
+		refusedPlay: httpRefusalStatus},
+	{name: "ws-fmp4", proto: fanout.ProtocolWSFMP4,
+		play: func(srv *accessServer, d *net.Dialer, stream, query string) error {
+			return wsPlayOutcome(d, srv.http, "/"+stream+".mp4?"+query)
 		},
 		refusedPlay: httpRefusalStatus},
 }
 
 // httpRefusalStatus is the status an HTTP player is refused with: 401 when
-// its credential is missing or unusable, 403 when it does not allow this.
+// its credential is missing or unusable, 503 when a limit is reached, 403
+// when it does not allow this.
 func httpRefusalStatus(reason string) string {
 	switch reason {
 	case access.ReasonTokenMissing, access.ReasonTokenInvalid, access.ReasonTokenExpired:
 		return "HTTP 401"
+	case access.ReasonMaxConnections, access.ReasonMaxPlayers, access.ReasonMaxStreams:
+		return "HTTP 503"
 	}
 	return "HTTP 403"
 }
@@ -146,12 +173,12 @@ func TestTokensRTMPPublish(t *testing.T) {
 // every protocol of accessEntries.
 func TestTokensPlay(t *testing.T) {
 	eachTransport(t, func(t *testing.T) {
-		srv := startAccessServer(t, "-auth-secret", testSecret)
+		srv := startAccessServer(t, append(tlsFlags(t), "-auth-secret", testSecret)...)
 		startMetricsPub(t, srv.url("x")+"?token="+tokenFor(t, testSecret, access.Publish, "live/x", time.Hour), 300_000)
 		for _, e := range accessEntries {
 			for _, tc := range tokenCases(access.Play) {
-				t.Run(e.proto+"/"+tc.name, func(t *testing.T) {
-					err := e.play(srv, tc.stream, tc.query(t))
+				t.Run(e.name+"/"+tc.name, func(t *testing.T) {
+					err := e.play(srv, defaultDialer, tc.stream, tc.query(t))
 					if tc.want == "" {
 						if err != nil {
 							t.Fatalf("refused: %v", err)
@@ -236,31 +263,31 @@ func newRecordingHook(t *testing.T) *recordingHook {
 	return h
 }
 
-// seen lists "event stream" pairs received.
-func (h *recordingHook) seen() []string {
+// snapshot copies the events received so far.
+func (h *recordingHook) snapshot() []access.HookEvent {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []string
-	for _, e := range h.events {
-		out = append(out, e.Event+" "+e.Stream)
-	}
-	return out
+	return append([]access.HookEvent(nil), h.events...)
 }
 
-func (h *recordingHook) has(event, stream string) bool {
-	for _, s := range h.seen() {
-		if s == event+" "+stream {
-			return true
+// count is how many event events for stream came by protocol.
+func (h *recordingHook) count(event, stream, protocol string) int {
+	n := 0
+	for _, e := range h.snapshot() {
+		if e.Event == event && e.Stream == stream && e.Protocol == protocol {
+			n++
 		}
 	}
-	return false
+	return n
 }
 
-// TestHooksRTMP: a backend decides every publish and play through a real
-// hook that accepts, refuses, hangs, and one that is down.
-func TestHooksRTMP(t *testing.T) {
+// TestHooks: a backend decides every publish and every play, on every
+// protocol, through a real hook that accepts, refuses and hangs; each
+// event carries what the backend needs to decide; every admitted player's
+// on_play is paired with an on_stop when it goes.
+func TestHooks(t *testing.T) {
 	hook := newRecordingHook(t)
-	srv := startAccessServer(t, "-hook-url", hook.URL, "-hook-timeout", "300ms")
+	srv := startAccessServer(t, append(tlsFlags(t), "-hook-url", hook.URL, "-hook-timeout", "300ms", "-hls-session-idle", "1s")...)
 	pub, err := rtmpPublish(srv.url("ok1") + "?key=abc")
 	if err != nil {
 		t.Fatalf("accepted publish: %v", err)
@@ -268,81 +295,309 @@ func TestHooksRTMP(t *testing.T) {
 	startMetricsPubOn(t, pub)
 	cases := []struct {
 		name, stream, want string
-		publish            bool
 	}{
-		{"publish refused", "no1", access.ReasonHookRefused, true},
-		{"publish hangs", "hang1", access.ReasonHookFailed, true},
-		{"play accepted", "ok1", "", false},
-		{"play refused", "no1", access.ReasonHookRefused, false},
-		{"play hangs", "hang1", access.ReasonHookFailed, false},
+		{"accepted", "ok1", ""},
+		{"refused", "no1", access.ReasonHookRefused},
+		{"hangs", "hang1", access.ReasonHookFailed},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			var err error
-			if tc.publish {
-				var c *rtmp.Client
-				if c, err = rtmpPublish(srv.url(tc.stream)); c != nil {
+	publishers := map[string]string{"rtmp": srv.url(""), "rtmps": "rtmps://" + srv.rtmps + "/live/"}
+	for proto, base := range publishers {
+		for _, tc := range cases {
+			t.Run("publish/"+proto+"/"+tc.name, func(t *testing.T) {
+				start := time.Now()
+				stream := tc.stream
+				if tc.want == "" {
+					stream = "ok-" + proto // ok1 is live
+				}
+				c, err := rtmpPublish(base + stream + "?key=" + proto)
+				if c != nil {
 					c.Close()
 				}
-			} else {
-				err = rtmpPlayOutcome(srv.url(tc.stream))
-			}
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
+				if tc.want == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, 5*time.Second, "on_unpublish", func() bool {
+						return hook.count(access.EventUnpublish, "live/"+stream, access.ProtoRTMP) == 1
+					})
+					for _, ev := range hook.snapshot() {
+						if ev.Stream == "live/"+stream && (ev.Action != access.Publish || ev.Query != "key="+proto ||
+							ev.Protocol != access.ProtoRTMP || !strings.HasPrefix(ev.ClientAddr, "127.0.0.1:") || ev.ClientID == 0) {
+							t.Errorf("event %+v", ev)
+						}
+					}
+					return
 				}
-				return
+				wantRefusal(t, err, rtmp.CodePublishBadName, tc.want)
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("took %v with a 300ms hook timeout", d)
+				}
+			})
+		}
+	}
+	for _, e := range accessEntries {
+		for _, tc := range cases {
+			t.Run("play/"+e.name+"/"+tc.name, func(t *testing.T) {
+				start := time.Now()
+				err := e.play(srv, defaultDialer, "live/"+tc.stream, "key=abc")
+				if tc.want == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				wantRefusal(t, err, e.refusedPlay(tc.want), tc.want)
+				if d := time.Since(start); d > 3*time.Second {
+					t.Errorf("took %v with a 300ms hook timeout", d)
+				}
+			})
+		}
+	}
+	// What the backend is told, per protocol (RTMP and RTMPS both say rtmp).
+	plays := map[string]int{}
+	for _, e := range accessEntries {
+		plays[e.proto]++
+	}
+	for proto, want := range plays {
+		if n := hook.count(access.EventPlay, "live/ok1", proto); n != want {
+			t.Errorf("%s: %d on_play for the admitted plays, want %d", proto, n, want)
+		}
+		// The hook refuses at on_connect; on_play never follows.
+		if n := hook.count(access.EventPlay, "live/no1", proto); n != 0 {
+			t.Errorf("%s: %d on_play after a refused on_connect", proto, n)
+		}
+		connects := 0
+		for _, ev := range hook.snapshot() {
+			if ev.Event == access.EventConnect && ev.Action == access.Play && ev.Stream == "live/no1" && ev.Protocol == proto {
+				connects++
 			}
-			code := rtmp.CodePlayFailed
-			if tc.publish {
-				code = rtmp.CodePublishBadName
+		}
+		if connects != want {
+			t.Errorf("%s: %d on_connect for the refused plays, want %d", proto, connects, want)
+		}
+	}
+	for _, ev := range hook.snapshot() {
+		if ev.Event != access.EventPlay || ev.Stream != "live/ok1" {
+			continue
+		}
+		if ev.Action != access.Play || ev.App != "live" || ev.Name != "ok1" || ev.Query != "key=abc" ||
+			!strings.HasPrefix(ev.ClientAddr, "127.0.0.1:") || ev.ClientID == 0 {
+			t.Errorf("%s: event %+v", ev.Protocol, ev)
+		}
+	}
+	// Every admitted player has gone (HLS: after -hls-session-idle); a
+	// refused one never had an on_play to pair.
+	waitFor(t, 10*time.Second, "an on_stop for every admitted player", func() bool {
+		for proto, want := range plays {
+			if hook.count(access.EventStop, "live/ok1", proto) != want {
+				return false
 			}
-			wantRefusal(t, err, code, tc.want)
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("took %v with a 300ms hook timeout", d)
+		}
+		return true
+	})
+	for proto := range plays {
+		if n := hook.count(access.EventStop, "live/no1", proto) + hook.count(access.EventStop, "live/hang1", proto); n != 0 {
+			t.Errorf("%s: %d on_stop for refused players", proto, n)
+		}
+	}
+	// Paired by client_id: each on_stop ends the on_play of its client.
+	started := map[uint64]access.HookEvent{}
+	for _, ev := range hook.snapshot() {
+		switch {
+		case ev.Stream != "live/ok1":
+		case ev.Event == access.EventPlay:
+			started[ev.ClientID] = ev
+		case ev.Event == access.EventStop:
+			play, ok := started[ev.ClientID]
+			if !ok || play.Protocol != ev.Protocol || play.ClientAddr != ev.ClientAddr || play.Query != ev.Query {
+				t.Errorf("on_stop %+v does not match an on_play (%+v)", ev, play)
+			}
+			delete(started, ev.ClientID)
+		}
+	}
+	pub.Close()
+	waitFor(t, 5*time.Second, "on_unpublish", func() bool { return hook.count(access.EventUnpublish, "live/ok1", access.ProtoRTMP) == 1 })
+	first := hook.snapshot()[0]
+	if first.Event != access.EventConnect || first.Action != access.Publish || first.Query != "key=abc" ||
+		first.Protocol != access.ProtoRTMP || !strings.HasPrefix(first.ClientAddr, "127.0.0.1:") || first.App != "live" {
+		t.Errorf("first event %+v", first)
+	}
+	if n := hook.count(access.EventPublish, "live/ok1", access.ProtoRTMP); n != 1 {
+		t.Errorf("%d on_publish for the accepted publisher", n)
+	}
+}
+
+// TestHookUnanswered: a hook that is down, or that never answers, refuses
+// every publish and play on every protocol within -hook-timeout
+// (fail-closed); with -hook-fail-open it admits them, with a warning.
+func TestHookUnanswered(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	down := closed.URL
+	closed.Close()
+	hanging := newRecordingHook(t) // hangs on streams named hang*
+	hooks := []struct{ name, url, stream string }{{"down", down, "x"}, {"hangs", hanging.URL, "hang1"}}
+	for _, hook := range hooks {
+		for _, failOpen := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fail-open=%v", hook.name, failOpen), func(t *testing.T) {
+				opts := append(tlsFlags(t), "-hook-url", hook.url, "-hook-timeout", "300ms")
+				if failOpen {
+					opts = append(opts, "-hook-fail-open")
+				}
+				srv := startAccessServer(t, opts...)
+				c, err := rtmpPublish(srv.url(hook.stream))
+				if !failOpen {
+					wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonHookFailed)
+				} else if err != nil {
+					t.Fatalf("fail-open publish: %v", err)
+				} else {
+					startMetricsPubOn(t, c)
+				}
+				for _, e := range accessEntries {
+					start := time.Now()
+					err := e.play(srv, defaultDialer, "live/"+hook.stream, "")
+					if failOpen {
+						if err != nil {
+							t.Errorf("%s: fail-open play: %v", e.name, err)
+						}
+						continue
+					}
+					if err == nil || !strings.Contains(err.Error(), e.refusedPlay(access.ReasonHookFailed)) ||
+						!strings.Contains(err.Error(), access.ReasonHookFailed) {
+						t.Errorf("%s: %v; want a %s refusal", e.name, err, access.ReasonHookFailed)
+					}
+					if d := time.Since(start); d > 3*time.Second {
+						t.Errorf("%s: refused after %v with a 300ms hook timeout", e.name, d)
+					}
+				}
+				if failOpen && srv.logs.count("level=WARN") == 0 {
+					t.Error("fail-open admitted without a warning line")
+				}
+			})
+		}
+	}
+}
+
+// TestIPLists: clients connecting from 127.0.0.2 are refused by a deny
+// list and by an allow list that names only 127.0.0.1, publishing over
+// RTMP and playing on every protocol, while 127.0.0.1 is admitted; each
+// refusal is counted by action and reason.
+func TestIPLists(t *testing.T) {
+	lists := map[string][]string{
+		"deny":  {"-publish-deny", "127.0.0.2", "-play-deny", "127.0.0.3, 127.0.0.2/32"},
+		"allow": {"-publish-allow", "127.0.0.1", "-play-allow", "127.0.0.1/32,::1"},
+	}
+	for name, opts := range lists {
+		t.Run(name, func(t *testing.T) {
+			srv := startAccessServer(t, append(tlsFlags(t), opts...)...)
+			other := dialerFrom(t, "127.0.0.2", srv.addr)
+			c, err := rtmpPublishFrom(other, srv.url("ip"))
+			if c != nil {
+				c.Close()
+			}
+			wantRefusal(t, err, rtmp.CodePublishBadName, access.ReasonIPDenied)
+			c, err = rtmpPublish(srv.url("ip"))
+			if err != nil {
+				t.Fatalf("publish from 127.0.0.1: %v", err)
+			}
+			startMetricsPubOn(t, c)
+			for _, e := range accessEntries {
+				wantRefusal(t, e.play(srv, other, "live/ip", ""), e.refusedPlay(access.ReasonIPDenied), access.ReasonIPDenied)
+				if err := e.play(srv, defaultDialer, "live/ip", ""); err != nil {
+					t.Errorf("%s from 127.0.0.1: %v", e.name, err)
+				}
+			}
+			mfs := scrape(t, srv.http)
+			if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=publish", "reason=ip_denied"); v != 1 {
+				t.Errorf("publish ip_denied counted %v times, want 1", v)
+			}
+			if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=play", "reason=ip_denied"); v != float64(len(accessEntries)) {
+				t.Errorf("play ip_denied counted %v times, want %d", v, len(accessEntries))
+			}
+			if n := srv.logs.count("reason=ip_denied"); n < 1+len(accessEntries) || !strings.Contains(srv.logs.String(), "127.0.0.2:") {
+				t.Errorf("%d ip_denied lines, or none names 127.0.0.2", n)
 			}
 		})
 	}
-	pub.Close()
-	waitFor(t, 5*time.Second, "on_unpublish and on_stop", func() bool {
-		return hook.has("on_unpublish", "live/ok1") && hook.has("on_stop", "live/ok1")
-	})
-	for _, want := range []string{"on_connect live/ok1", "on_publish live/ok1", "on_play live/ok1"} {
-		if !hook.has(strings.Fields(want)[0], strings.Fields(want)[1]) {
-			t.Errorf("the hook never got %s: %v", want, hook.seen())
-		}
-	}
-	hook.mu.Lock()
-	first := hook.events[0]
-	hook.mu.Unlock()
-	if first.Query != "key=abc" || first.Protocol != "rtmp" || !strings.HasPrefix(first.ClientAddr, "127.0.0.1:") || first.App != "live" {
-		t.Errorf("first event %+v", first)
-	}
-
-	t.Run("down", func(t *testing.T) {
-		closed := httptest.NewServer(http.NotFoundHandler())
-		url := closed.URL
-		closed.Close()
-		down := startAccessServer(t, "-hook-url", url)
-		if _, err := rtmpPublish(down.url("x")); err == nil {
-			t.Fatal("published with the hook down (fail-closed)")
-		}
-		open := startAccessServer(t, "-hook-url", url, "-hook-fail-open")
-		c, err := rtmpPublish(open.url("x"))
-		if err != nil {
-			t.Fatalf("fail-open: %v", err)
-		}
-		c.Close()
-	})
 }
 
 // startMetricsPubOn sends a synthetic stream on an already published
 // client until the test ends.
-func startMetricsPubOn(t *testing.T, c *rtmp.Client) {
+func startMetricsPubOn(t *testing.T, c *rtmp.Client) *metricsPub {
 	p := &metricsPub{c: c, quit: make(chan struct{}), done: make(chan struct{})}
 	t.Cleanup(func() { p.stop(); c.Close() })
 	go func() { defer close(p.done); p.err = p.run(300_000) }()
+	return p
+}
+
+// TestTakeover: with -publish-takeover, a publisher that presents the live
+// one's credentials (its token, or with none its address) replaces it, as
+// a reconnecting encoder does; another credential — even one the server
+// admits — is refused and the live publisher keeps its stream.
+func TestTakeover(t *testing.T) {
+	cases := []struct {
+		name    string
+		opts    []string
+		live    string                                      // the live publisher's query
+		refused func(t *testing.T, srv *accessServer) error // publishes with other credentials
+		same    string                                      // the reconnecting publisher's query
+	}{
+		{"token", []string{"-auth-secret", testSecret}, "token=" + tokenFor(t, testSecret, access.Publish, "live/t", time.Hour),
+			func(t *testing.T, srv *accessServer) error {
+				return publishOnce(srv.url("t") + "?token=" + tokenFor(t, testSecret, access.Publish, "live/*", time.Hour))
+			}, "token=" + tokenFor(t, testSecret, access.Publish, "live/t", time.Hour)},
+		{"key", nil, "key=k1",
+			func(t *testing.T, srv *accessServer) error { return publishOnce(srv.url("t") + "?key=k2") }, "key=k1"},
+		{"no credentials", nil, "",
+			func(t *testing.T, srv *accessServer) error {
+				c, err := rtmpPublishFrom(dialerFrom(t, "127.0.0.2", srv.addr), srv.url("t"))
+				if c != nil {
+					c.Close()
+				}
+				return err
+			}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startAccessServer(t, append(tc.opts, "-publish-takeover")...)
+			c, err := rtmpPublish(srv.url("t") + "?" + tc.live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := startMetricsPubOn(t, c)
+			if err := tc.refused(t, srv); err == nil || !strings.Contains(err.Error(), rtmp.CodePublishBadName) {
+				t.Fatalf("another credential: %v; want %s", err, rtmp.CodePublishBadName)
+			}
+			select {
+			case <-live.done:
+				t.Fatalf("the live publisher was replaced by another credential: %v", live.err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			c, err = rtmpPublish(srv.url("t") + "?" + tc.same)
+			if err != nil {
+				t.Fatalf("the same credentials were refused: %v", err)
+			}
+			startMetricsPubOn(t, c)
+			select {
+			case <-live.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the replaced publisher is still connected")
+			}
+			waitFor(t, 5*time.Second, "reason=taken_over", func() bool { return srv.logs.count("reason=taken_over") == 1 })
+			if !streamLive(t, srv.http, "live/t") {
+				t.Error("the stream is not live after the takeover")
+			}
+		})
+	}
+}
+
+// publishOnce publishes url and closes the client at once; the refusal if
+// there is one.
+func publishOnce(url string) error {
+	c, err := rtmpPublish(url)
+	if c != nil {
+		c.Close()
+	}
+	return err
 }
 
 // TestLimitsRTMP: players per stream, streams and connections, each
@@ -420,6 +675,90 @@ func TestKick(t *testing.T) {
 		if n := srv.logs.count("reason=kicked"); n < 2 {
 			t.Errorf("%d kicked lines in the log", n)
 		}
+	})
+}
+
+// httpPlayers are the players kept connected by the kick and limit tests:
+// every HTTP delivery of a connection (HLS sessions: TestKickHLSSession).
+var httpPlayers = []struct {
+	proto, ext string
+	ws         bool
+}{
+	{access.ProtoHTTPFLV, ".flv", false}, {access.ProtoWSFLV, ".flv", true},
+	{access.ProtoFMP4, ".mp4", false}, {fanout.ProtocolWSFMP4, ".mp4", true},
+}
+
+// TestKickHTTP: the API kicks an HTTP-FLV, fMP4 or WebSocket player by
+// the id it lists: its stream ends, the hook hears its on_stop, its place
+// is released; the player beside it keeps receiving.
+func TestKickHTTP(t *testing.T) {
+	eachTransport(t, func(t *testing.T) {
+		hook := newRecordingHook(t)
+		srv := startAccessServer(t, "-hook-url", hook.URL) // the API's token: TestKick
+		startMetricsPub(t, srv.url("k"), 300_000)
+		api := "http://" + srv.http + "/api/connections/"
+		for _, hp := range httpPlayers {
+			t.Run(hp.proto, func(t *testing.T) {
+				victim := startStreamPlayer(t, srv.http, "/live/k"+hp.ext, hp.ws)
+				keeper := startStreamPlayer(t, srv.http, "/live/k"+hp.ext, hp.ws)
+				waitFor(t, 5*time.Second, "both players to receive", func() bool { return victim.n.Load() > 0 && keeper.n.Load() > 0 })
+				id := connID(t, srv, victim.c.LocalAddr())
+				for _, r := range apiConnRows(t, srv.http) {
+					if r.ID == id && (r.Protocol != hp.proto || r.Role != "player" || r.Stream != "live/k") {
+						t.Errorf("listed as %+v", r)
+					}
+				}
+				stops := hook.count(access.EventStop, "live/k", hp.proto)
+				if st, body := apiCall(t, "POST", api+fmt.Sprint(id)+"/kick", testAPIToken); st != http.StatusOK {
+					t.Fatalf("kick: %d %s", st, body)
+				}
+				if !victim.ended(5 * time.Second) {
+					t.Fatal("the kicked player still receives")
+				}
+				waitFor(t, 5*time.Second, "the kicked player's on_stop", func() bool { return hook.count(access.EventStop, "live/k", hp.proto) == stops+1 })
+				before := keeper.n.Load()
+				waitFor(t, 5*time.Second, "the other player to keep receiving", func() bool { return keeper.n.Load() > before })
+				waitFor(t, 5*time.Second, "the kicked player's place released", func() bool {
+					v, _ := series(scrape(t, srv.http), "bbllive_access_admitted", "action=play")
+					return v == 1
+				})
+				keeper.c.Close()
+				waitFor(t, 5*time.Second, "the closed player's place released", func() bool {
+					v, _ := series(scrape(t, srv.http), "bbllive_access_admitted", "action=play")
+					return v == 0
+				})
+			})
+		}
+		if n := srv.logs.count("reason=kicked"); n < len(httpPlayers) {
+			t.Errorf("%d kicked lines in the log, want %d", n, len(httpPlayers))
+		}
+	})
+}
+
+// TestLimitsHTTP: -max-players and -max-connections count HTTP and
+// WebSocket players with RTMP's, refuse every protocol with 503 (RTMP:
+// Play.Failed) and the reason, and give a place back when a player goes.
+func TestLimitsHTTP(t *testing.T) {
+	srv := startAccessServer(t, append(tlsFlags(t), "-max-players", "1", "-max-connections", "4")...)
+	startMetricsPub(t, srv.url("a"), 300_000)
+	startMetricsPub(t, srv.url("b"), 300_000)
+	startStreamPlayer(t, srv.http, "/live/a.flv", false) // a's one player; the third connection
+	for _, e := range accessEntries {
+		wantRefusal(t, e.play(srv, defaultDialer, "live/a", ""), e.refusedPlay(access.ReasonMaxPlayers), access.ReasonMaxPlayers)
+	}
+	last := startStreamPlayer(t, srv.http, "/live/b.mp4", true) // the fourth
+	for _, e := range accessEntries {
+		wantRefusal(t, e.play(srv, defaultDialer, "live/b", ""), e.refusedPlay(access.ReasonMaxConnections), access.ReasonMaxConnections)
+	}
+	mfs := scrape(t, srv.http)
+	for _, reason := range []string{access.ReasonMaxPlayers, access.ReasonMaxConnections} {
+		if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=play", "reason="+reason); v != float64(len(accessEntries)) {
+			t.Errorf("%s counted %v times, want %d", reason, v, len(accessEntries))
+		}
+	}
+	last.c.Close()
+	waitFor(t, 5*time.Second, "the closed WebSocket player's place back", func() bool {
+		return accessEntries[2].play(srv, defaultDialer, "live/b", "") == nil
 	})
 }
 

@@ -51,22 +51,22 @@ func TestEdgeOfEdge(t *testing.T) {
 // origin for any name); an admitted viewer starts one and gets media.
 func TestEdgeChecksAccessBeforePulling(t *testing.T) {
 	origin := startServer(t)
-	edge := startAccessServer(t, "-auth-secret", testSecret, "-origin", "rtmp://"+origin.addr, "-edge-linger", "1s")
+	edge := startAccessServer(t, append(tlsFlags(t), "-auth-secret", testSecret, "-origin", "rtmp://"+origin.addr, "-edge-linger", "1s")...)
 	startMetricsPub(t, origin.url("x"), 300_000)
 	pulls := func() float64 {
 		v, _ := series(scrape(t, edge.http), "bbllive_edge_pulls_started_total")
 		return v
 	}
 	for _, e := range accessEntries {
-		t.Run(e.proto, func(t *testing.T) {
-			wantRefusal(t, e.play(edge, "live/x", ""), e.refusedPlay(access.ReasonTokenMissing), access.ReasonTokenMissing)
+		t.Run(e.name, func(t *testing.T) {
+			wantRefusal(t, e.play(edge, defaultDialer, "live/x", ""), e.refusedPlay(access.ReasonTokenMissing), access.ReasonTokenMissing)
 			if n := pulls(); n != 0 {
-				t.Fatalf("a refused %s viewer started %v pulls", e.proto, n)
+				t.Fatalf("a refused %s viewer started %v pulls", e.name, n)
 			}
 		})
 	}
 	token := "token=" + tokenFor(t, testSecret, access.Play, "live/x", time.Hour)
-	if err := accessEntries[0].play(edge, "live/x", token); err != nil {
+	if err := accessEntries[0].play(edge, defaultDialer, "live/x", token); err != nil {
 		t.Fatalf("an admitted viewer: %v", err)
 	}
 	if n := pulls(); n != 1 {

@@ -81,7 +81,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	durationVar(fs, &c.publishGrace, "publish-grace", fanout.DefaultPublishGrace, "how long a stream keeps its players waiting for its publisher to (re)appear")
 	durationVar(fs, &c.playWait, "play-wait", fanout.DefaultPlayWait, "how long a player of a name nobody publishes waits before NetStream.Play.StreamNotFound")
 	durationVar(fs, &c.publisherTimeout, "publisher-timeout", fanout.DefaultPublisherTimeout, "close a publisher that sends no media for this long, freeing its name")
-	fs.BoolVar(&c.publishTakeover, "publish-takeover", false, "a new publisher of a live name replaces the current one (else it is refused)")
+	fs.BoolVar(&c.publishTakeover, "publish-takeover", false, "a new publisher of a live name replaces the current one if it sends the same query (token, key) or, sending none, comes from the same IP address; else it is refused")
 	fs.IntVar(&c.workers, "workers", 0, "sender workers (netpoll) or rings (io_uring)")
 	fs.StringVar(&c.io, "io", "auto", "player and publisher I/O: uring, netpoll, or auto (uring where the kernel allows it, else netpoll with a log line saying why)")
 	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation: writev, write_fixed or send_zc (registered buffers)")
@@ -144,7 +144,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		PlayWait: c.playWait, PublisherTimeout: c.publisherTimeout,
 	}
 	if c.publishTakeover {
-		cfg.Takeover = fanout.AllowTakeover
+		cfg.Takeover = fanout.SameCredentialsTakeover
 	}
 	transport, err := newTransport(c, cfg, log)
 	if err != nil {
