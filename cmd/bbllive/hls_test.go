@@ -142,6 +142,25 @@ func testHLSFFmpegClient(t *testing.T, format string) {
 	}
 }
 
+// TestHLSVLCClient plays the LL-HLS playlist with VLC (its adaptive
+// demuxer, which ignores the LL tags) for 8 s, with fMP4 and with MPEG-TS
+// segments, its demuxed streams recorded without transcoding: exactly one
+// video and one audio stream, a keyframe first, and at least 6 s of video
+// frames (VLC starts a few segments behind live, so it may get more than 8
+// s' worth).
+func TestHLSVLCClient(t *testing.T) {
+	if skip := vlcMissing(); skip != "" {
+		t.Skip(skip)
+	}
+	const play = 8 * time.Second
+	for _, format := range []string{"fmp4", "ts"} {
+		t.Run(format, func(t *testing.T) {
+			_, playlist, _ := startHLS(t, "hlsvlc", "-hls-segment", format)
+			startVLCOneShot(t, playlist, play, 6*hlsClip.FPS).check(t)
+		})
+	}
+}
+
 // TestHLSPublisherReconnect: the publisher leaves and comes back within
 // the grace period with another picture size. The playlist keeps its
 // media sequence, marks the change with EXT-X-DISCONTINUITY and a new

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -52,27 +49,44 @@ type oneShot struct {
 // startOneShots runs ffprobe on the stream and records 5 s of it to MKV,
 // which must finish by itself (it hung when ffmpeg saw a Data stream).
 func startOneShots(t *testing.T, url, dir string) []oneShot {
+	return []oneShot{startFFprobeOneShot(t, url), startFFmpegFiveSeconds(t, url, dir)}
+}
+
+// startFFprobeOneShot runs ffprobe on url, which must list exactly one
+// video and one audio stream.
+func startFFprobeOneShot(t *testing.T, url string) oneShot {
 	probe := startProc(t, "ffprobe", 20*time.Second, nil, nil, "ffprobe", "-hide_banner", url)
+	return oneShot{"ffprobe", func(t *testing.T) {
+		<-probe.done
+		if probe.err != nil {
+			t.Fatalf("ffprobe: %v: %s", probe.err, tail(probe))
+		}
+		t.Logf("ffprobe: %s", inputStreamLines(probe.out.String()))
+		checkKinds(t, "ffprobe", inputStreams(probe.out.String()), "Video", "Audio")
+	}}
+}
+
+// startFFmpegFiveSeconds copies 5 s of url into MKV with ffmpeg at
+// ffmpegCheckLogLevel (it lists its input streams and says when a track's
+// timestamps repeat). ffmpeg must end by itself, have read
+// exactly one video and one audio stream (-c copy would drop a stray Data
+// stream unseen), see no timestamp go back, and the file must start at a
+// keyframe.
+func startFFmpegFiveSeconds(t *testing.T, url, dir string) oneShot {
 	mkv := filepath.Join(dir, "five.mkv")
 	rec := startProc(t, "ffmpeg -t 5", 30*time.Second, nil, nil,
-		"ffmpeg", "-hide_banner", "-nostats", "-i", url, "-t", "5", "-c", "copy", mkv)
-	return []oneShot{
-		{"ffprobe", func(t *testing.T) {
-			<-probe.done
-			if probe.err != nil {
-				t.Fatalf("ffprobe: %v: %s", probe.err, tail(probe))
-			}
-			checkKinds(t, "ffprobe", inputStreams(probe.out.String()), "Video", "Audio")
-		}},
-		{"ffmpeg-t5-mkv", func(t *testing.T) {
-			<-rec.done
-			if rec.err != nil {
-				t.Fatalf("ffmpeg -t 5 -c copy to MKV did not finish cleanly: %v: %s", rec.err, tail(rec))
-			}
-			checkKinds(t, "ffmpeg input", inputStreams(rec.out.String()), "Video", "Audio")
-			checkProbe(t, mkv, 4*clipFPS)
-		}},
-	}
+		"ffmpeg", "-hide_banner", "-nostats", "-loglevel", ffmpegCheckLogLevel, "-rw_timeout", "20000000", "-i", url, "-t", "5", "-c", "copy", mkv)
+	return oneShot{"ffmpeg-t5-mkv", func(t *testing.T) {
+		<-rec.done
+		if rec.err != nil {
+			t.Fatalf("ffmpeg -t 5 -c copy to MKV did not finish cleanly: %v: %s", rec.err, tail(rec))
+		}
+		log := rec.out.String()
+		t.Logf("ffmpeg input: %s", inputStreamLines(log))
+		checkKinds(t, "ffmpeg input", inputStreams(log), "Video", "Audio")
+		checkMonotonic(t, "ffmpeg -t 5", log)
+		checkProbe(t, mkv, 4*clipFPS)
+	}}
 }
 
 // checkKinds wants exactly one stream of each kind in want, and no other.
@@ -88,17 +102,20 @@ func checkKinds(t *testing.T, who string, got map[string]int, want ...string) {
 }
 
 // checkProbe wants a file ffprobe reads as one audio and one video stream,
-// at least minVideo video packets, the first a keyframe.
-func checkProbe(t *testing.T, path string, minVideo int) {
+// at least minVideo video packets, the first a keyframe; it logs the
+// counts.
+func checkProbe(t *testing.T, path string, minVideo int) probeFacts {
 	t.Helper()
 	f, err := probeFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s: streams %v, %d video packets (first a keyframe: %v), %d audio", filepath.Base(path), f.kinds, f.video, f.firstKey, f.audio)
 	checkKinds(t, filepath.Base(path), f.kinds, "video", "audio")
 	if f.video < minVideo || !f.firstKey {
 		t.Errorf("%s: %d video packets (want ≥ %d), first a keyframe: %v", filepath.Base(path), f.video, minVideo, f.firstKey)
 	}
+	return f
 }
 
 // checkFLV wants an FLV recording with audio and video only, sequence
@@ -120,12 +137,19 @@ func startInteropPlayers(t *testing.T, url, dir string) []*interopPlayer {
 	var ps []*interopPlayer
 	ffmpegPlayer := func(name string, out ...string) {
 		prog := filepath.Join(dir, name+".progress")
-		args := append([]string{"ffmpeg", "-hide_banner", "-nostats", "-progress", prog, "-i", url, "-c", "copy"}, out...)
+		args := append([]string{"ffmpeg", "-hide_banner", "-nostats", "-loglevel", ffmpegCheckLogLevel, "-progress", prog,
+			"-i", url, "-c", "copy"}, out...)
 		p := &interopPlayer{name: name, proc: startProc(t, name, limit, nil, nil, args...)}
 		p.frames = func() int { return progressFrames(prog) }
 		file := out[len(out)-1]
 		p.check = func(t *testing.T) {
-			checkKinds(t, "ffmpeg input", inputStreams(p.proc.out.String()), "Video", "Audio")
+			log := p.proc.out.String()
+			checkKinds(t, "ffmpeg input", inputStreams(log), "Video", "Audio")
+			// Across the publisher's drop every track's timestamps must go
+			// on increasing. HLS's MPEG-TS muxer wants them strictly
+			// increasing, so ffmpeg reports a repeat there; MKV's lets one
+			// repeat and reports a step back; the null muxer checks none.
+			checkMonotonic(t, name, log)
 			if file != "-" {
 				checkProbe(t, file, 4*clipFPS)
 			}
@@ -162,12 +186,7 @@ func mpvPlayer(t *testing.T, url, dir string, limit time.Duration) *interopPlaye
 
 func gstPlayer(t *testing.T, url, dir string, limit time.Duration) *interopPlayer {
 	p := &interopPlayer{name: "gstreamer"}
-	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
-		p.skip = "gst-launch-1.0 not installed (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-bad gstreamer1.0-plugins-good)"
-		return p
-	}
-	if out, err := exec.Command("gst-inspect-1.0", "rtmp2src").CombinedOutput(); err != nil {
-		p.skip = fmt.Sprintf("GStreamer has no rtmp2src (gstreamer1.0-plugins-bad): %v: %s", err, out)
+	if p.skip = gstMissing("rtmp2src", "flvdemux", "flvmux"); p.skip != "" {
 		return p
 	}
 	rec := filepath.Join(dir, "gst.flv")
@@ -179,10 +198,7 @@ func gstPlayer(t *testing.T, url, dir string, limit time.Duration) *interopPlaye
 		"d.video", "!", "queue", "name=qv", "!", "m.video", "d.audio", "!", "queue", "name=qa", "!", "m.audio")
 	p.frames = func() int { f, _ := readFLV(rec); return f.video }
 	p.check = func(t *testing.T) {
-		caps := gstQueueCaps(p.proc.out.String())
-		if len(caps) != 2 || !strings.HasPrefix(caps["qv"], "video/x-h264") || !strings.HasPrefix(caps["qa"], "audio/mpeg") {
-			t.Errorf("flvdemux's video and audio pads carried %v, want H.264 and AAC", caps)
-		}
+		checkGstCaps(t, p.proc.out.String())
 		checkFLV(t, rec)
 	}
 	return p
@@ -201,31 +217,53 @@ func rtmpdumpPlayer(t *testing.T, url, dir string, limit time.Duration) *interop
 	return p
 }
 
+// vlcPlayer is VLC playing the stream to its end, recorded (--sout) for
+// ffprobe.
 func vlcPlayer(t *testing.T, url string, limit time.Duration) *interopPlayer {
 	p := &interopPlayer{name: "vlc"}
-	if _, err := exec.LookPath("cvlc"); err != nil {
-		p.skip = "cvlc not installed (apt-get install vlc)"
+	if p.skip = vlcMissing(); p.skip != "" {
 		return p
 	}
-	// VLC refuses to run as root: as root, run it as nobody, in a folder
-	// nobody may write (t.TempDir is the test user's alone).
-	var cred *syscall.Credential
-	home, err := os.MkdirTemp("", "bbllive-vlc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	if os.Geteuid() == 0 {
-		cred = nobody
-		if err := os.Chmod(home, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec := filepath.Join(home, "vlc.ts")
-	p.proc = startProc(t, "vlc", limit, cred, []string{"HOME=" + home},
-		"cvlc", "--intf", "dummy", "--play-and-exit", "--no-video-title-show", url,
-		"--sout", "#std{access=file,mux=ts,dst="+rec+"}")
-	p.frames = func() int { f, _ := probeFile(rec); return f.video }
-	p.check = func(t *testing.T) { checkProbe(t, rec, 4*clipFPS) }
+	rec := startVLCRecording(t, url, 0, limit)
+	p.proc = rec.proc
+	p.frames = rec.videoFrames
+	p.check = func(t *testing.T) { checkProbe(t, rec.file, 4*clipFPS) }
 	return p
+}
+
+// TestMonotonicCheckSeesFFmpegWarning keeps checkMonotonic honest: a clip
+// whose audio or video timestamps repeat, copied by ffmpeg at
+// ffmpegCheckLogLevel into MPEG-TS (as the HLS player does), must make
+// ffmpeg say so in words nonMonotonic matches. A repeated audio timestamp
+// is reported at debug level only.
+func TestMonotonicCheckSeesFFmpegWarning(t *testing.T) {
+	clip := testClip(t)
+	for _, tc := range []struct {
+		name, bsf string
+		step      int // ms: twice a frame's duration
+	}{
+		// The clip's AAC frames are 23 ms apart and its video frames
+		// 40 ms: rounding down to twice that makes pairs share a time.
+		{"audio", "-bsf:a", 46},
+		{"video", "-bsf:v", 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bad := filepath.Join(dir, "repeats.flv")
+			if out, err := exec.Command("ffmpeg", "-y", "-loglevel", "error", "-i", clip, "-c", "copy",
+				tc.bsf, fmt.Sprintf("setts=ts=trunc(TS/%d)*%d", tc.step, tc.step), "-f", "flv", bad).CombinedOutput(); err != nil {
+				t.Fatalf("making a clip with repeated %s timestamps: %v: %s", tc.name, err, out)
+			}
+			out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-loglevel", ffmpegCheckLogLevel, "-i", bad,
+				"-c", "copy", "-f", "mpegts", "-y", filepath.Join(dir, "out.ts")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ffmpeg: %v: %s", err, out)
+			}
+			m := nonMonotonic.FindAllString(string(out), -1)
+			if len(m) == 0 {
+				t.Fatalf("ffmpeg copied repeated %s timestamps without a line nonMonotonic matches: checkMonotonic would see nothing", tc.name)
+			}
+			t.Logf("%d warnings, first: %s", len(m), m[0])
+		})
+	}
 }

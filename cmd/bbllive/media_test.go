@@ -8,10 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,92 +19,31 @@ import (
 // flvURL is the HTTP-FLV address of a test server's stream.
 func (s *testServer) flvURL(name string) string { return "http://" + s.http + "/live/" + name + ".flv" }
 
-// TestHTTPFLVRealPlayers publishes a clip with ffmpeg and plays it over
-// HTTP-FLV with ffmpeg, GStreamer and VLC at once: each must find exactly
-// one H.264 and one AAC stream, and ffmpeg's copy must start at a keyframe.
+// TestHTTPFLVRealPlayers publishes a clip with ffmpeg, looped, and plays
+// it over HTTP-FLV with real players at once, each a subtest that skips
+// naming what is missing: ffprobe must list exactly one video and one
+// audio stream; ffmpeg (-c copy of 5 s to MKV, its log at
+// ffmpegCheckLogLevel, which includes info's list of input streams) must
+// read exactly those two, see no timestamp repeat or go back and start at
+// a keyframe; VLC's recording of 5 s must hold exactly video and audio, a
+// keyframe first; GStreamer must decode 100 video frames and 100 audio
+// buffers through souphttpsrc ! flvdemux.
 func TestHTTPFLVRealPlayers(t *testing.T) {
 	eachTransport(t, func(t *testing.T) {
 		clip := testClip(t)
 		srv := startServer(t)
-		published := ffmpegPublish(t, clip, srv.url("hf"))
-		url := srv.flvURL("hf") // players wait for the publisher (the not-found wait)
-		var wg sync.WaitGroup
-		run := func(name string, fn func() error) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := fn(); err != nil {
-					t.Errorf("%s: %v", name, err)
-				}
-			}()
-		}
-		rec := filepath.Join(t.TempDir(), "http.flv")
-		run("ffmpeg", func() error {
-			out, err := exec.Command("ffmpeg", "-y", "-loglevel", "error", "-rw_timeout", "20000000", "-i", url,
-				"-t", "3", "-c", "copy", "-f", "flv", rec).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%v: %s", err, out)
-			}
-			return nil
-		})
-		if _, err := exec.LookPath("gst-launch-1.0"); err == nil {
-			run("gstreamer", func() error { return gstPlay(url) })
-		} else {
-			t.Log("GStreamer not installed (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-libav): skipped")
-		}
-		if _, err := exec.LookPath("cvlc"); err == nil {
-			run("vlc", func() error { return vlcPlay(url) })
-		} else {
-			t.Log("VLC not installed (apt-get install vlc-bin vlc-plugin-base): skipped")
-		}
-		wg.Wait()
-		if err := published(); err != nil {
-			t.Error(err)
-		}
-		r := ffprobe(t, rec)
-		if strings.Join(r.codecs, ",") != "h264,aac" && strings.Join(r.codecs, ",") != "aac,h264" {
-			t.Errorf("ffprobe found streams %v, want exactly h264 and aac", r.codecs)
-		}
-		if !r.firstVideoK || r.videoPackets < 50 || r.audioPackets < 50 {
-			t.Errorf("recorded %d video packets (first a keyframe: %v), %d audio", r.videoPackets, r.firstVideoK, r.audioPackets)
+		ffmpegLoopPublisher(t, clip, srv.url("hf"))
+		waitFor(t, 10*time.Second, "the publisher", func() bool { return srv.logs.count("msg=publishing") >= 1 })
+		url := srv.flvURL("hf")
+		dir := t.TempDir()
+		players := append(startOneShots(t, url, dir),
+			startVLCOneShot(t, url, 5*time.Second, 4*clipFPS),
+			startGstFLVDecode(t, url, 4*clipFPS))
+		for _, p := range players {
+			t.Run(p.name, p.check)
 		}
 	})
 }
-
-// gstPlay decodes 50 video and 50 audio buffers through souphttpsrc and
-// flvdemux.
-func gstPlay(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "souphttpsrc", "location="+url, "!", "flvdemux", "name=d",
-		"d.video", "!", "queue", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "num-buffers=50",
-		"d.audio", "!", "queue", "!", "aacparse", "!", "avdec_aac", "!", "fakesink", "num-buffers=50").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("gst-launch: %v: %s", err, out)
-	}
-	return nil
-}
-
-// vlcPlay plays for 3 s as nobody (VLC refuses to run as root) and checks
-// that its demuxer found H.264 and AAC.
-func vlcPlay(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := []string{"-I", "dummy", "--no-audio", "--vout", "dummy", "--run-time", "3", "--play-and-exit", "-vv", url}
-	cmd := exec.CommandContext(ctx, "cvlc", args...)
-	if _, err := exec.LookPath("setpriv"); err == nil {
-		cmd = exec.CommandContext(ctx, "setpriv", append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", "cvlc"}, args...)...)
-	}
-	out, _ := cmd.CombinedOutput()
-	for _, want := range []string{"video codec = h264", "audio codec = mp4a"} {
-		if !bytes.Contains(out, []byte(want)) {
-			return fmt.Errorf("VLC's log has no %q:\n%s", want, lastBytes(out, 2000))
-		}
-	}
-	return nil
-}
-
-func lastBytes(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
 
 // flvTags reads an HTTP-FLV answer's body: its raw bytes and the tags.
 type flvCapture struct {
