@@ -55,8 +55,11 @@ func summarize(runs []Result) RunSummary {
 }
 
 // comparedPairs are the configuration kinds compared (the name's part
-// before the first dash), in the order printed.
-var comparedPairs = [][2]string{{"uring", "netpoll"}, {"uring", "floor"}, {"netpoll", "floor"}}
+// before the first dash), in the order printed: the transports with each
+// other and the floor, and the browser formats' players (on io_uring)
+// with RTMP players of the same transport.
+var comparedPairs = [][2]string{{"uring", "netpoll"}, {"uring", "floor"}, {"netpoll", "floor"},
+	{"httpflv", "uring"}, {"wsflv", "uring"}}
 
 // Ratio is one configuration's CPU per Gbit over another's, taken run by
 // run within the same round (the same minutes of the same machine), and

@@ -120,3 +120,31 @@ func TestWriteTableWithRounds(t *testing.T) {
 		t.Errorf("three runs of one configuration should be one column:\n%s", out)
 	}
 }
+
+// TestCompareFLVPlayersWithRTMP: the flv group's HTTP-FLV and WS-FLV
+// columns are each set against the RTMP players of the same flush
+// setting, at every setting the group has.
+func TestCompareFLVPlayersWithRTMP(t *testing.T) {
+	group, err := LookupPreset("flv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []Result
+	for i, sc := range group {
+		results = append(results, run(sc.Name, 1, 0.10+float64(i)/100, 1000))
+	}
+	got := map[string]bool{}
+	for _, r := range Compare(results) {
+		got[r.A+" / "+r.B] = true
+	}
+	for _, setting := range []string{"msg", "40ms", "100ms", "350ms"} {
+		for _, pair := range []string{"httpflv-%s / uring-%s", "wsflv-%s / uring-%s"} {
+			if want := strings.ReplaceAll(pair, "%s", setting); !got[want] {
+				t.Errorf("no ratio %s in %v", want, got)
+			}
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("%d ratios, want 8 (two per setting): %v", len(got), got)
+	}
+}

@@ -57,6 +57,28 @@ func TestLookupPreset(t *testing.T) {
 	if np[0].Floor || !slices.Equal(np[0].Command(), []string{"serve"}) {
 		t.Fatalf("netpoll-msg runs %q", np[0].Command())
 	}
+	// The flv group has RTMP, HTTP-FLV and WebSocket-FLV players at every
+	// flush setting, each the same io_uring server.
+	flvs, err := LookupPreset("flv")
+	if err != nil || len(flvs) != 3*len(flushFlags) {
+		t.Fatalf("flv group: %d configurations, %v", len(flvs), err)
+	}
+	for i, f := range flushFlags {
+		for j, play := range []string{"", PlayHTTPFLV, PlayWSFLV} {
+			sc := flvs[3*i+j]
+			if sc.Play != play || !strings.HasSuffix(sc.Name, "-"+f.suffix) || !slices.Equal(sc.Flags, append([]string{"-io", "uring"}, f.flags...)) {
+				t.Errorf("flv group %d: %+v, want %q players at %s", 3*i+j, sc, play, f.suffix)
+			}
+		}
+	}
+	// Several names, in the order given.
+	pair, err := LookupPreset("uring-350ms, httpflv-350ms")
+	if err != nil || len(pair) != 2 || pair[0].Name != "uring-350ms" || pair[1].Name != "httpflv-350ms" || pair[1].Play != PlayHTTPFLV {
+		t.Fatalf("uring-350ms,httpflv-350ms: %+v, %v", pair, err)
+	}
+	if _, err := LookupPreset("uring-350ms,nope"); err == nil {
+		t.Fatal("a list with an unknown name: no error")
+	}
 	// Every group names presets that exist.
 	for g := range PresetGroups {
 		if _, err := LookupPreset(g); err != nil {

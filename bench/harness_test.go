@@ -112,7 +112,7 @@ func TestRunBenchFloorRounds(t *testing.T) {
 func TestRunBenchRefusesUnbounded(t *testing.T) {
 	base := RunConfig{ServerBin: "/bin/false", Configs: Presets[:1], Players: []int{10}}
 	tests := []func(*RunConfig){
-		func(c *RunConfig) { c.Players = []int{MaxHarnessPlayers + 1} },
+		func(c *RunConfig) { c.Players = []int{MaxRunPlayers + 1} },
 		func(c *RunConfig) { c.Players = []int{0} },
 		func(c *RunConfig) { c.Window = time.Hour },
 		func(c *RunConfig) { c.Configs = nil },

@@ -34,17 +34,22 @@ func (c HLSCounters) Sub(o HLSCounters) HLSCounters {
 
 // HLSLoad is N LL-HLS clients of one playlist, each doing what a
 // low-latency player does: a blocking reload for the part the preload
-// hint names, then a fetch of every part it has not had yet.
+// hint names, then a fetch of every part it has not had yet. Each client
+// times every new part it gets against the part's place in the
+// playlist's EXT-X-PROGRAM-DATE-TIME, which is how far behind live a
+// native (iPhone-style) LL-HLS client has it.
 type HLSLoad struct {
 	playlists, parts, bytes, errors, late atomic.Uint64
 	lastErr                               atomic.Value // string
+	partHoldBack                          atomic.Int64 // ns, from the last playlist
+	latency                               *latencyHistogram
 	wg                                    sync.WaitGroup
 }
 
 // StartHLSLoad starts n clients of playlist (http://…/index.m3u8) on
 // loopback; they run until ctx ends. Clients start spread over ramp.
 func StartHLSLoad(ctx context.Context, playlist string, n int, ramp time.Duration) *HLSLoad {
-	l := &HLSLoad{}
+	l := &HLSLoad{latency: newLatencyHistogram()}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        2 * n,
@@ -76,6 +81,22 @@ func (l *HLSLoad) Counters() HLSCounters {
 	return HLSCounters{l.playlists.Load(), l.parts.Load(), l.bytes.Load(), l.errors.Load(), l.late.Load()}
 }
 
+// MarkLatency starts the latency window: parts got before it are
+// forgotten, so a measurement leaves out the clients' start.
+func (l *HLSLoad) MarkLatency() { l.latency.reset() }
+
+// Latency is how far behind live the clients got their parts since
+// MarkLatency, in milliseconds over every part of every client: the time
+// a part's last byte arrived minus the time its first sample went live
+// (its segment's EXT-X-PROGRAM-DATE-TIME plus the parts before it). A
+// part is listed only once complete, so this includes the part's own
+// duration, as it does for any LL-HLS client.
+func (l *HLSLoad) Latency() Summary { return l.latency.summary() }
+
+// PartHoldBack is the playlists' PART-HOLD-BACK: how far behind the
+// newest part a low-latency player keeps its playhead (0 if none seen).
+func (l *HLSLoad) PartHoldBack() time.Duration { return time.Duration(l.partHoldBack.Load()) }
+
 // LastError is the most recent failure, "" if none.
 func (l *HLSLoad) LastError() string {
 	s, _ := l.lastErr.Load().(string)
@@ -106,6 +127,8 @@ func (l *HLSLoad) client(ctx context.Context, c *http.Client, playlist string) {
 			l.fail(ctx, err)
 			continue
 		}
+		l.partHoldBack.Store(int64(pl.PartHoldBack * float64(time.Second)))
+		live := partLiveTimes(pl)
 		parts := listedParts(pl)
 		now := map[string]bool{}
 		for _, p := range parts {
@@ -117,7 +140,11 @@ func (l *HLSLoad) client(ctx context.Context, c *http.Client, playlist string) {
 				l.fail(ctx, fmt.Errorf("%s: %d %v", p, code, err))
 				continue
 			}
+			arrived := time.Now()
 			l.parts.Add(1)
+			if t, ok := live[p]; ok {
+				l.latency.add(arrived.Sub(t))
+			}
 		}
 		seen, first = now, false
 		m := hintPart.FindStringSubmatch(pl.PreloadHint)

@@ -53,14 +53,26 @@ func TestHLSLoadFollowsTheStream(t *testing.T) {
 	load := StartHLSLoad(lctx, web.URL+"/live/load/index.m3u8", clients, 100*time.Millisecond)
 	time.Sleep(time.Second)
 	before := load.Counters()
+	load.MarkLatency()
 	time.Sleep(window)
 	got := load.Counters().Sub(before)
+	lat := load.Latency()
 	lcancel()
 	load.Wait()
 	perClient := float64(got.Parts) / window.Seconds() / clients
-	t.Logf("%+v, %.1f parts/s per client", got, perClient)
+	t.Logf("%+v, %.1f parts/s per client, latency behind live %+v ms, PART-HOLD-BACK %v", got, perClient, lat, load.PartHoldBack())
 	if got.Errors != 0 || perClient < 3 || perClient > 7 {
 		t.Fatalf("%+v (%.1f parts/s per client, want about 5); last error %q", got, perClient, load.LastError())
+	}
+	// Every part fetched in the window was timed (give or take one part a
+	// client had in flight at either end), and against the right clock: no
+	// client has a part before its first sample went live, nor a minute
+	// later (a date or offset misread is off by seconds or years).
+	if lat.N < int(got.Parts)-clients || lat.N > int(got.Parts)+clients || lat.Min < -20 || lat.Max > 60_000 {
+		t.Errorf("latency %+v ms over %d parts", lat, got.Parts)
+	}
+	if load.PartHoldBack() != 600*time.Millisecond {
+		t.Errorf("PART-HOLD-BACK %v, want 3 part targets", load.PartHoldBack())
 	}
 }
 

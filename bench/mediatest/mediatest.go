@@ -1,8 +1,9 @@
 // Package mediatest is shared test support for media tests: a real
 // ffmpeg-encoded clip (libx264 yuv420p + AAC in FLV), encoded once per
 // machine and reused, its tags read back as RTMP messages, and ffmpeg
-// publishing it in a loop in real time — the "encode once, then -c copy"
-// rule of DESIGN.md.
+// publishing it in a loop in real time: encode once, then -c copy, since
+// encoding live in every test would take CPU from the server under test
+// on a 2 vCPU machine.
 package mediatest
 
 import (

@@ -20,7 +20,8 @@ import (
 // Config describes the stream. Zero fields take the defaults below.
 type Config struct {
 	// Bitrate is the total bitrate in bits per second, audio included
-	// (default 908000, the stream of DESIGN.md's measurements).
+	// (default 908000, the stream every figure in README.md and docs/bench.md
+	// was measured with).
 	Bitrate int
 	// FPS is the video frame rate (default 25).
 	FPS int

@@ -167,10 +167,10 @@ func benchRun(ctx context.Context, args []string) int {
 	var cfg bench.RunConfig
 	var configs configList
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "bbllive binary to start (default: this one)")
-	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll, uring, floor, servers, msg, 100ms, flv) or all; default all unless -config is given")
+	preset := fs.String("preset", "", "built-in configurations: a preset name, a group (netpoll, uring, floor, servers, msg, 100ms, flv), all, or several separated by commas; default all unless -config is given. flv: RTMP, HTTP-FLV and WS-FLV players of io_uring at each flush setting, 12 configurations, ≈ 10 min with -players 1000 -window 15s -repeat 2")
 	fs.Var(&configs, "config", `a configuration NAME=FLAGS for "bbllive serve", e.g. 'nodelay=-flush message', or NAME=floor FLAGS for "bbllive bench floor", or NAME=http-flv FLAGS / NAME=ws-flv FLAGS for players of HTTP-FLV / WebSocket-FLV (repeatable)`)
 	list := fs.Bool("list", false, "list the presets and exit")
-	players := fs.String("players", "1000", "player counts to measure, comma-separated (each ≤ 10000)")
+	players := fs.String("players", "1000", fmt.Sprintf("player counts to measure, comma-separated (each ≤ %d)", bench.MaxRunPlayers))
 	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "settling time after the last player is set up")
 	fs.DurationVar(&cfg.Window, "window", 20*time.Second, "measurement window")
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "streams; players are spread over them")
@@ -184,7 +184,11 @@ func benchRun(ctx context.Context, args []string) int {
 	}
 	if *list {
 		for _, p := range bench.Presets {
-			fmt.Printf("%-16s %s\n", p.Name, strings.Join(append(p.Command(), p.Flags...), " "))
+			line := strings.Join(append(p.Command(), p.Flags...), " ")
+			if p.Play != "" {
+				line += " (players: " + p.Play + ")"
+			}
+			fmt.Printf("%-16s %s\n", p.Name, line)
 		}
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // cost the server. It runs the server as its own process three times
 // over with one synthetic stream: without HLS, with the stream's remuxer
 // running and no viewer, and with N LL-HLS clients (blocking reloads,
-// every part fetched), and reports server CPU for each step.
+// every part fetched), and reports server CPU for each step and how far
+// behind live the clients got their parts.
 func benchHLS(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("hls", flag.ContinueOnError)
 	var sc synth.Config
@@ -66,6 +68,8 @@ type hlsBench struct {
 type step struct {
 	cpu, genCPU float64
 	load        bench.HLSCounters
+	latency     bench.Summary // ms behind live, every part of every client
+	holdBack    time.Duration // the playlist's PART-HOLD-BACK
 }
 
 func (r *hlsBench) run(ctx context.Context, n int) error {
@@ -93,8 +97,27 @@ func (r *hlsBench) run(ctx context.Context, n int) error {
 	fmt.Printf("%-44s %8.2f (want about %.1f: 1 s / part target)\n", "  parts/s per client:", float64(load.load.Parts)/w/float64(n), 1/r.partTarget().Seconds())
 	fmt.Printf("%-44s %8.1f Mbit/s\n", "  delivered:", float64(load.load.Bytes)*8/w/1e6)
 	fmt.Printf("%-44s %8d (503: %d)\n", "  errors:", load.load.Errors, load.load.Late)
+	writeHLSLatency(os.Stdout, load.latency, load.holdBack)
 	fmt.Printf("%-44s %8.2f %% of a core\n", "load generator (this process):", load.genCPU)
 	return nil
+}
+
+// writeHLSLatency prints how far behind live the clients got their parts,
+// and what that makes of a native player's latency: it plays
+// PART-HOLD-BACK behind the newest part it has, so it shows a sample at
+// most that long after the part holding it arrived.
+func writeHLSLatency(w io.Writer, lat bench.Summary, holdBack time.Duration) {
+	if lat.N == 0 {
+		fmt.Fprintf(w, "%-44s %8s (no part timed: no EXT-X-PROGRAM-DATE-TIME, or no part in the window)\n", "  part behind live:", "-")
+		return
+	}
+	fmt.Fprintf(w, "%-44s %8.0f ms p50, %.0f p99, %.0f max (%d parts; arrival − PROGRAM-DATE-TIME − part offset)\n",
+		"  part behind live:", lat.P50, lat.P99, lat.Max, lat.N)
+	if holdBack > 0 {
+		hb := float64(holdBack) / float64(time.Millisecond)
+		fmt.Fprintf(w, "%-44s %8.0f ms p99, %.0f max (parts behind live + PART-HOLD-BACK %.0f ms)\n",
+			"  a player at PART-HOLD-BACK, at most:", lat.P99+hb, lat.Max+hb, hb)
+	}
 }
 
 func (r *hlsBench) partTarget() time.Duration {
@@ -148,6 +171,7 @@ func (r *hlsBench) measure(ctx context.Context, flags []string, n int) (step, er
 	var before bench.HLSCounters
 	if load != nil {
 		before = load.Counters()
+		load.MarkLatency()
 	}
 	c0, _ := bench.ProcCPU(srv.PID)
 	g0, _ := bench.ProcCPU(0)
@@ -166,6 +190,7 @@ func (r *hlsBench) measure(ctx context.Context, flags []string, n int) (step, er
 	st := step{cpu: (c1 - c0) / el * 100, genCPU: (g1 - g0) / el * 100}
 	if load != nil {
 		st.load = load.Counters().Sub(before)
+		st.latency, st.holdBack = load.Latency(), load.PartHoldBack()
 		if e := load.LastError(); e != "" {
 			fmt.Fprintln(os.Stderr, "last client error:", e)
 		}

@@ -116,7 +116,8 @@ func (p *extProc) waitExit(d time.Duration) bool {
 }
 
 // ffmpegLoopPublisher publishes clip in real time, looped, as a 24/7
-// encoder would; -c copy, since encoding costs CPU (DESIGN.md).
+// encoder would; -c copy, since encoding live would take CPU from the
+// server and players under test.
 func ffmpegLoopPublisher(t *testing.T, clip, url string) *extProc {
 	t.Helper()
 	return startProc(t, "ffmpeg publisher", 90*time.Second, nil, nil,

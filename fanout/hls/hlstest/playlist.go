@@ -27,6 +27,7 @@ type Playlist struct {
 	Segments              []Segment // complete segments, in order
 	Pending               []Part    // parts of the segment being cut
 	PendingMap            string    // init segment of the pending parts
+	PendingPDT            time.Time // EXT-X-PROGRAM-DATE-TIME of the segment being cut, zero if none
 	PreloadHint           string    // URI of EXT-X-PRELOAD-HINT TYPE=PART
 }
 
@@ -148,7 +149,7 @@ func Parse(b []byte) (*Playlist, error) {
 	if extinf >= 0 {
 		return nil, errors.New("hlstest: #EXTINF without a URI at the end")
 	}
-	pl.Pending, pl.PendingMap = cur.Parts, mapURI
+	pl.Pending, pl.PendingMap, pl.PendingPDT = cur.Parts, mapURI, cur.PDT
 	return pl, nil
 }
 

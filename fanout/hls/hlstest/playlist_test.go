@@ -3,6 +3,7 @@ package hlstest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const good = `#EXTM3U
@@ -37,7 +38,8 @@ func TestParseAndValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(pl.Segments) != 2 || pl.Segments[1].MSN != 8 || pl.Segments[1].DSN != 2 || pl.Segments[1].Map != "init-a-2.mp4" ||
-		len(pl.Pending) != 1 || pl.PreloadHint != "a-9.1.m4s" || pl.PartTarget != 0.2 {
+		len(pl.Pending) != 1 || pl.PreloadHint != "a-9.1.m4s" || pl.PartTarget != 0.2 ||
+		!pl.PendingPDT.Equal(time.Date(2026, 1, 1, 0, 0, 2, 400e6, time.UTC)) {
 		t.Fatalf("parsed %+v", pl)
 	}
 }
