@@ -36,24 +36,26 @@ func (p *leavingPlayer) count() {
 func (p *leavingPlayer) leave() { p.conn.Close() }
 
 // startLeavingPlayer plays the stream live/<name> from srv over one of the
-// protocols of figuresServer: "http-flv" on -http, "ws-flv" on
+// protocols of figuresServer: "http-flv" on -http, "ws-flv" and "fmp4" on
 // -http-play, "rtmps" on -listen-tls.
 func startLeavingPlayer(t *testing.T, srv *figuresServer, kind, name string) *leavingPlayer {
 	t.Helper()
 	var conn net.Conn
 	switch kind {
-	case "http-flv", "ws-flv":
-		addr := srv.http
-		upgrade := ""
-		if kind == "ws-flv" {
+	case "http-flv", "ws-flv", "fmp4":
+		addr, path, upgrade := srv.http, "/live/"+name+".flv", ""
+		switch kind {
+		case "ws-flv":
 			addr = srv.play
 			upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		case "fmp4":
+			addr, path = srv.play, "/live/"+name+".mp4"
 		}
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(c, "GET /live/%s.flv HTTP/1.1\r\nHost: %s\r\n%s\r\n", name, addr, upgrade)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, upgrade)
 		conn = c
 	case "rtmps":
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -454,7 +454,7 @@ func TestTCPInfoStreamBytes(t *testing.T) {
 }
 
 // TestKernelStreamBytesLeavingPlayers: players of the protocols beside
-// RTMP — HTTP-FLV on -http, WebSocket-FLV on -http-play, RTMPS on
+// RTMP — HTTP-FLV on -http, WebSocket-FLV and fMP4 on -http-play, RTMPS on
 // -listen-tls — each on a stream of its own, leave while media flows, and
 // then their publishers do, on each transport with either source of
 // figures. What they were sent, and what the publishers sent, since the
@@ -481,7 +481,7 @@ func TestKernelStreamBytesLeavingPlayers(t *testing.T) {
 // checkLeavingPlayers runs TestKernelStreamBytesLeavingPlayers on srv,
 // whose figures must come from wantSource.
 func checkLeavingPlayers(t *testing.T, srv *figuresServer, wantSource string) {
-	kinds := []string{"http-flv", "ws-flv", "rtmps"}
+	kinds := []string{"http-flv", "ws-flv", "fmp4", "rtmps"}
 	var pubs []*metricsPub
 	var players []*leavingPlayer
 	var streams []string
