@@ -1,7 +1,7 @@
 package fanout
 
 import (
-	"syscall"
+	"net"
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
@@ -103,16 +103,13 @@ func (s *Stream) Codecs() (video, audio string) {
 	return rtmp.VideoCodec(s.videoSeq), rtmp.AudioCodec(s.audioSeq)
 }
 
-// socketCookie returns conn's SO_COOKIE, the number eBPF programs key
-// sockets by (the same as bpf.Cookie, which fanout does not import); 0 when
-// conn is not a socket. It costs one getsockopt per attach.
-func socketCookie(conn any) uint64 {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+// socketCookie returns the SO_COOKIE of the socket under conn (a TLS
+// connection's TCP socket included), the number eBPF programs key sockets
+// by (the same as bpf.Cookie, which fanout does not import); 0 when there
+// is no socket under it. It costs one getsockopt per attach.
+func socketCookie(conn net.Conn) uint64 {
+	raw := socketUnder(conn)
+	if raw == nil {
 		return 0
 	}
 	var cookie uint64

@@ -235,6 +235,25 @@ func dupConn(c net.Conn) (int32, error) {
 	return int32(fd), derr
 }
 
+// dupCloser is a connection that closes duplicates of its descriptor
+// itself: the server's TCP_INFO figures take a socket's final reading just
+// before its last descriptor closes (cmd/bbllive/figures.go), and a
+// publisher's last is the worker's duplicate, closed long after the
+// net.Conn.
+type dupCloser interface {
+	CloseDup(fd int) error
+}
+
+// closeDup closes fd, a duplicate of c's descriptor, through c when it
+// asks to.
+func closeDup(c net.Conn, fd int32) {
+	if d, ok := c.(dupCloser); ok {
+		d.CloseDup(int(fd))
+		return
+	}
+	unix.Close(int(fd))
+}
+
 // fdWriter writes to a non-blocking socket descriptor, waiting for room
 // when it is full: it carries a publisher's acknowledgements and replies,
 // a few bytes now and then.

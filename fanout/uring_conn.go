@@ -167,7 +167,7 @@ func (w *uringWorker) maybeFinish(uc *uringConn) {
 	if uc.pub != nil {
 		w.pubs = remove(w.pubs, uc)
 		if uc.ownFD {
-			unix.Close(int(uc.fd))
+			closeDup(uc.pub.sess.Conn(), uc.fd)
 		} else {
 			uc.pub.sess.Conn().Close()
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/bbllive/bbllive/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // loadProbes is bpf.Load; a test swaps it to see how a refusal is logged.
@@ -34,12 +35,46 @@ func openFigures(useBPF bool, log *slog.Logger) (bpf.Source, *bpf.Probes) {
 	return ti, nil
 }
 
-// finalReadings wraps the RTMP listener so that, with the TCP_INFO source,
-// every accepted connection's final figures are taken just before the
-// server closes it (the eBPF close hook needs no help). With any other
-// source ln is returned as is.
-func (o *observability) finalReadings(ln net.Listener) net.Listener {
-	ti, ok := o.figures.(*bpf.TCPInfo)
+// socketFigures is the server's source of per-socket kernel figures and
+// the one way its listeners open, so that every connection it accepts —
+// RTMP, RTMPS, HTTP on -http and -http-play, hijacked or not, on either
+// transport — has its final figures taken at close.
+type socketFigures struct {
+	src    bpf.Source
+	probes *bpf.Probes // src when it is eBPF's, for close
+}
+
+// startFigures opens the figures (openFigures). Call it before any
+// listener opens, so that no connection escapes them.
+func startFigures(useBPF bool, log *slog.Logger) *socketFigures {
+	src, probes := openFigures(useBPF, log)
+	return &socketFigures{src: src, probes: probes}
+}
+
+// close detaches the probes, if any. Run it after every listener and
+// connection is closed.
+func (f *socketFigures) close() { f.probes.Close() }
+
+// listen opens a TCP listener on addr whose connections report their
+// close to the figures (finalReadings). Every listener of the server
+// opens here; TLS goes on top (tls.NewListener), so that the connection
+// under it is still the one that reports.
+func (f *socketFigures) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return f.finalReadings(ln), nil
+}
+
+// finalReadings wraps ln so that, with the TCP_INFO source, every accepted
+// connection's final figures are taken just before its socket closes: a
+// closed descriptor is gone from /proc/self/fd, and what was sent since
+// the last scrape with it. The eBPF close hook (on_state) sees every
+// socket of the process close and needs no help, so with any other source
+// ln is returned as is.
+func (f *socketFigures) finalReadings(ln net.Listener) net.Listener {
+	ti, ok := f.src.(*bpf.TCPInfo)
 	if !ok {
 		return ln
 	}
@@ -64,7 +99,9 @@ func (l *retiringListener) Accept() (net.Conn, error) {
 
 // retiringConn is a TCP connection whose Close first takes its final
 // figures. It embeds *net.TCPConn so that every capability the transports
-// look for (syscall.Conn, CloseWrite, net.Buffers' writev) stays visible.
+// look for (syscall.Conn, CloseWrite, net.Buffers' writev) stays visible;
+// the HTTP listeners' headerConn keeps it underneath (http_timeout.go), so
+// a hijacked player's connection reports too.
 type retiringConn struct {
 	*net.TCPConn
 	ti *bpf.TCPInfo
@@ -76,4 +113,14 @@ func (c *retiringConn) Close() error {
 		rc.Control(func(fd uintptr) { c.ti.Retire(int(fd)) })
 	}
 	return c.TCPConn.Close()
+}
+
+// CloseDup closes fd, a duplicate of the connection's descriptor, taking
+// the socket's final figures first. The io_uring transport reads a
+// publisher through such a duplicate after closing the connection itself
+// (fanout/uring.go), so the duplicate's close is the socket's last, and
+// what the publisher sent since the reading taken at Close is counted.
+func (c *retiringConn) CloseDup(fd int) error {
+	c.ti.Retire(fd)
+	return unix.Close(fd)
 }

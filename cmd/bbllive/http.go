@@ -53,6 +53,12 @@ func startHTTP(addr string, h http.Handler, headerTimeout time.Duration, log *sl
 	if err != nil {
 		return nil, nil, err
 	}
+	return serveHTTP(ln, h, headerTimeout, log), ln, nil
+}
+
+// serveHTTP is startHTTP on a listener already open (one of
+// socketFigures.listen's, for the listeners that serve players).
+func serveHTTP(ln net.Listener, h http.Handler, headerTimeout time.Duration, log *slog.Logger) *http.Server {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: maxHeaderBytes, ConnState: trackHeaderPhase,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -61,7 +67,7 @@ func startHTTP(addr string, h http.Handler, headerTimeout time.Duration, log *sl
 			log.Error("http server failed", "err", err)
 		}
 	}()
-	return hs, ln, nil
+	return hs
 }
 
 // streamRow is one stream in /api/streams.

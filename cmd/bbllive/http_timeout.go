@@ -40,13 +40,21 @@ type headerTimeoutListener struct {
 // Accept implements net.Listener.
 func (l headerTimeoutListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		hc := &headerConn{TCPConn: tc}
-		hc.reading.Store(true)
-		hc.fresh.Store(true)
-		return hc, nil
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	var hc *headerConn
+	switch tc := c.(type) {
+	case *net.TCPConn:
+		hc = &headerConn{TCPConn: tc, closer: tc}
+	case *retiringConn: // final figures at close (figures.go)
+		hc = &headerConn{TCPConn: tc.TCPConn, closer: tc}
+	default:
+		return c, nil
+	}
+	hc.reading.Store(true)
+	hc.fresh.Store(true)
+	return hc, nil
 }
 
 // headerConn is a TCP connection that knows whether the server is waiting
@@ -55,6 +63,7 @@ func (l headerTimeoutListener) Accept() (net.Conn, error) {
 // player's connection (syscall.Conn, net.Buffers' writev) stays visible.
 type headerConn struct {
 	*net.TCPConn
+	closer   net.Conn    // what Close closes: the TCPConn or the retiringConn around it
 	reading  atomic.Bool // between StateNew or StateIdle and StateActive
 	fresh    atomic.Bool // no request read yet
 	got      atomic.Bool // bytes of a request arrived while reading
@@ -98,7 +107,7 @@ func (c *headerConn) Close() error {
 	if c.timedOut.Load() {
 		c.reply408()
 	}
-	return c.TCPConn.Close()
+	return c.closer.Close()
 }
 
 // reply408 writes timeoutReply once.

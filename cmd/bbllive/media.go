@@ -43,7 +43,7 @@ type media struct {
 
 // startMedia makes the HTTP-FLV endpoint (stored in c.media for -http) and
 // starts the dedicated playback listener when one is asked for.
-func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, log *slog.Logger) (*media, error) {
+func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, fig *socketFigures, log *slog.Logger) (*media, error) {
 	h := &httpflv.Handler{Hub: hub, Logger: log, NextID: srv.NextID, AllowOrigin: c.media.allowOrigin,
 		PingInterval: c.media.pingInterval, PongTimeout: c.media.pongTimeout}
 	c.media.handler = h
@@ -51,11 +51,11 @@ func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, log *slog.Log
 	if c.media.playAddr == "" {
 		return m, nil
 	}
-	hs, ln, err := startHTTP(c.media.playAddr, h, c.headerTimeout, log)
+	ln, err := fig.listen(c.media.playAddr)
 	if err != nil {
 		return nil, fmt.Errorf("-http-play %s: %w", c.media.playAddr, err)
 	}
-	m.play = hs
+	m.play = serveHTTP(ln, h, c.headerTimeout, log)
 	log.Info("http playback listening", "addr", ln.Addr().String())
 	if c.media.onPlay != nil {
 		c.media.onPlay(ln.Addr())

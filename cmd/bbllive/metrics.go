@@ -207,20 +207,17 @@ func (c *perConnCollector) Collect(ch chan<- prometheus.Metric) {
 // socket figures (eBPF probes or TCP_INFO), the metrics registries and the
 // HTTP listener.
 type observability struct {
-	figures bpf.Source
-	probes  *bpf.Probes // the figures when they are eBPF's, for Close
+	figures bpf.Source // eBPF probes or TCP_INFO (figures.go)
 	http    *http.Server
 	api     *http.Server // the -api listener, when the API has its own
 	hls     *hls.Server
 }
 
-// startObservability opens the socket figures (eBPF when asked and
-// possible, else TCP_INFO; one log line says which and why), hooks the
-// session and connection events, and starts the HTTP listener. Call it
-// before the RTMP listener opens, so the probes count every byte.
-func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *control, log *slog.Logger) (*observability, error) {
-	o := &observability{}
-	o.figures, o.probes = openFigures(c.bpf, log)
+// startObservability exports the socket figures fig opened, hooks the
+// session and connection events, and starts the HTTP listener (through
+// fig, so its players' final figures are taken).
+func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *control, fig *socketFigures, log *slog.Logger) (*observability, error) {
+	o := &observability{figures: fig.src}
 	sm := newSessionMetrics()
 	srv.OnSessionEnd = sm.sessionEnded
 	if c.httpAddr == "" && c.access.apiAddr == "" {
@@ -253,12 +250,12 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	if c.httpAddr == "" {
 		return o, nil
 	}
-	hs, ln, err := startHTTP(c.httpAddr, withEdgeDemand(withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), hub, c.relay.running), c.headerTimeout, log)
+	ln, err := fig.listen(c.httpAddr)
 	if err != nil {
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)
 	}
-	o.http = hs
+	o.http = serveHTTP(ln, withEdgeDemand(withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), hub, c.relay.running), c.headerTimeout, log)
 	log.Info("http listening", "addr", ln.Addr().String(), "per_conn_metrics", c.perConnMetrics)
 	if c.onHTTP != nil {
 		c.onHTTP(ln.Addr())
@@ -266,8 +263,8 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	return o, nil
 }
 
-// close stops the HTTP listener and detaches the probes. Run it after the
-// RTMP server and the hub are closed.
+// close stops the HTTP listeners. Run it after the RTMP server and the hub
+// are closed.
 func (o *observability) close() {
 	if o.http != nil {
 		o.http.Close()
@@ -278,5 +275,4 @@ func (o *observability) close() {
 	if o.hls != nil {
 		o.hls.Close()
 	}
-	o.probes.Close()
 }

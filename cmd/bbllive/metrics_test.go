@@ -453,6 +453,98 @@ func TestTCPInfoStreamBytes(t *testing.T) {
 	}
 }
 
+// TestKernelStreamBytesLeavingPlayers: players of the protocols beside
+// RTMP — HTTP-FLV on -http, WebSocket-FLV and fMP4 on -http-play, RTMPS on
+// -listen-tls — each on a stream of its own, leave while media flows, and
+// then their publishers do, on each transport with either source of
+// figures. What they were sent, and what the publishers sent, since the
+// last scrape must not be lost: the stream's kernel figures must cover the
+// app's own and the handshakes, as checkKernelStreamBytes defines them.
+func TestKernelStreamBytesLeavingPlayers(t *testing.T) {
+	sources := []struct {
+		name string
+		args []string
+	}{{"bpf", nil}, {"tcp_info", []string{"-bpf=false"}}}
+	for _, src := range sources {
+		for _, io := range []string{"netpoll", "uring"} {
+			t.Run(src.name+"/"+io, func(t *testing.T) {
+				if src.name == "bpf" {
+					needBPF(t)
+				}
+				srv := startFiguresServer(t, append([]string{"-io", io, "-publish-grace", "1s"}, src.args...)...)
+				checkLeavingPlayers(t, srv, src.name)
+			})
+		}
+	}
+}
+
+// checkLeavingPlayers runs TestKernelStreamBytesLeavingPlayers on srv,
+// whose figures must come from wantSource.
+func checkLeavingPlayers(t *testing.T, srv *figuresServer, wantSource string) {
+	kinds := []string{"http-flv", "ws-flv", "fmp4", "rtmps"}
+	var pubs []*metricsPub
+	var players []*leavingPlayer
+	var streams []string
+	for _, k := range kinds {
+		pubs = append(pubs, startMetricsPub(t, srv.url(k), 1_000_000))
+		players = append(players, startLeavingPlayer(t, srv, k, k))
+		streams = append(streams, "live/"+k)
+	}
+	waitFor(t, 5*time.Second, "media at every player", func() bool {
+		for _, p := range players {
+			if p.n.Load() < 10_000 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Second)
+	s := scrape(t, srv.http) // every connection is counted up to here…
+	if v := mustSeries(t, s, "bbllive_socket_figures_source", "source="+wantSource); v != 1 {
+		t.Fatalf("bbllive_socket_figures_source{source=%q} = %v, want 1", wantSource, v)
+	}
+	for _, stream := range streams {
+		if n := mustSeries(t, s, "bbllive_stream_tcp_connections", "stream="+stream); n != 2 {
+			t.Errorf("%s: bbllive_stream_tcp_connections = %v, want 2 (publisher and player)", stream, n)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, p := range players {
+		p.leave() // …and the half second of media each player got since must not be lost…
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range pubs {
+		p.stop()
+		p.c.Close() // …nor what the publishers sent since
+	}
+	time.Sleep(700 * time.Millisecond)
+	last := lastStreamFigures(t, srv.http, streams)
+	for i, k := range kinds {
+		f := last[streams[i]]
+		read := players[i].n.Load()
+		t.Logf("%s %s: out: app %.0f, kernel %.0f (+%.0f), player read %d; in: app payload %.0f, kernel %.0f (+%.0f)",
+			wantSource, k, f.appOut, f.kOut, f.kOut-f.appOut, read, f.appIn, f.kIn, f.kIn-f.appIn)
+		// Out: the player's bytes (app-counted: for RTMPS the plaintext
+		// under TLS), its headers and handshake, and the publisher's
+		// handshake and replies.
+		over := f.kOut - f.appOut
+		maxOver := float64(2*controlBytesMax + 1024) // + the HTTP answer's headers
+		if k == "rtmps" {
+			maxOver += f.appOut/20 + 16<<10 // TLS records and handshake
+		}
+		if over < handshakeBytes || over > maxOver {
+			t.Errorf("%s: kernel sent %.0f, app %.0f: want the player's bytes and the publisher's control bytes (+%d..+%.0f)",
+				k, f.kOut, f.appOut, handshakeBytes, maxOver)
+		}
+		if k != "rtmps" && int64(f.kOut) < read {
+			t.Errorf("%s: kernel counted %.0f bytes sent, the player read %d", k, f.kOut, read)
+		}
+		if f.kIn < f.appIn+handshakeBytes-1 {
+			t.Errorf("%s: kernel received %.0f, publisher payload %.0f: want at least payload plus its handshake", k, f.kIn, f.appIn)
+		}
+	}
+}
+
 // checkKernelStreamBytes publishes to url, plays it with three players, one
 // of which leaves while media flows, and checks the kernel figures on
 // /metrics against the server's own counters: the difference must be the

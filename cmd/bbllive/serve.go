@@ -171,7 +171,9 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
-	media, err := startMedia(c, hub, srv, log)
+	fig := startFigures(c.bpf, log) // before any listener, so every connection's figures are read
+	defer fig.close()
+	media, err := startMedia(c, hub, srv, fig, log)
 	if err != nil {
 		hub.Close()
 		return err
@@ -179,19 +181,18 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	defer media.close()
 	ctl := newControl(c, srv, hub, gate, transport.Name(), log)
 	defer ctl.watchSIGHUP()() // from here on SIGHUP reloads rather than kills
-	obs, err := startObservability(c, srv, hub, ctl, log)
+	obs, err := startObservability(c, srv, hub, ctl, fig, log)
 	if err != nil {
 		hub.Close()
 		return err
 	}
 	defer obs.close()
-	ln, err := net.Listen("tcp", c.listen)
+	ln, err := fig.listen(c.listen)
 	if err != nil {
 		hub.Close()
 		return err
 	}
-	ln = obs.finalReadings(ln)
-	stopTLS, err := startTLS(&c.tls, srv, log)
+	stopTLS, err := startTLS(&c.tls, srv, fig, log)
 	if err != nil {
 		ln.Close()
 		hub.Close()

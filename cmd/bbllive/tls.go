@@ -119,7 +119,7 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 
 // startTLS opens the RTMPS listener on srv when -listen-tls asks for one;
 // the returned func closes what it started.
-func startTLS(c *tlsConfig, srv *rtmp.Server, log *slog.Logger) (stop func(), err error) {
+func startTLS(c *tlsConfig, srv *rtmp.Server, fig *socketFigures, log *slog.Logger) (stop func(), err error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -130,10 +130,11 @@ func startTLS(c *tlsConfig, srv *rtmp.Server, log *slog.Logger) (stop func(), er
 	if err != nil {
 		return nil, err
 	}
-	ln, err := tls.Listen("tcp", c.listen, &tls.Config{GetCertificate: certs.getCertificate, MinVersion: tls.VersionTLS12})
+	tcp, err := fig.listen(c.listen) // under TLS, so a connection's close still reports its figures
 	if err != nil {
 		return nil, fmt.Errorf("-listen-tls %s: %w", c.listen, err)
 	}
+	ln := tls.NewListener(tcp, &tls.Config{GetCertificate: certs.getCertificate, MinVersion: tls.VersionTLS12})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})

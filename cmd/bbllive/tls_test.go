@@ -99,7 +99,7 @@ func TestTLSFlagsNeedEachOther(t *testing.T) {
 		if err := serveFlags(&c).Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := startTLS(&c.tls, nil, nil); err == nil {
+		if _, err := startTLS(&c.tls, nil, nil, nil); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}
