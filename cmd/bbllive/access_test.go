@@ -287,7 +287,7 @@ func (h *recordingHook) count(event, stream, protocol string) int {
 // on_play is paired with an on_stop when it goes.
 func TestHooks(t *testing.T) {
 	hook := newRecordingHook(t)
-	srv := startAccessServer(t, append(tlsFlags(t), "-hook-url", hook.URL, "-hook-timeout", "300ms", "-hls-session-idle", "1s")...)
+	srv := startAccessServer(t, append(tlsFlags(t), "-hook-url", hook.URL, "-hook-timeout", "300ms", "-hls-segment-target", "500ms", "-hls-session-idle", "1s")...)
 	pub, err := rtmpPublish(srv.url("ok1") + "?key=abc")
 	if err != nil {
 		t.Fatalf("accepted publish: %v", err)

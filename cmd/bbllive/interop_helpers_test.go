@@ -263,10 +263,12 @@ func mpvStatus(out string) (frames, tracks int, types string) {
 }
 
 // gstQueueCaps maps each named queue of a gst-launch -v pipeline to the
-// media type its sink pad took ("qv": "video/x-h264", …).
+// media type its pads took ("qv": "video/x-h264", …).
 func gstQueueCaps(out string) map[string]string {
 	caps := map[string]string{}
-	for _, m := range regexp.MustCompile(`GstQueue:(\w+)\.GstPad:sink: caps = ([\w/-]+)`).FindAllStringSubmatch(out, -1) {
+	// Either pad of the queue: gst-launch -v reports caps as deep-notify
+	// messages, and sometimes leaves out one pad's (seen: only qv's src).
+	for _, m := range regexp.MustCompile(`GstQueue:(\w+)\.GstPad:(?:sink|src): caps = ([\w/-]+)`).FindAllStringSubmatch(out, -1) {
 		caps[m[1]] = m[2]
 	}
 	return caps

@@ -175,6 +175,12 @@ func checkGstCaps(t *testing.T, out string) {
 	t.Helper()
 	caps := gstQueueCaps(out)
 	if len(caps) != 2 || !strings.HasPrefix(caps["qv"], "video/x-h264") || !strings.HasPrefix(caps["qa"], "audio/mpeg") {
-		t.Errorf("flvdemux's video and audio pads carried %v, want H.264 and AAC", caps)
+		var lines []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "caps = ") || strings.Contains(l, "WARNING") || strings.Contains(l, "ERROR") {
+				lines = append(lines, l)
+			}
+		}
+		t.Errorf("flvdemux's video and audio pads carried %v, want H.264 and AAC; gst-launch's caps and warnings:\n%s", caps, strings.Join(lines, "\n"))
 	}
 }
