@@ -141,26 +141,11 @@ func benchPlayersOverSockets(b *testing.B, transport string, ws bool, n int) {
 		if i%batch == batch-1 || i == b.N-1 {
 			// Every player has every message up to i-batch (the keyframes
 			// are as long as the other frames).
-			done := uint64(max(0, i+1-batch)) * wire
-			for j, r := range readers {
-				for r.bytes.Load() < base[j]+done {
-					if err := r.failed(); err != nil {
-						b.Fatalf("player %d: %v", j, err)
-					}
-					time.Sleep(20 * time.Microsecond)
-				}
-			}
+			waitBytes(b, readers, base, uint64(max(0, i+1-batch))*wire)
 		}
 	}
 	final := uint64(b.N) * wire
-	for j, r := range readers {
-		for r.bytes.Load() < base[j]+final {
-			if err := r.failed(); err != nil {
-				b.Fatalf("player %d: %v", j, err)
-			}
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
+	waitBytes(b, readers, base, final)
 	b.StopTimer()
 	for j, r := range readers {
 		if got := r.bytes.Load() - base[j]; got != final {
@@ -206,6 +191,22 @@ func (r *countingReader) failed() error {
 		return *e
 	}
 	return nil
+}
+
+// waitBytes waits until reader j has received base[j]+want bytes.
+func waitBytes(b *testing.B, readers []*countingReader, base []uint64, want uint64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for j, r := range readers {
+		for r.bytes.Load() < base[j]+want {
+			if err := r.failed(); err != nil {
+				b.Fatalf("player %d: %v", j, err)
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("player %d has %d of %d bytes after 10s", j, r.bytes.Load()-base[j], want)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
 }
 
 // waitAll waits until every reader has received at least minBytes and
