@@ -209,33 +209,27 @@ func waitBytes(b *testing.B, readers []*countingReader, base []uint64, want uint
 	}
 }
 
-// waitAll waits until every reader has received at least minBytes and
-// none received anything for 20 ms: all that was sent has arrived.
+// waitAll waits until every reader has received at least minBytes, all
+// the same count (they joined at the same keyframe), and none received
+// anything for 20 ms: all that was sent has arrived.
 func waitAll(b *testing.B, readers []*countingReader, minBytes uint64) {
 	b.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var before uint64
+		first := readers[0].bytes.Load()
+		settled := first >= minBytes
 		for _, r := range readers {
 			if err := r.failed(); err != nil {
 				b.Fatal(err)
 			}
-			if r.bytes.Load() < minBytes {
-				before = 0
-				break
-			}
-			before += r.bytes.Load()
+			settled = settled && r.bytes.Load() == first
 		}
 		time.Sleep(20 * time.Millisecond)
-		var after uint64
-		for _, r := range readers {
-			after += r.bytes.Load()
-		}
-		if before > 0 && before == after {
+		if settled && readers[0].bytes.Load() == first {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatal("players did not settle within 10s")
+			b.Fatal("players did not all receive the same bytes within 10s")
 		}
 	}
 }
