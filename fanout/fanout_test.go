@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
-	"golang.org/x/sys/unix"
 )
 
 // nopTransport lets tests drive sender passes by hand.
@@ -260,61 +259,13 @@ func TestSecondPublisherRefused(t *testing.T) {
 
 // BenchmarkFanoutInMemory publishes 4 KiB video messages to N in-memory
 // players: one ingest plus one sender pass per op. Steady state must not
-// allocate.
+// allocate. BenchmarkFormatsInMemory (formats_bench_test.go) is the same
+// for the other formats' players.
 func BenchmarkFanoutInMemory(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("players=%d", n), func(b *testing.B) {
-			h := newTestHub(Config{})
-			s := publishTo(b, h, "live/x")
-			ingest(b, s, rtmp.TypeVideo, 0, avcSeq())
-			ingest(b, s, rtmp.TypeVideo, 0, frame(true, 4096))
-			players := make([]*Player, n)
-			for i := range players {
-				players[i] = memPlayer(s)
-			}
-			key, inter := frame(true, 4096), frame(false, 4096)
-			m := rtmp.Message{Type: rtmp.TypeVideo}
-			var v logView
-			iov := make([]unix.Iovec, 0, maxIovecs+1)
-			pass := func() {
-				now := time.Now()
-				v.take(&players[0].out.wire)
-				for _, p := range players {
-					st, ok := p.plan(&v, now)
-					if !ok {
-						continue
-					}
-					iov = st.iovecs(iov[:0], &v)
-					total := 0
-					for _, x := range iov {
-						total += int(x.Len)
-					}
-					p.advance(st, total, now)
-				}
-				v.release()
-			}
-			// Warm up until the log recycles its blocks (steady state).
-			for i := range 1000 {
-				m.Timestamp, m.Payload = uint32(i), inter
-				if err := s.ingest(&m); err != nil {
-					b.Fatal(err)
-				}
-				pass()
-			}
-			b.SetBytes(int64(len(inter)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				m.Timestamp = uint32(1000 + 40*i)
-				m.Payload = inter
-				if i%50 == 49 {
-					m.Payload = key
-				}
-				if err := s.ingest(&m); err != nil {
-					b.Fatal(err)
-				}
-				pass()
-			}
+			ms := NewMemStream(b, "live/x")
+			BenchFanout(b, ms, ms.AddPlayers(n, testRTMP, nil))
 		})
 	}
 }

@@ -342,6 +342,15 @@ func (p *Player) fellBehind(now time.Time) {
 	}
 }
 
+// markBehind records that the player's socket is refusing data (an
+// io_uring write waits for room) without judging for how long: the next
+// short write does, in fellBehind.
+func (p *Player) markBehind(now time.Time) {
+	if p.behindSince.IsZero() {
+		p.behindSince = now
+	}
+}
+
 func (p *Player) disconnectSlow(why string) {
 	if p.gone.Load() {
 		return

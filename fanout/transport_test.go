@@ -242,3 +242,66 @@ func TestTransportIntegrityUnderWrap(t *testing.T) {
 		})
 	}
 }
+
+// TestPausedPlayerSkippedOnEveryTransport: a player that stops reading for
+// a second, well within the slow timeout, lags by megabytes meanwhile;
+// every transport must skip it to the newest keyframe once it lags past
+// the lag window rather than deliver the backlog late, and must keep it.
+// On io_uring, whose bounded writes to such a player wait for room and
+// then complete whole, the lag once went unseen (no skip at all).
+func TestPausedPlayerSkippedOnEveryTransport(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			cfg := Config{Flush: FlushInterval, FlushInterval: 5 * time.Millisecond,
+				LagWindow: 256 << 10, MaxCache: 32 << 20, SlowTimeout: time.Minute, Workers: 1}
+			h := NewHub(cfg, tr.make(t, cfg), testLogger(t))
+			defer h.Close()
+			s := publishTo(t, h, "live/pause")
+			ingest(t, s, rtmp.TypeVideo, 0, avcSeq())
+			client, server := loopbackPair(t, 0) // default buffers: they autotune to megabytes
+			p := attachPlayerOn(t, h, s, server)
+			res := &readerResult{}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			paused := &pausingConn{Conn: client, at: time.Now().Add(300 * time.Millisecond), pause: time.Second}
+			go func() { defer wg.Done(); verifyReader(paused, testRTMP.ChunkSize, 0, res) }()
+
+			rng := rand.New(rand.NewPCG(7, 8))
+			start := time.Now()
+			for seq := uint32(0); time.Since(start) < 2*time.Second; seq++ { // ~8 MB/s
+				ingest(t, s, rtmp.TypeVideo, seq*10, checkedPayload(rng, seq, seq%50 == 0, 8000))
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond) // it reads at full speed again
+			gone := p.gone.Load()
+			client.Close()
+			wg.Wait()
+			t.Logf("%d messages, %d skips to a keyframe; player skips %d", res.messages, res.gapsAtKey, p.Skips.Load())
+			if gone {
+				t.Error("the paused player was dropped within the slow timeout")
+			}
+			if p.Skips.Load() == 0 || res.gapsAtKey == 0 {
+				t.Errorf("the paused player was never skipped to a keyframe (skips %d, gaps at keyframes %d)", p.Skips.Load(), res.gapsAtKey)
+			}
+			if res.bad > 0 || res.gapsElsewhere > 0 {
+				t.Errorf("%d corrupted messages, %d gaps not at a keyframe", res.bad, res.gapsElsewhere)
+			}
+		})
+	}
+}
+
+// pausingConn stops reading for pause once at comes.
+type pausingConn struct {
+	net.Conn
+	at     time.Time
+	pause  time.Duration
+	paused bool
+}
+
+func (c *pausingConn) Read(b []byte) (int, error) {
+	if !c.paused && time.Now().After(c.at) {
+		c.paused = true
+		time.Sleep(c.pause)
+	}
+	return c.Conn.Read(b)
+}

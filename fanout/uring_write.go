@@ -50,6 +50,15 @@ func (w *uringWorker) pass(o *Output, now time.Time) {
 				w.beginClose(uc, nil)
 				continue
 			}
+			// A write still waiting for room at the next pass is the
+			// socket refusing data, as a short write is on netpoll: once
+			// it completes, the lag policy may skip the player to a
+			// keyframe, and it has caught up only when it reaches the
+			// head of now, not the one of when it was planned. Otherwise
+			// a write that waited seconds and then completed whole would
+			// hide any lag from the policy.
+			p.markBehind(now)
+			uc.st.head = max(uc.st.head, w.view.head)
 		} else {
 			w.startWrite(uc, now)
 		}

@@ -23,24 +23,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
 // TestSlowPlayer pushes a synthetic stream to three healthy players, one
 // player that stops reading after play (with a tiny receive buffer), and one
-// that reads in bursts but keeps up on average. The healthy players must
-// get everything in order, the publisher must never wait, the stalled
-// player must be dropped once it has been behind for -slow-timeout, and the
-// bursty one must survive.
+// that reads in bursts but keeps up on average, all of one protocol: RTMP,
+// HTTP-FLV and WebSocket-FLV in turn, as the slow-player policy is the
+// same for every format. The healthy players must get everything in order,
+// the publisher must never wait, the stalled player must be dropped once it
+// has been behind for -slow-timeout, and the bursty one must survive, skipped
+// forward to keyframes only, and still parse.
 //
 // The kernel hides a stalled reader until the server's send buffer for it
 // is full, and on loopback (64 KiB MSS) that buffer autotunes to the
 // tcp_wmem maximum, 4 MiB here: at 2–4 Mbit/s a stall would show only after
 // 8–16 s. So the stream's rate is set to fill that maximum in about 2 s
 // (~17 Mbit/s here), which keeps the test to about 10 s.
-func TestSlowPlayer(t *testing.T) { eachTransport(t, testSlowPlayer) }
+func TestSlowPlayer(t *testing.T) {
+	eachTransport(t, func(t *testing.T) {
+		for _, proto := range recProtocols {
+			t.Run(proto, func(t *testing.T) { testSlowPlayer(t, proto) })
+		}
+	})
+}
 
-func testSlowPlayer(t *testing.T) {
+func testSlowPlayer(t *testing.T, proto string) {
 	srv := startServer(t, "-lag-window", "262144", "-slow-timeout", "3s", "-publish-grace", "5s")
 	const name = "slow"
 	wmax := tcpWmemMax(t)
@@ -50,13 +59,17 @@ func testSlowPlayer(t *testing.T) {
 
 	var healthy []*recPlayer
 	for range 3 {
-		healthy = append(healthy, startRecPlayer(t, srv, name, recOpts{}))
+		healthy = append(healthy, startRecPlayer(t, srv, name, recOpts{proto: proto}))
 	}
-	stalled := startRecPlayer(t, srv, name, recOpts{rcvBuf: 4096, noRead: true})
+	stalled := startRecPlayer(t, srv, name, recOpts{proto: proto, rcvBuf: 4096, noRead: true})
 	// Pauses shorter than the slow timeout even if the send buffer held
 	// nothing; with it (it fills in about 1.5 s), behind for about a second.
-	bursty := startRecPlayer(t, srv, name, recOpts{rcvBuf: 64 << 10, pauseEvery: 2 * time.Second, pauseFor: 2600 * time.Millisecond})
-	waitFor(t, 10*time.Second, "5 players attached", func() bool { return srv.logs.count(waitingForPublisher) >= 5 })
+	bursty := startRecPlayer(t, srv, name, recOpts{proto: proto, rcvBuf: 64 << 10, pauseEvery: 2 * time.Second, pauseFor: 2600 * time.Millisecond})
+	if proto == fanout.ProtocolRTMP {
+		// An HTTP player's request waits for the publisher before it
+		// attaches; it then starts at the first keyframe as well.
+		waitFor(t, 10*time.Second, "5 players attached", func() bool { return srv.logs.count(waitingForPublisher) >= 5 })
+	}
 
 	spec := synthSpec{video: "avc", audio: true, meta: true, fps: fps, gop: fps,
 		keyBytes: 4 * frame, frameBytes: frame, audioBytes: audioBytes, tag: 'S', duration: 8 * time.Second}
@@ -79,18 +92,22 @@ func testSlowPlayer(t *testing.T) {
 	}
 
 	for i, p := range healthy {
-		waitFor(t, 10*time.Second, "healthy player sees the unpublish", func() bool { return p.statusCount(rtmp.CodePlayUnpublish) > 0 })
-		sent := pub.sent.Load()
-		got := p.media.Load()
-		if float64(got) < 0.95*float64(sent) {
-			t.Errorf("healthy player %d got %d of %d media messages", i, got, sent)
+		who := fmt.Sprintf("healthy player %d", i)
+		waitFor(t, 10*time.Second, who+" sees the end of the stream", p.sawEnd)
+		p.checkEnd(t, who)
+		sent, sentBytes := pub.sent.Load(), pub.bytes.Load()
+		if got := p.media.Load(); float64(got) < 0.95*float64(sent) {
+			t.Errorf("%s got %d of %d media messages", who, got, sent)
+		}
+		if got := p.mediaBytes.Load(); float64(got) < 0.95*float64(sentBytes) {
+			t.Errorf("%s got %d of %d media bytes: below 95%% of the bitrate", who, got, sentBytes)
 		}
 		for _, typ := range []uint8{rtmp.TypeVideo, rtmp.TypeAudio} {
 			if first, last, gaps := p.seqGaps(typ, spec.tag); gaps != 0 {
-				t.Errorf("healthy player %d: %d gaps in type %d sequence %d..%d", i, gaps, typ, first, last)
+				t.Errorf("%s: %d gaps in type %d sequence %d..%d", who, gaps, typ, first, last)
 			}
 		}
-		p.checkStart(t, fmt.Sprintf("healthy player %d", i), spec.tag)
+		p.checkStart(t, who, spec.tag)
 	}
 
 	// The stalled player was dropped for being slow, and its socket closed.
@@ -112,21 +129,31 @@ func testSlowPlayer(t *testing.T) {
 	} else {
 		t.Logf("stalled player dropped %v after publishing began (slow timeout 3s)", d.Round(time.Millisecond))
 	}
-	if err := readUntilClosed(stalled.c.Conn(), 5*time.Second); err != nil {
+	if err := readUntilClosed(stalled.conn, 5*time.Second); err != nil {
 		t.Errorf("stalled player's connection: %v", err)
 	}
 
 	// The bursty reader fell behind now and then but never for the slow
-	// timeout, so it stayed to the end: the UnpublishNotify at the end of
-	// the grace after the publisher's connection closed.
-	waitFor(t, 10*time.Second, "bursty player sees the unpublish", func() bool { return bursty.statusCount(rtmp.CodePlayUnpublish) > 0 })
+	// timeout, so it stayed to the end: the end of the grace after the
+	// publisher's connection closed.
+	waitFor(t, 10*time.Second, "bursty player sees the end of the stream", bursty.sawEnd)
+	bursty.checkEnd(t, "bursty player")
 	if logHas(srv.logs.String(), bursty.peer, `msg="slow player"`) || logHas(srv.logs.String(), bursty.peer, `msg="disconnecting player"`, "reason=slow") {
 		t.Errorf("player that keeps up on average was dropped")
 	}
 	if got := bursty.media.Load(); got < pub.sent.Load()/2 {
 		t.Errorf("bursty player got %d of %d media messages", got, pub.sent.Load())
 	}
-	_, _, skips := bursty.seqGaps(rtmp.TypeVideo, spec.tag)
+	// Each time it lagged by more than the lag window it was moved to the
+	// newest keyframe: a skip lands on a keyframe, so it stays decodable.
+	skips, notKey := bursty.skipsToKeyframes(spec.tag)
+	if skips == 0 {
+		t.Errorf("bursty player was never skipped forward: the test did not exercise the lag window")
+	}
+	if notKey != 0 {
+		t.Errorf("bursty player: %d of %d skips forward did not land on a keyframe", notKey, skips)
+	}
+	bursty.checkStart(t, "bursty player", spec.tag)
 	t.Logf("bursty player: %d of %d messages, %d skips forward; tcp_wmem max %d", bursty.media.Load(), pub.sent.Load(), skips, wmax)
 }
 
@@ -777,6 +804,7 @@ func (p *synthPub) run(ctx context.Context) error {
 
 // recOpts shapes a recording player.
 type recOpts struct {
+	proto      string        // one of recProtocols; "" is RTMP
 	rcvBuf     int           // SO_RCVBUF, set before connecting; 0 keeps the default
 	noRead     bool          // stop reading once play has started
 	keep       bool          // keep payload copies
@@ -798,12 +826,16 @@ type recEvent struct {
 
 func (e *recEvent) isMedia() bool { return e.typ == rtmp.TypeAudio || e.typ == rtmp.TypeVideo }
 
-// recPlayer plays with the project's client and records what arrives.
+// recPlayer plays with the project's client (or reads HTTP-FLV or
+// WebSocket-FLV, recplayer_helpers_test.go) and records what arrives.
 type recPlayer struct {
-	c     *rtmp.Client
-	peer  string // its address, as the server logs it
-	opts  recOpts
-	media atomic.Int64 // audio and video frames (not sequence headers)
+	c          *rtmp.Client // nil unless it plays RTMP
+	conn       net.Conn
+	next       func() (*rtmp.Message, error)
+	peer       string // its address, as the server logs it
+	opts       recOpts
+	media      atomic.Int64 // audio and video frames (not sequence headers)
+	mediaBytes atomic.Int64 // their payload bytes
 
 	mu     sync.Mutex
 	events []recEvent
@@ -817,19 +849,7 @@ type recPlayer struct {
 // dialPlayer connects and plays name, with SO_RCVBUF set before the
 // connection is made so the window it announces is small from the start.
 func dialPlayer(srv *testServer, name string, rcvBuf int) (*rtmp.Client, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if rcvBuf > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvBuf)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
-	}
-	conn, err := d.Dial("tcp", srv.addr)
+	conn, err := rcvBufDialer(rcvBuf).Dial("tcp", srv.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -849,12 +869,12 @@ func dialPlayer(srv *testServer, name string, rcvBuf int) (*rtmp.Client, error) 
 
 func startRecPlayer(t *testing.T, srv *testServer, name string, o recOpts) *recPlayer {
 	t.Helper()
-	c, err := dialPlayer(srv, name, o.rcvBuf)
+	conn, c, next, err := dialRecPlayer(srv, name, o)
 	if err != nil {
-		t.Fatalf("player of %s: %v", name, err)
+		t.Fatalf("%s player of %s: %v", o.proto, name, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	p := &recPlayer{c: c, peer: c.Conn().LocalAddr().String(), opts: o, hash: sha256.New(), done: make(chan struct{})}
+	t.Cleanup(func() { conn.Close() })
+	p := &recPlayer{c: c, conn: conn, next: next, peer: conn.LocalAddr().String(), opts: o, hash: sha256.New(), done: make(chan struct{})}
 	if o.noRead {
 		return p
 	}
@@ -872,7 +892,7 @@ func (p *recPlayer) loop() error {
 			time.Sleep(p.opts.pauseFor)
 			next = time.Now().Add(p.opts.pauseEvery)
 		}
-		m, err := p.c.ReadMessage()
+		m, err := p.next()
 		if err != nil {
 			return err
 		}
@@ -898,6 +918,7 @@ func (p *recPlayer) record(m *rtmp.Message) {
 		if !e.seqHdr {
 			e.seq = frameSeq(m.Payload)
 			p.media.Add(1)
+			p.mediaBytes.Add(int64(len(m.Payload)))
 		}
 	}
 	if p.opts.keep && e.isMedia() {
@@ -966,6 +987,55 @@ func (p *recPlayer) seqGaps(typ uint8, tag byte) (first, last, gaps int) {
 		last = e.seq
 	}
 	return first, last, gaps
+}
+
+// skipsToKeyframes counts the forward jumps in one publisher's video
+// frames, and those that did not land on a keyframe: the server skips a
+// lagging player to the newest keyframe only, so that it stays decodable.
+func (p *recPlayer) skipsToKeyframes(tag byte) (skips, notKey int) {
+	last := -1
+	for _, e := range p.snapshot() {
+		if e.typ != rtmp.TypeVideo || e.tag != tag || e.seqHdr {
+			continue
+		}
+		if last >= 0 && e.seq != last+1 {
+			skips++
+			if !e.key {
+				notKey++
+			}
+		}
+		last = e.seq
+	}
+	return skips, notKey
+}
+
+// sawEnd reports whether the player saw its stream end: RTMP's
+// UnpublishNotify, or, as FLV has no such notice, the server closing an
+// HTTP player's connection.
+func (p *recPlayer) sawEnd() bool {
+	if p.c != nil {
+		return p.statusCount(rtmp.CodePlayUnpublish) > 0
+	}
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkEnd wants an HTTP player that saw its end (sawEnd) to have read
+// whole tags up to a connection the server closed: anything else means it
+// got bytes it could not parse.
+func (p *recPlayer) checkEnd(t *testing.T, who string) {
+	t.Helper()
+	if p.c != nil {
+		return
+	}
+	<-p.done
+	if p.err != io.EOF && !isClosedByPeer(p.err) {
+		t.Errorf("%s: reading the stream ended with %v", who, p.err)
+	}
 }
 
 // monotonic reports whether each media type's timestamps never go back.

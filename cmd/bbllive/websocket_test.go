@@ -30,17 +30,36 @@ func dialWS(t *testing.T, addr, path string) *wsClient {
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	key := "dGhlIHNhbXBsZSBub25jZQ=="
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nOrigin: http://elsewhere\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", path, addr, key)
 	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
+	if err := writeWSRequest(c, addr, path); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != websocket.AcceptKey(key) {
-		t.Fatalf("handshake: %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
+	if err := readWSAccept(br); err != nil {
+		t.Fatal(err)
 	}
 	return &wsClient{c: c, br: br}
+}
+
+// wsTestKey is the Sec-WebSocket-Key the test clients send.
+const wsTestKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// writeWSRequest sends a WebSocket upgrade request for path, from a page
+// on another origin.
+func writeWSRequest(c net.Conn, addr, path string) error {
+	_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nOrigin: http://elsewhere\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", path, addr, wsTestKey)
+	return err
+}
+
+// readWSAccept reads the answer to writeWSRequest and wants the switch.
+func readWSAccept(br *bufio.Reader) error {
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fmt.Errorf("websocket handshake: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != websocket.AcceptKey(wsTestKey) {
+		return fmt.Errorf("websocket handshake: %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+	return nil
 }
 
 // next reads one server frame.
