@@ -17,6 +17,7 @@ import (
 
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/fanout/hls/hlstest"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/fanout/tlstest"
 	"github.com/bbllive/bbllive/fanout/websocket"
 	"github.com/bbllive/bbllive/rtmp"
@@ -51,7 +52,7 @@ func startAccessServer(t *testing.T, opts ...string) *accessServer {
 	if err := setLogLevel(c.levelVar, c.logLevel); err != nil {
 		t.Fatal(err)
 	}
-	srv := &accessServer{testServer: &testServer{logs: &logBuffer{}}}
+	srv := &accessServer{testServer: &testServer{logs: &logtest.Buffer{}}}
 	c.onHTTP = func(a net.Addr) { srv.http = a.String() }
 	c.onAPI = func(a net.Addr) { srv.api = a.String() }
 	c.tls.onListen = func(a net.Addr) { srv.rtmps = a.String() }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -228,7 +229,7 @@ func TestFFmpegToken(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "Server error") || !strings.Contains(err.Error(), access.ReasonTokenMissing) {
 		t.Errorf("ffmpeg's exit does not report the refusal: %v", err)
 	}
-	if n := srv.logs.count("reason=token_missing"); n != 2 {
+	if n := srv.logs.Count("reason=token_missing"); n != 2 {
 		t.Errorf("%d token_missing refusals logged, want 2", n)
 	}
 }
@@ -469,7 +470,7 @@ func TestHookUnanswered(t *testing.T) {
 						t.Errorf("%s: refused after %v with a 300ms hook timeout", e.name, d)
 					}
 				}
-				if failOpen && srv.logs.count("level=WARN") == 0 {
+				if failOpen && srv.logs.Count("level=WARN") == 0 {
 					t.Error("fail-open admitted without a warning line")
 				}
 			})
@@ -513,7 +514,7 @@ func TestIPLists(t *testing.T) {
 			if v := mustSeries(t, mfs, "bbllive_access_refused_total", "action=play", "reason=ip_denied"); v != float64(len(accessEntries)) {
 				t.Errorf("play ip_denied counted %v times, want %d", v, len(accessEntries))
 			}
-			if n := srv.logs.count("reason=ip_denied"); n < 1+len(accessEntries) || !strings.Contains(srv.logs.String(), "127.0.0.2:") {
+			if n := srv.logs.Count("reason=ip_denied"); n < 1+len(accessEntries) || !strings.Contains(srv.logs.String(), "127.0.0.2:") {
 				t.Errorf("%d ip_denied lines, or none names 127.0.0.2", n)
 			}
 		})
@@ -582,7 +583,7 @@ func TestTakeover(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the replaced publisher is still connected")
 			}
-			waitFor(t, 5*time.Second, "reason=taken_over", func() bool { return srv.logs.count("reason=taken_over") == 1 })
+			waitFor(t, 5*time.Second, "reason=taken_over", func() bool { return srv.logs.Count("reason=taken_over") == 1 })
 			if !streamLive(t, srv.http, "live/t") {
 				t.Error("the stream is not live after the takeover")
 			}
@@ -672,7 +673,7 @@ func TestKick(t *testing.T) {
 			return strings.Contains(string(body), `bbllive_access_admitted{action="play"} 1`) &&
 				strings.Contains(string(body), `bbllive_access_admitted{action="publish"} 0`)
 		})
-		if n := srv.logs.count("reason=kicked"); n < 2 {
+		if n := srv.logs.Count("reason=kicked"); n < 2 {
 			t.Errorf("%d kicked lines in the log", n)
 		}
 	})
@@ -729,7 +730,7 @@ func TestKickHTTP(t *testing.T) {
 				})
 			})
 		}
-		if n := srv.logs.count("reason=kicked"); n < len(httpPlayers) {
+		if n := srv.logs.Count("reason=kicked"); n < len(httpPlayers) {
 			t.Errorf("%d kicked lines in the log, want %d", n, len(httpPlayers))
 		}
 	})
@@ -839,12 +840,12 @@ func TestReloadRotatesSecret(t *testing.T) {
 		if err := rtmpPlayOutcome(srv.url("r") + "?token=" + tokenFor(t, "new-secret", access.Play, "live/r", time.Hour)); err != nil {
 			t.Fatalf("the new secret: %v", err)
 		}
-		if n := srv.logs.count("level=INFO"); n == 0 {
+		if n := srv.logs.Count("level=INFO"); n == 0 {
 			t.Fatal("no info lines at all before the reload")
 		}
-		infoBefore := srv.logs.count("level=INFO")
+		infoBefore := srv.logs.Count("level=INFO")
 		rtmpPlayOutcome(srv.url("r") + "?token=" + tokenFor(t, "new-secret", access.Play, "live/r", time.Hour))
-		if n := srv.logs.count("level=INFO"); n != infoBefore {
+		if n := srv.logs.Count("level=INFO"); n != infoBefore {
 			t.Errorf("-log-level warn reloaded, yet %d new info lines", n-infoBefore)
 		}
 
@@ -883,7 +884,7 @@ func TestReloadRotatesSecret(t *testing.T) {
 // reload.
 func TestSIGHUPKeepsProcess(t *testing.T) {
 	bin := buildBinary(t)
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-http", "", "-bpf=false", "-io", "netpoll")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

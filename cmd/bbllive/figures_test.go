@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/bbllive/bbllive/bpf"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/fanout/tlstest"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -39,7 +40,7 @@ func TestVerifierLogInServerLog(t *testing.T) {
 	}
 	t.Cleanup(func() { loadProbes = old })
 
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	src, probes := openFigures(true, slog.New(slog.NewTextHandler(logs, nil)))
 	if probes != nil || bpf.SourceName(src) != bpf.SourceTCPInfo {
 		t.Errorf("after a rejection: probes %v, source %s; want none and tcp_info", probes, bpf.SourceName(src))

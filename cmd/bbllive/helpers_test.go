@@ -14,29 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/rtmp"
 	"github.com/bbllive/bbllive/uring"
 )
-
-// logBuffer collects the server's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) count(sub string) int { return strings.Count(l.String(), sub) }
 
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -97,7 +78,7 @@ func serverArgs(t *testing.T, opts []string) []string {
 type testServer struct {
 	addr string
 	http string // bound HTTP address, "" when -http is off
-	logs *logBuffer
+	logs *logtest.Buffer
 }
 
 func (s *testServer) url(name string) string { return "rtmp://" + s.addr + "/live/" + name }

@@ -98,7 +98,7 @@ func TestHLSFFmpegToken(t *testing.T) {
 	if err := hlsPlayOutcome(playlist + token); err != nil {
 		t.Errorf("viewer after the first one's session ended: %v", err)
 	}
-	if n := srv.logs.count("reason=token_missing"); n != 1 {
+	if n := srv.logs.Count("reason=token_missing"); n != 1 {
 		t.Errorf("%d token_missing lines for one refused ffmpeg, want 1", n)
 	}
 }

@@ -120,7 +120,7 @@ func TestTransportsByteIdentical(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); rec = recordPlay(t, srv, "ident", playing) }()
 			<-playing
-			waitFor(t, 5*time.Second, "player attached", func() bool { return srv.logs.count(waitingForPublisher) >= 1 })
+			waitFor(t, 5*time.Second, "player attached", func() bool { return srv.logs.Count(waitingForPublisher) >= 1 })
 			publishFixed(t, srv.url("ident"))
 			<-done
 			if len(rec) < 150*3000 {

@@ -34,7 +34,7 @@ func testFFmpegPublishManyPlayers(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); reports[i] = goPlay(ctx, url, 1, false) }()
 	}
-	waitFor(t, 20*time.Second, "50 players attached", func() bool { return srv.logs.count(waitingForPublisher) >= ffPlayers+goPlayers })
+	waitFor(t, 20*time.Second, "50 players attached", func() bool { return srv.logs.Count(waitingForPublisher) >= ffPlayers+goPlayers })
 
 	published := time.Now()
 	pubDone := ffmpegPublish(t, clip, url)

@@ -6,7 +6,6 @@ package main
 // GStreamer's caps).
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -21,25 +20,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout/logtest"
 )
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // extProc is an external program run for a test: in its own process
 // group, killed with it at the latest when its time is up or the test
@@ -47,7 +30,7 @@ func (l *lockedBuffer) String() string {
 type extProc struct {
 	name string
 	cmd  *exec.Cmd
-	out  lockedBuffer // stdout and stderr
+	out  logtest.Buffer // stdout and stderr
 	done chan struct{}
 	err  error
 }
@@ -350,7 +333,7 @@ func playAcrossPublisherDrop(t *testing.T, clip string, origin, players *testSer
 	dir := t.TempDir()
 
 	pub := ffmpegLoopPublisher(t, clip, pubURL)
-	waitFor(t, 10*time.Second, "the publisher", func() bool { return origin.logs.count("msg=publishing") >= 1 })
+	waitFor(t, 10*time.Second, "the publisher", func() bool { return origin.logs.Count("msg=publishing") >= 1 })
 	r := &interopRun{oneShots: startOneShots(t, url, dir), players: startInteropPlayers(t, url, dir), frames: map[string]*interopFrames{}}
 	for _, p := range r.players {
 		if p.skip == "" {
@@ -368,7 +351,7 @@ func playAcrossPublisherDrop(t *testing.T, clip string, origin, players *testSer
 	for _, p := range r.players {
 		t.Run(p.name, func(t *testing.T) { r.checkPlayer(t, p) })
 	}
-	if n := players.logs.count("msg=playing"); n != len(r.running)+len(r.oneShots) {
+	if n := players.logs.Count("msg=playing"); n != len(r.running)+len(r.oneShots) {
 		t.Errorf("%d play sessions for %d players: a player reconnected", n, len(r.running)+len(r.oneShots))
 	}
 }

@@ -27,7 +27,7 @@ func testLibrtmpPlayer(t *testing.T) {
 	if err := player.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "rtmpdump playing", func() bool { return srv.logs.count(waitingForPublisher) >= 1 })
+	waitFor(t, 10*time.Second, "rtmpdump playing", func() bool { return srv.logs.Count(waitingForPublisher) >= 1 })
 	if err := ffmpegPublish(t, clip, srv.url("lib"))(); err != nil {
 		t.Fatal(err)
 	}

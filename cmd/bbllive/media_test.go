@@ -33,7 +33,7 @@ func TestHTTPFLVRealPlayers(t *testing.T) {
 		clip := testClip(t)
 		srv := startServer(t)
 		ffmpegLoopPublisher(t, clip, srv.url("hf"))
-		waitFor(t, 10*time.Second, "the publisher", func() bool { return srv.logs.count("msg=publishing") >= 1 })
+		waitFor(t, 10*time.Second, "the publisher", func() bool { return srv.logs.Count("msg=publishing") >= 1 })
 		url := srv.flvURL("hf")
 		dir := t.TempDir()
 		players := append(startOneShots(t, url, dir),

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/bench"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/rtmp"
 	"github.com/cilium/ebpf"
 	dto "github.com/prometheus/client_model/go"
@@ -395,7 +396,7 @@ func TestMetricsOffSwitches(t *testing.T) {
 	if v := mustSeries(t, s, "bbllive_socket_figures_source", "source=tcp_info"); v != 1 {
 		t.Errorf("bbllive_socket_figures_source{source=tcp_info} = %v with -bpf=false", v)
 	}
-	if srv.logs.count("eBPF socket figures off") != 1 {
+	if srv.logs.Count("eBPF socket figures off") != 1 {
 		t.Errorf("want one log line saying eBPF is off")
 	}
 
@@ -433,7 +434,7 @@ func TestBPFStreamBytes(t *testing.T) {
 	for _, io := range []string{"netpoll", "uring"} {
 		t.Run(io, func(t *testing.T) {
 			srv := startServer(t, "-io", io, "-publish-grace", "2s")
-			if srv.logs.count("eBPF socket figures on") != 1 {
+			if srv.logs.Count("eBPF socket figures on") != 1 {
 				t.Fatalf("eBPF did not load as root: %s", srv.logs.String())
 			}
 			checkKernelStreamBytes(t, srv.http, srv.url("k"), "bpf")
@@ -696,7 +697,7 @@ func serverBinary(t testing.TB) string {
 type childServer struct {
 	cmd        *exec.Cmd
 	addr, http string
-	logs       *logBuffer
+	logs       *logtest.Buffer
 	done       chan error
 	stopOnce   sync.Once
 }
@@ -722,7 +723,7 @@ func startChild(t testing.TB, bin string, uid int, args ...string) *childServer 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &childServer{cmd: cmd, logs: &logBuffer{}, done: make(chan error, 1)}
+	c := &childServer{cmd: cmd, logs: &logtest.Buffer{}, done: make(chan error, 1)}
 	up := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)

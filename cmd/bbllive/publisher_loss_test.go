@@ -64,7 +64,7 @@ func testNotFoundAnsweredAfterPlayWait(t *testing.T) {
 	} else if dump != nil && !strings.Contains(dump.out.String(), "StreamNotFound") {
 		t.Errorf("rtmpdump did not report StreamNotFound: %s", tail(dump))
 	}
-	if n := srv.logs.count("reason=stream_not_found"); n < 2 {
+	if n := srv.logs.Count("reason=stream_not_found"); n < 2 {
 		t.Errorf("%d sessions closed with reason=stream_not_found, want one per player", n)
 	}
 }
@@ -120,10 +120,10 @@ func testStalePublisherFreesItsName(t *testing.T) {
 	if d := time.Since(frozenAt); d < time.Second || d > 3*time.Second {
 		t.Errorf("frozen publisher closed after %v, want 1–1.25s", d)
 	}
-	waitFor(t, 5*time.Second, "a session closed with reason=stale_publisher", func() bool { return srv.logs.count("reason=stale_publisher") == 1 })
+	waitFor(t, 5*time.Second, "a session closed with reason=stale_publisher", func() bool { return srv.logs.Count("reason=stale_publisher") == 1 })
 	pub := ffmpegLoopPublisher(t, clip, url)
-	waitFor(t, 10*time.Second, "the new publisher accepted", func() bool { return srv.logs.count("msg=publishing") >= 2 })
-	if srv.logs.count("publish refused") != 0 || pub.exited() {
+	waitFor(t, 10*time.Second, "the new publisher accepted", func() bool { return srv.logs.Count("msg=publishing") >= 2 })
+	if srv.logs.Count("publish refused") != 0 || pub.exited() {
 		t.Errorf("the new publisher was refused: %s", tail(pub))
 	}
 }
@@ -148,7 +148,7 @@ func testPublishTakeover(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the replaced publisher is still connected")
 	}
-	waitFor(t, 5*time.Second, "a session closed with reason=taken_over", func() bool { return srv.logs.count("reason=taken_over") == 1 })
+	waitFor(t, 5*time.Second, "a session closed with reason=taken_over", func() bool { return srv.logs.Count("reason=taken_over") == 1 })
 	waitFor(t, 5*time.Second, "B's media at the player", func() bool {
 		for _, e := range player.snapshot() {
 			if e.isMedia() && e.tag == 'B' {

@@ -141,7 +141,7 @@ func TestForwardEndsWithFFmpeg(t *testing.T) {
 	srv := startServer(t, "-forward", "rtmp://"+target.addr)
 	out := filepath.Join(t.TempDir(), "target.flv")
 	player := startFFmpegPlayer(t, target.url("ends"), out)
-	waitFor(t, 10*time.Second, "the target's player waits", func() bool { return target.logs.count(waitingForPublisher) > 0 })
+	waitFor(t, 10*time.Second, "the target's player waits", func() bool { return target.logs.Count(waitingForPublisher) > 0 })
 	if err := ffmpegPublish(t, clip, srv.url("ends"))(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -68,7 +69,7 @@ func testSlowPlayer(t *testing.T, proto string) {
 	if proto == fanout.ProtocolRTMP {
 		// An HTTP player's request waits for the publisher before it
 		// attaches; it then starts at the first keyframe as well.
-		waitFor(t, 10*time.Second, "5 players attached", func() bool { return srv.logs.count(waitingForPublisher) >= 5 })
+		waitFor(t, 10*time.Second, "5 players attached", func() bool { return srv.logs.Count(waitingForPublisher) >= 5 })
 	}
 
 	spec := synthSpec{video: "avc", audio: true, meta: true, fps: fps, gop: fps,
@@ -169,7 +170,7 @@ func testPublisherLossAndReturn(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	const name = "relay"
 	players := []*recPlayer{startRecPlayer(t, srv, name, recOpts{}), startRecPlayer(t, srv, name, recOpts{})}
-	waitFor(t, 10*time.Second, "players attached", func() bool { return srv.logs.count(waitingForPublisher) >= len(players) })
+	waitFor(t, 10*time.Second, "players attached", func() bool { return srv.logs.Count(waitingForPublisher) >= len(players) })
 
 	specA := synthSpec{video: "avc", audio: true, meta: true, fps: 25, gop: 25, keyBytes: 8000, frameBytes: 1500, audioBytes: 200, tag: 'A', duration: 2 * time.Second}
 	a := startSynthPub(t, srv.url(name), specA)
@@ -300,7 +301,7 @@ func testSecondPublisherRefusedFFmpeg(t *testing.T) {
 		t.Fatalf("ffmpeg publishing to a live name exited 0: %s", out)
 	}
 	t.Logf("ffmpeg refused as it should: %v: %s", err, strings.TrimSpace(string(out)))
-	if srv.logs.count("reason=publish_refused") != 1 {
+	if srv.logs.Count("reason=publish_refused") != 1 {
 		t.Errorf("want one session closed with reason=publish_refused")
 	}
 	before := player.media.Load()
@@ -395,7 +396,7 @@ func TestHEVCFFmpeg(t *testing.T) {
 	defer cancel()
 	rc := make(chan *playReport, 1)
 	go func() { rc <- goPlay(ctx, srv.url("hevc"), 1, false) }()
-	waitFor(t, 10*time.Second, "player attached", func() bool { return srv.logs.count(waitingForPublisher) >= 1 })
+	waitFor(t, 10*time.Second, "player attached", func() bool { return srv.logs.Count(waitingForPublisher) >= 1 })
 	if err := ffmpegPublish(t, file, srv.url("hevc"))(); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +420,7 @@ func testSerializeOnce(t *testing.T) {
 	for range n {
 		players = append(players, startRecPlayer(t, srv, name, recOpts{}))
 	}
-	waitFor(t, 10*time.Second, "players attached", func() bool { return srv.logs.count(waitingForPublisher) >= n })
+	waitFor(t, 10*time.Second, "players attached", func() bool { return srv.logs.Count(waitingForPublisher) >= n })
 	spec := synthSpec{video: "avc", audio: true, meta: true, fps: 30, gop: 15, keyBytes: 30000, frameBytes: 5000, audioBytes: 300, tag: 'I', duration: 2 * time.Second}
 	pub := startSynthPub(t, srv.url(name), spec)
 	if err := pub.wait(); err != nil {
@@ -502,7 +503,7 @@ func testCleanShutdown(t *testing.T) {
 	if err := readUntilClosed(half, 3*time.Second); err != nil {
 		t.Errorf("half-open connection: %v", err)
 	}
-	if n := srv.logs.count(`msg="session closed" `); n < 5 {
+	if n := srv.logs.Count(`msg="session closed" `); n < 5 {
 		t.Errorf("%d sessions logged as closed, want 5", n)
 	}
 	waitFor(t, 5*time.Second, "server goroutines gone", func() bool { return serverGoroutines() <= before })
@@ -546,7 +547,7 @@ func testAudioOnly(t *testing.T) {
 	srv := startServer(t, "-publish-grace", "2s")
 	const name = "radio"
 	early := startRecPlayer(t, srv, name, recOpts{keep: true})
-	waitFor(t, 10*time.Second, "player attached", func() bool { return srv.logs.count(waitingForPublisher) >= 1 })
+	waitFor(t, 10*time.Second, "player attached", func() bool { return srv.logs.Count(waitingForPublisher) >= 1 })
 	spec := synthSpec{audio: true, meta: true, audioBytes: 300, tag: 'R', duration: 3 * time.Second}
 	pub := startSynthPub(t, srv.url(name), spec)
 	time.Sleep(1500 * time.Millisecond)
@@ -1101,7 +1102,7 @@ func startServerCtxWith(t *testing.T, setup func(*serveConfig), opts ...string) 
 	}
 	var httpAddr string
 	c.onHTTP = func(a net.Addr) { httpAddr = a.String() } // before ready: ordered by addrc
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

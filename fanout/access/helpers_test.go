@@ -1,15 +1,15 @@
 package access
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bbllive/bbllive/fanout/logtest"
 )
 
 // counterValue reads one counter.
@@ -22,28 +22,10 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// logBuf collects a controller's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newTestController builds a controller logging into the returned buffer.
-func newTestController(t *testing.T, cfg Config) (*Controller, *logBuf) {
+func newTestController(t *testing.T, cfg Config) (*Controller, *logtest.Buffer) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &logtest.Buffer{}
 	c, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

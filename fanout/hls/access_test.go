@@ -14,6 +14,7 @@ import (
 	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/fanout/access"
 	"github.com/bbllive/bbllive/fanout/hls/hlstest"
+	"github.com/bbllive/bbllive/fanout/logtest"
 )
 
 const testSecret = "hls-access-secret"
@@ -308,7 +309,7 @@ func FuzzSessionID(f *testing.F) {
 // A burst of refusals is one log line; the next interval's line counts
 // the ones left out.
 func TestRefusalLogRateLimited(t *testing.T) {
-	var buf logBuffer
+	var buf logtest.Buffer
 	l := &refusalLog{log: slog.New(slog.NewTextHandler(&buf, nil)), interval: 200 * time.Millisecond}
 	for i := 0; i < 50; i++ {
 		l.refused("/live/a/x.m4s", "127.0.0.1:1", 401, "no capability")
@@ -321,24 +322,6 @@ func TestRefusalLogRateLimited(t *testing.T) {
 	if !strings.Contains(buf.String(), "suppressed_since_last=49") {
 		t.Errorf("the second line does not count the 49 left out:\n%s", buf.String())
 	}
-}
-
-// logBuffer is a log destination safe for concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // BenchmarkCapabilityVerify is the cost a protected segment request adds

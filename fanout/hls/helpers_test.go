@@ -1,46 +1,27 @@
 package hls
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bbllive/bbllive/bench/synth"
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/logtest"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // rig is a hub behind a real RTMP listener with the HLS handler on a
 // real HTTP listener, all on 127.0.0.1.
 type rig struct {
-	logs *syncBuffer // the HLS server's log
+	logs *logtest.Buffer // the HLS server's log
 	hub  *fanout.Hub
 	rtmp string // rtmp://127.0.0.1:port
 	hls  *Server
@@ -57,7 +38,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	h, err := NewServer(hub, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

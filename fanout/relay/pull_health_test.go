@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout/logtest"
 )
 
 // TestPullHealthLog: what a pull says while its origins fail, stepping
@@ -29,8 +31,8 @@ func TestPullHealthLog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs logLines
-			h := newPullHealth(logs.logger(), "live/x")
+			var logs logtest.Buffer
+			h := newPullHealth(logs.Logger(), "live/x")
 			start := time.Unix(1e9, 0)
 			for _, step := range strings.Fields(tt.steps) {
 				what, at, _ := strings.Cut(step, "@")
@@ -48,7 +50,7 @@ func TestPullHealthLog(t *testing.T) {
 					t.Fatalf("step %q: want fail@S or play@S", step)
 				}
 			}
-			got := logs.matching("msg=")
+			got := logs.Lines("msg=")
 			if len(got) != len(tt.want) {
 				t.Fatalf("logged %d lines, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
 			}
@@ -96,16 +98,16 @@ func TestPullOfADeadOriginLogsOnceAndRecovers(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // the origin is down: its port refuses
-	var logs logLines
+	var logs logtest.Buffer
 	sink := make(recordingSink, 64)
-	p := &Puller{Key: "live/dead", Origins: setOf(t, addr), Sink: sink, Log: logs.logger()}
+	p := &Puller{Key: "live/dead", Origins: setOf(t, addr), Sink: sink, Log: logs.Logger()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	time.Sleep(3500 * time.Millisecond) // attempts at 0, 1 and 3 s
-	lost := logs.matching("pull: upstream")
+	lost := logs.Lines("pull: upstream")
 	if len(lost) != 1 || !strings.Contains(lost[0], "level=WARN") || !strings.Contains(lost[0], "refused") {
 		t.Fatalf("in 3.5 s of a dead origin the pull logged:\n%s\nwant one warning naming the reason", strings.Join(lost, "\n"))
 	}
@@ -117,7 +119,7 @@ func TestPullOfADeadOriginLogsOnceAndRecovers(t *testing.T) {
 	back := time.Now()
 	waitTag(t, sink, 3, maxRoundPause+3*time.Second)
 	t.Logf("media %s after the origin came back", time.Since(back).Round(time.Millisecond))
-	if got := logs.matching("level=INFO", `msg="pull: upstream back"`, "attempts=3 "); len(got) != 1 {
-		t.Errorf("recovery lines %q, want one after 3 attempts; the log:\n%s", got, strings.Join(logs.matching("msg="), "\n"))
+	if got := logs.Lines("level=INFO", `msg="pull: upstream back"`, "attempts=3 "); len(got) != 1 {
+		t.Errorf("recovery lines %q, want one after 3 attempts; the log:\n%s", got, strings.Join(logs.Lines("msg="), "\n"))
 	}
 }
