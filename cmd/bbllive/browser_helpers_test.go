@@ -29,3 +29,18 @@ func openPage(t *testing.T, within time.Duration, url string, actions ...chromed
 	}
 	return bctx
 }
+
+// playerScript is the path of the web player name ("mpegts.js", "hls.js"),
+// installed from npm, for a page to serve; the test skips, saying what is
+// missing, without a headless Chromium or the player.
+func playerScript(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := browser.Find(); err != nil {
+		t.Skip(err)
+	}
+	script, err := browser.Script(name)
+	if err != nil {
+		t.Skipf("%s from npm: %v", name, err)
+	}
+	return script
+}

@@ -63,13 +63,7 @@ func mpegtsPage(t *testing.T, script, src string) string {
 // HTTP-FLV and over WebSocket-FLV: the video must advance at least 8 s in
 // 10 s with no error.
 func TestBrowserPlaysHTTPFLV(t *testing.T) {
-	if _, err := browser.Find(); err != nil {
-		t.Skip(err)
-	}
-	script, err := browser.Script("mpegts.js")
-	if err != nil {
-		t.Skipf("mpegts.js from npm: %v", err)
-	}
+	script := playerScript(t, "mpegts.js")
 	clip := testClip(t)
 	eachTransport(t, func(t *testing.T) {
 		srv := startServer(t)

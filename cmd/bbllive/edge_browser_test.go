@@ -14,13 +14,7 @@ import (
 // by itself, keeps playing (its video advances, no player error) from the
 // other origin, where edge 1's forward and edge 2's pull moved.
 func TestBrowserKeepsPlayingAcrossOriginLoss(t *testing.T) {
-	if _, err := browser.Find(); err != nil {
-		t.Skip(err)
-	}
-	script, err := browser.Script("mpegts.js")
-	if err != nil {
-		t.Skipf("mpegts.js from npm: %v", err)
-	}
+	script := playerScript(t, "mpegts.js")
 	clip := testClip(t)
 	c := startFailoverCluster(t)
 	edge2 := c.edge2

@@ -124,10 +124,7 @@ const hlsCapJS = `(() => {
 // in low-latency mode; every media request carries the capability the
 // playlist gave it, and the hook hears one on_play.
 func TestHLSjsToken(t *testing.T) {
-	script, err := browser.Script("hls.js")
-	if err != nil {
-		t.Skipf("hls.js not available: %v", err)
-	}
+	script := playerScript(t, "hls.js")
 	_, hook, playlist := startProtectedHLS(t, "hlsjstok")
 	src := playlist + "?token=" + tokenFor(t, testSecret, access.Play, "live/hlsjstok", time.Hour)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -57,10 +57,7 @@ func TestHLSjsLowLatency(t *testing.T) {
 }
 
 func testHLSjsLowLatency(t *testing.T, format string) {
-	script, err := browser.Script("hls.js")
-	if err != nil {
-		t.Skipf("hls.js not available: %v", err)
-	}
+	script := playerScript(t, "hls.js")
 	_, playlist, _ := startHLS(t, "hlsjs", "-hls-segment", format)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hls.js" {
