@@ -245,18 +245,6 @@ func mpvStatus(out string) (frames, tracks int, types string) {
 	return frames, tracks, last[3]
 }
 
-// gstQueueCaps maps each named queue of a gst-launch -v pipeline to the
-// media type its pads took ("qv": "video/x-h264", …).
-func gstQueueCaps(out string) map[string]string {
-	caps := map[string]string{}
-	// Either pad of the queue: gst-launch -v reports caps as deep-notify
-	// messages, and sometimes leaves out one pad's (seen: only qv's src).
-	for _, m := range regexp.MustCompile(`GstQueue:(\w+)\.GstPad:(?:sink|src): caps = ([\w/-]+)`).FindAllStringSubmatch(out, -1) {
-		caps[m[1]] = m[2]
-	}
-	return caps
-}
-
 // probeFacts is what ffprobe reads of a (possibly growing) file.
 type probeFacts struct {
 	kinds    map[string]int // streams by codec_type

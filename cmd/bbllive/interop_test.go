@@ -197,10 +197,11 @@ func gstPlayer(t *testing.T, url, dir string, limit time.Duration) *interopPlaye
 		"flvmux", "name=m", "streamable=true", "!", "filesink", "location="+rec, "buffer-mode=unbuffered",
 		"d.video", "!", "queue", "name=qv", "!", "m.video", "d.audio", "!", "queue", "name=qa", "!", "m.audio")
 	p.frames = func() int { f, _ := readFLV(rec); return f.video }
-	p.check = func(t *testing.T) {
-		checkGstCaps(t, p.proc.out.String())
-		checkFLV(t, rec)
-	}
+	// What flvdemux's pads carried is read from flvmux's file, not from
+	// gst-launch -v's caps lines, which it leaves out now and then (seen
+	// in CI: no line for one pad): an AVC and an AAC sequence header there
+	// are H.264 and AAC pads.
+	p.check = func(t *testing.T) { checkFLV(t, rec) }
 	return p
 }
 

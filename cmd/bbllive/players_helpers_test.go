@@ -148,7 +148,9 @@ func startVLCOneShot(t *testing.T, url string, runTime time.Duration, minVideo i
 
 // startGstFLVDecode plays an HTTP-FLV url with GStreamer's souphttpsrc !
 // flvdemux, decoding n video frames (avdec_h264) and n audio buffers
-// (avdec_aac): the pipeline ends (EOS) only once both sinks had theirs.
+// (avdec_aac): the pipeline ends (EOS) only once both sinks had theirs, so
+// an EOS is flvdemux's video pad carrying H.264 and its audio pad AAC (a
+// pad of another codec does not link to its parser, an error).
 func startGstFLVDecode(t *testing.T, url string, n int) oneShot {
 	if skip := gstMissing("souphttpsrc", "flvdemux", "h264parse", "avdec_h264", "aacparse", "avdec_aac", "fakesink"); skip != "" {
 		return oneShot{"gstreamer", func(t *testing.T) { t.Skip(skip) }}
@@ -164,23 +166,6 @@ func startGstFLVDecode(t *testing.T, url string, n int) oneShot {
 		if p.err != nil || !strings.Contains(out, "Got EOS from element") {
 			t.Fatalf("gst-launch did not decode %d video frames and %d audio buffers: %v: %s", n, n, p.err, tail(p))
 		}
-		checkGstCaps(t, out)
 		t.Logf("gstreamer: decoded %d video frames and %d audio buffers", n, n)
 	}}
-}
-
-// checkGstCaps wants the queues qv and qa behind flvdemux, and only
-// those, to have carried H.264 and AAC.
-func checkGstCaps(t *testing.T, out string) {
-	t.Helper()
-	caps := gstQueueCaps(out)
-	if len(caps) != 2 || !strings.HasPrefix(caps["qv"], "video/x-h264") || !strings.HasPrefix(caps["qa"], "audio/mpeg") {
-		var lines []string
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "caps = ") || strings.Contains(l, "WARNING") || strings.Contains(l, "ERROR") {
-				lines = append(lines, l)
-			}
-		}
-		t.Errorf("flvdemux's video and audio pads carried %v, want H.264 and AAC; gst-launch's caps and warnings:\n%s", caps, strings.Join(lines, "\n"))
-	}
 }
