@@ -123,11 +123,6 @@ func (s *Stream) playable() bool {
 // credentials, say); nil refuses every takeover.
 type TakeoverFunc func(current, incoming *rtmp.Session) bool
 
-// AllowTakeover lets any new publisher replace the current one: for
-// encoders on flaky links that reconnect before the server notices the old
-// connection is gone.
-func AllowTakeover(current, incoming *rtmp.Session) bool { return true }
-
 // takeoverWait bounds how long a new publisher waits for the one it
 // replaces to let go of the stream.
 const takeoverWait = 2 * time.Second
