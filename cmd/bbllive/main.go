@@ -84,9 +84,11 @@ func serveArgsFailed(w io.Writer, err error) int {
 
 // printServeUsage is serve's -h: the flag package's own listing of every
 // flag (type, usage, default), whose usage serveFlags ended with the range
-// the flag allows.
+// or the words the flag allows; the header says what a range left unsaid
+// is (bound.help).
 func printServeUsage(w io.Writer) {
-	fmt.Fprint(w, "usage: bbllive [serve] [flags]\n\nflags (also the keys of the -config file):\n")
+	fmt.Fprint(w, "usage: bbllive [serve] [flags]\n\n"+
+		"flags (also the keys of the -config file; a duration or count must be positive unless its text says more):\n")
 	// PrintDefaults calls only its own duration type "duration"; ours (for
 	// its parse error) it would call "value". So it prints a copy whose
 	// duration flags are the flag package's, every other flag as it is.
