@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,9 +37,16 @@ func startAccessServer(t *testing.T, opts ...string) *accessServer {
 	t.Helper()
 	// Without serverArgs' -log-level debug: a level on the command line
 	// would beat the one in a reloaded config file.
+	return startAccessServerLeaving(t, []string{"-log-level"}, opts...)
+}
+
+// startAccessServerLeaving is startAccessServer with the flags leave (and
+// their values) left out of serverArgs, for the config file to set.
+func startAccessServerLeaving(t *testing.T, leave []string, opts ...string) *accessServer {
+	t.Helper()
 	var args []string
 	for i, base := 0, serverArgs(t, nil); i < len(base); i++ {
-		if base[i] == "-log-level" {
+		if slices.Contains(leave, base[i]) {
 			i++
 			continue
 		}

@@ -139,7 +139,7 @@ func (cf *configFile) locate(err error) error {
 			continue
 		}
 		if k, ok := cf.keys[se.flag]; ok {
-			errs[i] = fmt.Errorf("config %s: line %d: %s %s: %s", cf.path, k.line, se.flag, k.value, se.want)
+			errs[i] = fmt.Errorf("config %s: line %d: %s %s: %s", cf.path, k.line, se.flag, shownWord(k.value), se.want)
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -196,20 +198,78 @@ func TestConfigFileBadValues(t *testing.T) {
 	}
 }
 
+// TestConfigFileBadWords: a word a word flag does not take, set in the
+// config file, is refused with exit code 2 and a message naming the file,
+// the key's line, the key, the value and the words allowed — each word
+// flag's rows of refusedFlags, written in a file.
+func TestConfigFileBadWords(t *testing.T) {
+	words := map[string]bool{}
+	for _, ch := range serveChoices {
+		words[ch.flag] = true
+	}
+	n := 0
+	for _, tc := range refusedFlags {
+		if !words[tc.flag] || len(tc.args) != 2 {
+			continue
+		}
+		n++
+		t.Run(tc.flag+" "+tc.args[1], func(t *testing.T) {
+			path := writeConfig(t, "workers: 2\n"+tc.flag+": "+strconv.Quote(tc.args[1])+"\n")
+			code, printed, _ := serveArgsOutcome([]string{"-config", path})
+			want := "bbllive: config " + path + ": line 2: " + tc.flag + " " + tc.value + ": " + tc.allowed + "\n"
+			if code != 2 || printed != want {
+				t.Fatalf("exit %d, printed %q; want 2 and %q", code, printed, want)
+			}
+		})
+	}
+	if n < len(serveChoices) {
+		t.Fatalf("%d rows for %d word flags", n, len(serveChoices))
+	}
+	t.Run("two bad words and a bad number, each named", func(t *testing.T) {
+		path := writeConfig(t, "io: fast\nhls-window: 2\nlog-format: yaml\n")
+		code, printed, _ := serveArgsOutcome([]string{"-config", path})
+		for _, w := range []string{"line 1: io fast: want one of auto, uring, netpoll", "line 2: hls-window 2: must be at least 3",
+			"line 3: log-format yaml: want one of text, json"} {
+			if code != 2 || !strings.Contains(printed, "config "+path+": "+w) {
+				t.Errorf("exit %d, printed %q; want 2 and %q", code, printed, w)
+			}
+		}
+	})
+	t.Run("an empty value", func(t *testing.T) {
+		path := writeConfig(t, "flush:\n")
+		code, printed, _ := serveArgsOutcome([]string{"-config", path})
+		if want := "config " + path + `: line 1: flush "": want one of message, interval, gop`; code != 2 || !strings.Contains(printed, want) {
+			t.Errorf("exit %d, printed %q; want 2 and %q", code, printed, want)
+		}
+	})
+	t.Run("the command line beats a bad word of the file", func(t *testing.T) {
+		code, printed, c := serveArgsOutcome([]string{"-config", writeConfig(t, "io: fast\n"), "-io", "netpoll"})
+		if code != -1 || c.io != "netpoll" {
+			t.Errorf("exit %d, printed %q; want -io netpoll taken", code, printed)
+		}
+	})
+}
+
 // TestReloadRefusesBadValue: a reload (API and SIGHUP) whose file has a
-// value a flag does not allow is refused, names the key and the value in
-// its answer and its log line, and keeps every setting in force — here
-// -max-players 1 — while the server goes on serving its players; a good
-// reload afterwards applies.
+// value a flag does not allow — out of range, not a number, not one of its
+// words — is refused, names the key and the value in its answer and its
+// log line (once), and keeps every setting in force — here -max-players 1,
+// and the refused flag's own value — while the server goes on serving its
+// players; a bad word is refused even for a flag a reload cannot change
+// (and would otherwise name as needing a restart). A good reload
+// afterwards applies, naming a changed word flag as needing a restart.
 func TestReloadRefusesBadValue(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "bbllive.yaml")
 	write := func(s string) {
+		if !strings.Contains("\n"+s, "\nio: ") {
+			s += "io: netpoll\n" // as serverArgs has it, which leaves -io to this file
+		}
 		if err := os.WriteFile(cfg, []byte(s+"api-token: "+testAPIToken+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("max-players: 1\n")
-	srv := startAccessServer(t, "-config", cfg)
+	srv := startAccessServerLeaving(t, []string{"-log-level", "-io"}, "-config", cfg)
 	startMetricsPub(t, srv.url("r"), 300_000)
 	first := startCountingPlayer(t, srv.url("r"))
 	waitFor(t, 5*time.Second, "the first player's media", func() bool { return first.n.Load() > 0 })
@@ -225,11 +285,25 @@ func TestReloadRefusesBadValue(t *testing.T) {
 		waitFor(t, 5*time.Second, "the first player to keep receiving "+when, func() bool { return first.n.Load() > before })
 	}
 
-	for _, tc := range []struct{ name, yaml, want string }{
+	rows := []struct{ name, yaml, want string }{
 		{"a reloadable flag", "max-players: -1\n", "line 1: max-players -1: must be 0 (no limit) or positive"},
 		{"a flag that needs a restart", "max-players: 0\nhls-part: 0\n", "line 2: hls-part 0: must be between 20ms and 2s"},
 		{"not a number", "max-players: lots\n", `line 1: max-players "lots": want a whole number`},
-	} {
+	}
+	// Each word flag's refused words, beside a change that alone would
+	// apply (-max-players 0).
+	words := map[string]bool{}
+	for _, ch := range serveChoices {
+		words[ch.flag] = true
+	}
+	for _, r := range refusedFlags {
+		if words[r.flag] && len(r.args) == 2 {
+			rows = append(rows, struct{ name, yaml, want string }{"-" + r.flag + " " + r.value,
+				"max-players: 0\n" + r.flag + ": " + strconv.Quote(r.args[1]) + "\n", "line 2: " + r.flag + " " + r.value + ": " + r.allowed})
+		}
+	}
+	for _, tc := range rows {
+		refusedBefore := srv.logs.Count("reload failed; keeping the current settings")
 		write(tc.yaml)
 		st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", testAPIToken)
 		var answer struct {
@@ -241,6 +315,10 @@ func TestReloadRefusesBadValue(t *testing.T) {
 		}
 		if st != http.StatusUnprocessableEntity || answer.Reloaded || !strings.Contains(answer.Error, "config "+cfg+": "+tc.want) {
 			t.Fatalf("%s: reload answered %d %+v, want 422 naming %q", tc.name, st, answer, tc.want)
+		}
+		if n := srv.logs.Count("reload failed; keeping the current settings") - refusedBefore; n != 1 ||
+			countLines(srv.logs.String(), "reload failed; keeping the current settings", strings.ReplaceAll(tc.want, `"`, `\"`)) < 1 {
+			t.Errorf("%s: %d new reload-failed lines, want 1 naming %q", tc.name, n, tc.want)
 		}
 		secondRefused("after " + tc.name)
 		stillServing("after " + tc.name)
@@ -257,9 +335,17 @@ func TestReloadRefusesBadValue(t *testing.T) {
 	secondRefused("after the SIGHUP")
 	stillServing("after the SIGHUP")
 
-	write("max-players: 2\n")
-	if st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", testAPIToken); st != http.StatusOK {
-		t.Fatalf("a good reload after the bad ones: %d %s", st, body)
+	// The refused reloads left every flag's value as it was: only the
+	// word changed here needs a restart.
+	write("max-players: 2\nhls-segment: ts\n")
+	st, body := apiCall(t, "POST", "http://"+srv.http+"/api/reload", testAPIToken)
+	var answer struct {
+		Reloaded bool     `json:"reloaded"`
+		Restart  []string `json:"restart_needed"`
+	}
+	if err := json.Unmarshal([]byte(body), &answer); err != nil || st != http.StatusOK || !answer.Reloaded ||
+		!slices.Equal(answer.Restart, []string{"hls-segment"}) {
+		t.Fatalf("a good reload after the bad ones: %d %s (%v); want 200 with restart_needed [hls-segment]", st, body, err)
 	}
 	if err := rtmpPlayOutcome(srv.url("r")); err != nil {
 		t.Fatalf("-max-players 2 reloaded, yet a second player: %v", err)

@@ -230,26 +230,38 @@ func (b *bound) help() string {
 	return "0: " + b.zero + ", else " + r
 }
 
-// describeBounds adds each bounded flag's range to its -h text.
-func describeBounds(fs *flag.FlagSet) {
-	for i := range serveBounds {
-		b := &serveBounds[i]
-		f := fs.Lookup(b.flag)
+// describeAllowed adds each bounded flag's range and each word flag's
+// words (flag_words.go) to its -h text.
+func describeAllowed(fs *flag.FlagSet) {
+	add := func(name, help string) {
+		f := fs.Lookup(name)
 		if f == nil {
-			panic("a bound on the unknown flag -" + b.flag)
+			panic("a range or words for the unknown flag -" + name)
 		}
-		if h := b.help(); h != "" {
-			f.Usage += "; " + h
+		if help != "" {
+			f.Usage += "; " + help
 		}
+	}
+	for i := range serveBounds {
+		add(serveBounds[i].flag, serveBounds[i].help())
+	}
+	for i := range serveChoices {
+		add(serveChoices[i].flag, serveChoices[i].help())
 	}
 }
 
 // validate refuses settings that parse but make no sense, each error a
-// *settingError naming the flag and its value where one flag is at fault.
-// A range that follows a refused flag is not checked: its error would
-// only repeat that flag's.
+// *settingError naming the flag and its value where one flag is at fault:
+// a word no word flag takes (flag_words.go), a number out of its flag's
+// range. A range that follows a refused flag is not checked: its error
+// would only repeat that flag's.
 func (c *serveConfig) validate() error {
 	var errs []error
+	for i := range serveChoices {
+		if err := serveChoices[i].check(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	refused := map[string]bool{}
 	for i := range serveBounds {
 		b := &serveBounds[i]

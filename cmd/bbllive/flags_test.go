@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/hls"
 )
 
 // refusedFlags is every refused value the flag tests try: args, then the
@@ -74,6 +77,21 @@ var refusedFlags = []struct {
 	{[]string{"-edge-linger", "0s"}, "edge-linger", "0s", "must be positive"},
 	{[]string{"-origin-timeout", "0s"}, "origin-timeout", "0s", "must be positive"},
 	{[]string{"-forward-timeout", "-2s"}, "forward-timeout", "-2s", "must be positive"},
+	// Word flags (serveChoices): TestEveryStringFlagClassified checks
+	// that each has a row.
+	{[]string{"-flush", "fast"}, "flush", "fast", "want one of message, interval, gop"},
+	{[]string{"-flush", ""}, "flush", `""`, "want one of message, interval, gop"},
+	{[]string{"-io", "foo"}, "io", "foo", "want one of auto, uring, netpoll"},
+	{[]string{"-io", "URING"}, "io", "URING", "want one of auto, uring, netpoll"},
+	{[]string{"-io", "net poll"}, "io", `"net poll"`, "want one of auto, uring, netpoll"},
+	{[]string{"-uring-send", "zc"}, "uring-send", "zc", "want one of writev, write_fixed, send_zc"},
+	// Checked even where io_uring is not used, as a range is.
+	{[]string{"-io", "netpoll", "-uring-send", "sendmsg"}, "uring-send", "sendmsg", "want one of writev, write_fixed, send_zc"},
+	{[]string{"-log-level", "verbose"}, "log-level", "verbose", "want one of debug, info, warn, error"},
+	{[]string{"-log-level", "INFO"}, "log-level", "INFO", "want one of debug, info, warn, error"},
+	{[]string{"-log-format", "xml"}, "log-format", "xml", "want one of text, json"},
+	{[]string{"-hls-segment", "mp4"}, "hls-segment", "mp4", "want one of fmp4, ts"},
+	{[]string{"-hls=false", "-hls-segment", "TS"}, "hls-segment", "TS", "want one of fmp4, ts"},
 }
 
 // serveArgsOutcome is what runServe does with args before it would start
@@ -233,6 +251,7 @@ func TestServeUsageErrors(t *testing.T) {
 func TestServeFlagErrorsFromBinary(t *testing.T) {
 	bin := buildBinary(t)
 	cfg := writeConfig(t, "workers: 2\nhls-window: 0\n")
+	words := writeConfig(t, "log-level: warn\nlog-format: xml\n")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -242,6 +261,8 @@ func TestServeFlagErrorsFromBinary(t *testing.T) {
 		{[]string{"-nope"}, "flag provided but not defined: -nope", true},
 		{[]string{"serve", "-hls-part", "0"}, "-hls-part 0s: must be between 20ms and 2s", false},
 		{[]string{"serve", "-config", cfg}, "config " + cfg + ": line 2: hls-window 0: must be at least 3", false},
+		{[]string{"serve", "-io", "foo"}, "-io foo: want one of auto, uring, netpoll", false},
+		{[]string{"serve", "-config", words}, "config " + words + ": line 2: log-format xml: want one of text, json", false},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var stderr bytes.Buffer
@@ -273,5 +294,175 @@ func TestJSONLogDurations(t *testing.T) {
 	}
 	if rec["grace"] != "1.5s" || rec["n"] != 3.0 {
 		t.Errorf("logged grace=%v n=%v, want \"1.5s\" and 3", rec["grace"], rec["n"])
+	}
+}
+
+// freeTextFlags are the string flags of serve that take free text (an
+// address, a path, a secret, a list) rather than one of a few words.
+var freeTextFlags = map[string]bool{
+	"listen": true, "http": true, "config": true, "http-play": true, "http-play-origin": true,
+	"auth-secret": true, "auth-jwks": true, "hook-url": true, "api-token": true, "api": true,
+	"publish-allow": true, "publish-deny": true, "play-allow": true, "play-deny": true,
+	"origin": true, "relay-ca": true, "listen-tls": true, "tls-cert": true, "tls-key": true,
+}
+
+// TestEveryStringFlagClassified: every string flag of serve either takes
+// free text or is a word flag in serveChoices, so a new word flag cannot
+// go unchecked; every word flag has refused rows in refusedFlags.
+func TestEveryStringFlagClassified(t *testing.T) {
+	words := map[string]bool{}
+	for _, ch := range serveChoices {
+		words[ch.flag] = true
+	}
+	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok {
+			return // TestEveryNumericFlagBounded names these
+		}
+		if _, isString := g.Get().(string); !isString {
+			return
+		}
+		switch {
+		case words[f.Name] && freeTextFlags[f.Name]:
+			t.Errorf("-%s is both a word flag and free text", f.Name)
+		case !words[f.Name] && !freeTextFlags[f.Name]:
+			t.Errorf("-%s is a string flag in neither serveChoices nor freeTextFlags", f.Name)
+		}
+	})
+	rows := map[string]bool{}
+	for _, r := range refusedFlags {
+		rows[r.flag] = true
+	}
+	for _, ch := range serveChoices {
+		if !rows[ch.flag] {
+			t.Errorf("-%s has words but no row in refusedFlags", ch.flag)
+		}
+	}
+}
+
+// TestChoicesAreWhatTheirReadersTake: every word -h offers is taken by
+// the code that reads the flag at start, so validate never passes a word
+// the server would then fail on.
+func TestChoicesAreWhatTheirReadersTake(t *testing.T) {
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	readers := map[string]func(string) error{
+		"flush": func(w string) error { _, err := fanout.ParseFlushPolicy(w); return err },
+		"uring-send": func(w string) error {
+			_, err := fanout.ParseSendMode(w)
+			return err
+		},
+		"log-level":   func(w string) error { return setLogLevel(new(slog.LevelVar), w) },
+		"log-format":  func(w string) error { _, _, err := newLogger("info", w); return err },
+		"hls-segment": func(w string) error { return hls.Config{Format: w}.Validate() },
+		// The transport itself: io_uring must open here (this machine
+		// runs as root), netpoll always does.
+		"io": func(w string) error {
+			c := &serveConfig{io: w, uringSend: "writev", uringRegistered: fanout.RegisteredBlock, workers: 1, idleTimeout: time.Second}
+			tr, err := newTransport(c, fanout.Config{Workers: 1}, discard)
+			if err != nil {
+				return err
+			}
+			return tr.Close()
+		},
+	}
+	for _, ch := range serveChoices {
+		read, ok := readers[ch.flag]
+		if !ok {
+			t.Errorf("-%s: no reader in this test", ch.flag)
+			continue
+		}
+		for _, w := range ch.words {
+			if err := read(w.name); err != nil {
+				t.Errorf("-%s %s: offered by -h, refused by its reader: %v", ch.flag, w.name, err)
+			}
+		}
+	}
+}
+
+// helpBlocks splits serve's -h into each flag's lines, by flag name.
+func helpBlocks(t *testing.T, printed string) map[string]string {
+	t.Helper()
+	blocks := map[string]string{}
+	name := ""
+	for _, line := range strings.Split(printed, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  -"):
+			name, _, _ = strings.Cut(line[3:], " ")
+			if _, twice := blocks[name]; twice {
+				t.Errorf("-%s listed twice", name)
+			}
+			blocks[name] = line
+		case strings.HasPrefix(line, "    \t") && name != "":
+			blocks[name] += "\n" + line
+		}
+	}
+	return blocks
+}
+
+// TestServeHelpStatesEveryRange: serve -h is the flag package's listing
+// (type, usage, quoted string defaults, no zero defaults) with each
+// flag's range or words from the tables that validate checks, so the two
+// cannot disagree; a range -h leaves out is "positive", which its header
+// says.
+func TestServeHelpStatesEveryRange(t *testing.T) {
+	code, printed, _ := serveArgsOutcome([]string{"-h"})
+	if code != 0 {
+		t.Fatalf("-h: exit %d", code)
+	}
+	if !strings.Contains(printed, "a duration or count must be positive unless its text says more") {
+		t.Errorf("-h's header does not say what a range left out is: %q", printed[:min(len(printed), 200)])
+	}
+	blocks := helpBlocks(t, printed)
+	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
+		if _, ok := blocks[f.Name]; !ok {
+			t.Errorf("-%s is not in -h", f.Name)
+		}
+	})
+	for i := range serveBounds {
+		b := &serveBounds[i]
+		h := b.help()
+		if h == "" {
+			if got := b.allowed(&serveConfig{}, b.get(&serveConfig{})); got != "positive" {
+				t.Errorf("-%s: -h states no range, yet validate allows only %q", b.flag, got)
+			}
+			continue
+		}
+		if !strings.Contains(blocks[b.flag], "; "+h) {
+			t.Errorf("-%s: -h %q lacks its range %q", b.flag, blocks[b.flag], h)
+		}
+	}
+	for _, ch := range serveChoices {
+		block := blocks[ch.flag]
+		_, listed, ok := strings.Cut(block, "; one of ")
+		if !ok {
+			t.Errorf("-%s: -h %q does not list its words", ch.flag, block)
+			continue
+		}
+		for _, w := range ch.words {
+			i := strings.Index(listed, w.name)
+			if i < 0 {
+				t.Errorf("-%s: -h %q lacks %q", ch.flag, block, w.name)
+				continue
+			}
+			listed = listed[i+len(w.name):] // in the table's order
+		}
+	}
+	// The flag package's formatting, whole: type names (its own for our
+	// durations), quoted string defaults, none for bools' or zero ones.
+	for name, want := range map[string]string{
+		"io":               "  -io string\n    \tplayer and publisher I/O; one of auto (uring where the kernel allows it, else netpoll with a log line saying why), uring, netpoll (default \"auto\")",
+		"hls-segment":      "  -hls-segment string\n    \tHLS segment format; one of fmp4 (CMAF), ts (MPEG-TS, H.264 + AAC, for old players) (default \"fmp4\")",
+		"hls-part":         "  -hls-part duration\n    \tLL-HLS part duration (PART-TARGET); 20ms to -hls-segment-target (default 200ms)",
+		"workers":          "  -workers int\n    \tsender workers (netpoll) or rings (io_uring); 0: one per CPU, else 1 to 1024",
+		"publish-takeover": "  -publish-takeover\n    \ta new publisher",
+		"bpf":              "  -bpf\n    \tcount each socket's bytes",
+		"forward":          "  -forward RULE\n    \tpush published streams to targets; a RULE is",
+	} {
+		if got := blocks[name]; !strings.HasPrefix(got, want) {
+			t.Errorf("-h of -%s:\n%s\nwant it to start with\n%s", name, got, want)
+		}
+	}
+	if !strings.HasSuffix(blocks["bpf"], "(default true)") || strings.Contains(blocks["publish-takeover"], "(default") {
+		t.Errorf("-h's bool defaults: %q, %q", blocks["bpf"], blocks["publish-takeover"])
 	}
 }

@@ -29,7 +29,7 @@ func (c *hlsConfig) register(fs *flag.FlagSet) {
 	durationVar(fs, &c.part, "hls-part", hls.DefaultPartTarget, "LL-HLS part duration (PART-TARGET)")
 	durationVar(fs, &c.segmentTarget, "hls-segment-target", hls.DefaultSegmentTarget, "shortest HLS segment; segments end at the next keyframe after it")
 	fs.IntVar(&c.window, "hls-window", hls.DefaultWindow, "HLS segments listed and kept in memory per stream")
-	fs.StringVar(&c.segment, "hls-segment", hls.FormatFMP4, "HLS segment format: fmp4 (CMAF) or ts (MPEG-TS, H.264 + AAC, for old players)")
+	fs.StringVar(&c.segment, "hls-segment", hls.FormatFMP4, "HLS segment format")
 	fs.BoolVar(&c.always, "hls-always", false, "remux every live stream for HLS, not only those with HLS viewers")
 	durationVar(fs, &c.idle, "hls-idle", hls.DefaultIdleTimeout, "stop a stream's HLS remuxer this long after its last HLS request")
 	durationVar(fs, &c.sessionIdle, "hls-session-idle", hls.DefaultSessionIdle,

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 var subcommands = map[string]func(args []string) int{
@@ -81,37 +82,24 @@ func serveArgsFailed(w io.Writer, err error) int {
 	return 2
 }
 
-// printServeUsage is serve's -h: every flag with its type, what it does,
-// its range and its default.
+// printServeUsage is serve's -h: the flag package's own listing of every
+// flag (type, usage, default), whose usage serveFlags ended with the range
+// or the words the flag allows; the header says what a range left unsaid
+// is (bound.help).
 func printServeUsage(w io.Writer) {
-	fmt.Fprint(w, "usage: bbllive [serve] [flags]\n\nflags (also the keys of the -config file):\n")
+	fmt.Fprint(w, "usage: bbllive [serve] [flags]\n\n"+
+		"flags (also the keys of the -config file; a duration or count must be positive unless its text says more):\n")
+	// PrintDefaults calls only its own duration type "duration"; ours (for
+	// its parse error) it would call "value". So it prints a copy whose
+	// duration flags are the flag package's, every other flag as it is.
+	out := flag.NewFlagSet("serve", flag.ContinueOnError)
 	serveFlags(&serveConfig{}).VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		if _, ok := f.Value.(*durationValue); ok && name == "value" {
-			name = "duration" // what the flag package says of its own duration flags
+		if d, ok := f.Value.(*durationValue); ok {
+			out.Duration(f.Name, time.Duration(*d), f.Usage)
+			return
 		}
-		line := "  -" + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
-		if !zeroDefault(f) {
-			if name == "string" {
-				line += fmt.Sprintf(" (default %q)", f.DefValue)
-			} else {
-				line += fmt.Sprintf(" (default %v)", f.DefValue)
-			}
-		}
-		fmt.Fprintln(w, line)
+		out.Var(f.Value, f.Name, f.Usage)
 	})
-}
-
-// zeroDefault is whether f's default is its type's zero value, which -h
-// does not print, as the flag package does not.
-func zeroDefault(f *flag.Flag) bool {
-	switch f.DefValue {
-	case "", "0", "false", "0s":
-		return true
-	}
-	return false
+	out.SetOutput(w)
+	out.PrintDefaults()
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -78,10 +77,9 @@ func (r *reloader) reload() (restartNeeded []string, err error) {
 		log.Warn("reload failed; keeping the current settings", "why", err.Error())
 		return nil, err
 	}
+	// parseServeArgs refuses a bad value of any flag, -log-level's
+	// included, before anything is applied or named as needing a restart.
 	next, err := parseServeArgs(r.current.args)
-	if err == nil && r.current.levelVar != nil {
-		err = setLogLevel(new(slog.LevelVar), next.logLevel)
-	}
 	if err == nil {
 		err = r.ctl.gate.Reload(next.access.config())
 	}

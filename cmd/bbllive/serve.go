@@ -72,7 +72,7 @@ type serveConfig struct {
 func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", ":1935", "RTMP listen address")
-	fs.StringVar(&c.flush, "flush", "interval", "when players are written to: message (lowest latency), interval, or gop (like the original bbllive)")
+	fs.StringVar(&c.flush, "flush", "interval", "when players are written to")
 	durationVar(fs, &c.flushInterval, "flush-interval", fanout.DefaultFlushInterval, "batching window of -flush interval")
 	fs.UintVar(&c.chunkSize, "chunk-size", rtmp.DefaultServerChunkSize, "outbound RTMP chunk size")
 	fs.IntVar(&c.lagWindow, "lag-window", fanout.DefaultLagWindow, "bytes a player may fall behind before it skips to the newest keyframe")
@@ -83,15 +83,15 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	durationVar(fs, &c.publisherTimeout, "publisher-timeout", fanout.DefaultPublisherTimeout, "close a publisher that sends no media for this long, freeing its name")
 	fs.BoolVar(&c.publishTakeover, "publish-takeover", false, "a new publisher of a live name replaces the current one if it sends the same query (token, key) or, sending none, comes from the same IP address; else it is refused")
 	fs.IntVar(&c.workers, "workers", 0, "sender workers (netpoll) or rings (io_uring)")
-	fs.StringVar(&c.io, "io", "auto", "player and publisher I/O: uring, netpoll, or auto (uring where the kernel allows it, else netpoll with a log line saying why)")
-	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation: writev, write_fixed or send_zc (registered buffers)")
+	fs.StringVar(&c.io, "io", "auto", "player and publisher I/O")
+	fs.StringVar(&c.uringSend, "uring-send", "writev", "io_uring write operation")
 	fs.IntVar(&c.uringRegistered, "uring-registered", fanout.DefaultRegisteredBytes, "bytes of wire-log memory registered with io_uring for write_fixed and send_zc")
 	durationVar(fs, &c.handshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for the RTMP handshake")
 	durationVar(fs, &c.idleTimeout, "idle-timeout", 30*time.Second, "close a non-playing connection silent for this long")
 	fs.UintVar(&c.maxMessageSize, "max-message-size", uint(rtmp.DefaultLimits.MaxMessageSize), "largest RTMP message accepted, bytes")
 	fs.UintVar(&c.maxChunkSize, "max-chunk-size", uint(rtmp.DefaultLimits.MaxChunkSize), "largest chunk size a peer may set, bytes")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "least severe level logged")
+	fs.StringVar(&c.logFormat, "log-format", "text", "format of the log lines (log/slog)")
 	durationVar(fs, &c.statsInterval, "stats-interval", 10*time.Second, "period of the per-stream stats line")
 	fs.StringVar(&c.httpAddr, "http", ":8080", "HTTP listen address: the start page, HTTP-FLV, WebSocket-FLV, fMP4 and HLS playback, /metrics, the JSON API (/api/streams, /api/connections) and /healthz, /readyz; empty: off")
 	durationVar(fs, &c.headerTimeout, "http-header-timeout", DefaultHeaderTimeout, "time an HTTP client has to send a request's headers, on every HTTP listener; then 408 and a close")
@@ -103,7 +103,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	c.access.register(fs)
 	c.relay.register(fs)
 	c.tls.register(fs)
-	describeBounds(fs)
+	describeAllowed(fs)
 	return fs
 }
 
