@@ -278,6 +278,7 @@ type publisher struct {
 	owned  bool      // the transport reads its connection (io_uring)
 	start  func()
 	src    *Source // set for a Source (source.go), whose sess is nil
+	link   *link   // a Source's upstream connection, when it has one
 
 	admission *access.Admission // access control's hold, released at Close
 	kicked    atomic.Bool       // the control API asked it to go (kick.go)

@@ -16,7 +16,8 @@ type ConnInfo struct {
 	// ID is the connection's id: the RTMP session's, or one from the same
 	// sequence (HTTP players, HLS sessions); 0 when nobody numbered it.
 	ID uint64
-	// Role is "publisher" or "player".
+	// Role is "publisher" or "player", or the role of a connection the
+	// server dialed (a Link's: "pull", "forward").
 	Role string
 	// Protocol is how it arrived: ProtocolRTMP, ProtocolHTTPFLV,
 	// ProtocolWSFLV, ProtocolFMP4, ProtocolWSFMP4 or ProtocolHLS.
@@ -25,6 +26,9 @@ type ConnInfo struct {
 	Stream string
 	// Peer is the remote address.
 	Peer string
+	// Target is where a connection the server dialed goes (Link.Target);
+	// "" for a connection a client opened.
+	Target string
 	// Cookie is the socket's SO_COOKIE, the key of its eBPF figures; 0
 	// when the connection is not a socket.
 	Cookie uint64
@@ -35,8 +39,8 @@ type ConnInfo struct {
 }
 
 // Conns lists every attached publisher and player, streams in key order,
-// each stream's publisher first, then the viewers of the ConnSources (HLS
-// sessions).
+// each stream's publisher first and its links (Stream.AddLink) last, then
+// the viewers of the ConnSources (HLS sessions).
 func (h *Hub) Conns() []ConnInfo {
 	var out []ConnInfo
 	for _, s := range h.Streams() {
@@ -48,8 +52,8 @@ func (h *Hub) Conns() []ConnInfo {
 	return out
 }
 
-// StreamConns returns the socket cookies of every stream's publisher and
-// players. Its shape is bpf.StreamConns, so a kernel-side collector can take
+// StreamConns returns the socket cookies of every stream's publisher,
+// players and links (a pull from an origin is its stream's publisher). Its shape is bpf.StreamConns, so a kernel-side collector can take
 // hub.StreamConns as is. Streams without a socket-backed connection are
 // left out.
 func (h *Hub) StreamConns() map[string][]uint64 {
@@ -63,6 +67,11 @@ func (h *Hub) StreamConns() map[string][]uint64 {
 		for p := range s.players {
 			if p.cookie != 0 {
 				cookies = append(cookies, p.cookie)
+			}
+		}
+		for l := range s.links {
+			if l.cookie != 0 {
+				cookies = append(cookies, l.cookie)
 			}
 		}
 		s.mu.Unlock()
@@ -82,6 +91,9 @@ func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
 		if p.sess != nil {
 			c.ID, c.Peer = p.sess.ID, p.sess.Conn().RemoteAddr().String()
 		}
+		if l := p.link; l != nil {
+			c.ID, c.Role, c.Protocol, c.Target, c.Peer = l.ID, l.Role, l.Protocol, l.Target, l.peer()
+		}
 		out = append(out, c)
 	}
 	for p := range s.players {
@@ -89,6 +101,14 @@ func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
 			BytesSent: p.BytesSent.Load()}
 		if p.conn != nil {
 			c.Peer = p.conn.RemoteAddr().String()
+		}
+		out = append(out, c)
+	}
+	for l := range s.links {
+		c := ConnInfo{ID: l.ID, Role: l.Role, Protocol: l.Protocol, Stream: s.key, Peer: l.peer(), Target: l.Target,
+			Cookie: l.cookie, Since: l.since}
+		if l.Sent != nil {
+			c.BytesSent = l.Sent()
 		}
 		out = append(out, c)
 	}

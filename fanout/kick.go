@@ -13,7 +13,9 @@ import (
 // it was; ok is false when no
 // attached connection has that id. The connection is shut down, not
 // closed: whoever reads it sees the end and releases it as for any other
-// disconnect, with the reason "kicked".
+// disconnect, with the reason "kicked". A Link (a pull, a forward) is shut
+// down the same way; its dialer takes it for a lost connection and dials
+// again.
 func (h *Hub) Kick(id uint64) (info ConnInfo, ok bool) {
 	for _, s := range h.Streams() {
 		for _, c := range s.appendConns(nil) {
@@ -47,7 +49,17 @@ func (s *Stream) kick(id uint64) {
 			victim = p
 		}
 	}
+	var dialed net.Conn // 0 numbers no link
+	if p := s.publisher; p != nil && p.link != nil && p.link.ID == id && id != 0 {
+		dialed = p.link.Conn
+	}
+	for l := range s.links {
+		if l.ID == id && id != 0 {
+			dialed = l.Conn
+		}
+	}
 	s.mu.Unlock()
+	shutdownConn(dialed)
 	if victim != nil {
 		victim.disconnect("kicked")
 	}

@@ -33,21 +33,30 @@ type Source struct {
 // PublishSource attaches a source publisher to the stream key
 // ("app/name"). It is refused (an error wrapping errAlreadyPublishing)
 // while another publisher holds the stream. Access control is the
-// caller's: a source is the server's own publisher, not a client.
-func (h *Hub) PublishSource(key string) (*Source, error) {
+// caller's: a source is the server's own publisher, not a client. up, when
+// set, is the connection its messages arrive on (a pull's from its
+// origin), listed and counted as the stream's publisher's.
+func (h *Hub) PublishSource(key string, up *Link) (*Source, error) {
 	src := &Source{hub: h, key: key}
-	if err := src.attach(); err != nil {
+	if err := src.attach(up); err != nil {
 		return nil, err
 	}
 	return src, nil
 }
 
-// attach makes a new publisher of src the stream's writer. Called with
-// src.mu held (or before src is shared).
-func (src *Source) attach() error {
+// attach makes a new publisher of src the stream's writer, reading from
+// up when set. Called with src.mu held (or before src is shared).
+func (src *Source) attach(up *Link) error {
+	var ln *link
+	if up != nil {
+		ln = newLink(*up)
+	}
 	for range 2 { // a stream expiring right now is replaced once
 		s := src.hub.stream(src.key)
-		p := &publisher{s: s, src: src, since: time.Now(), baseIn: s.stats.BytesIn.Load()}
+		p := &publisher{s: s, src: src, since: time.Now(), baseIn: s.stats.BytesIn.Load(), link: ln}
+		if ln != nil {
+			p.cookie = ln.cookie
+		}
 		err := s.attachPublisher(p)
 		if errors.Is(err, errStreamGone) {
 			continue
@@ -78,10 +87,11 @@ func (src *Source) WriteMessage(m *rtmp.Message) error {
 }
 
 // Restart tells the stream that a new upstream begins (the pull moved to
-// another origin): like a publisher's reconnect, the players keep their
-// connections and the timeline, and resume at the new upstream's first
-// keyframe with only the headers that changed.
-func (src *Source) Restart() error {
+// another origin, on connection up when set): like a publisher's
+// reconnect, the players keep their connections and the timeline, and
+// resume at the new upstream's first keyframe with only the headers that
+// changed.
+func (src *Source) Restart(up *Link) error {
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if src.replaced {
@@ -91,7 +101,7 @@ func (src *Source) Restart() error {
 		src.p.end(false)
 		src.p = nil
 	}
-	return src.attach()
+	return src.attach(up)
 }
 
 // Close lets go of the stream as a lost publisher does: players stay for

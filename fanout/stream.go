@@ -21,9 +21,10 @@ type Stream struct {
 	publisher *publisher
 	published bool // has ever had a publisher
 	players   map[*Player]struct{}
-	outputs   []*Output // one per format with players; written to under mu
-	gop       gopCache  // frames from the newest keyframe, for new outputs
-	meta      []byte    // onMetaData body, as players receive it
+	links     map[*link]struct{} // pushes of the stream out of this server (link.go)
+	outputs   []*Output          // one per format with players; written to under mu
+	gop       gopCache           // frames from the newest keyframe, for new outputs
+	meta      []byte             // onMetaData body, as players receive it
 	videoSeq  []byte
 	audioSeq  []byte
 	grace     *time.Timer

@@ -51,6 +51,12 @@ type Dialer struct {
 	// TLSConfig is used for rtmps://; nil means the system roots, with the
 	// server name taken from the URL.
 	TLSConfig *tls.Config
+	// NetDial, when set, dials the TCP connection under the RTMP session
+	// (under TLS for rtmps://), as net.Dialer.DialContext does, which it
+	// replaces: a server that counts its sockets' kernel figures hands its
+	// own, so that the connections it dials are counted as the ones it
+	// accepts.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial connects to an rtmp:// or rtmps:// URL, runs the handshake and the
@@ -65,8 +71,10 @@ func (d *Dialer) Dial(ctx context.Context, rawURL string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var conn net.Conn
-	var nd net.Dialer
+	conn, err := d.dialTCP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
 	if scheme == "rtmps" {
 		cfg := d.TLSConfig.Clone()
 		if cfg == nil {
@@ -75,12 +83,12 @@ func (d *Dialer) Dial(ctx context.Context, rawURL string) (*Client, error) {
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(addr)
 		}
-		conn, err = (&tls.Dialer{NetDialer: &nd, Config: cfg}).DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = nd.DialContext(ctx, "tcp", addr)
-	}
-	if err != nil {
-		return nil, err
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
 	}
 	c := NewClient(conn, app, name, scheme+"://"+addr+"/"+app)
 	if dl, ok := ctx.Deadline(); ok {
@@ -92,4 +100,13 @@ func (d *Dialer) Dial(ctx context.Context, rawURL string) (*Client, error) {
 	}
 	conn.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// dialTCP is the TCP connection to addr: NetDial's, else a net.Dialer's.
+func (d *Dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if d.NetDial != nil {
+		return d.NetDial(ctx, "tcp", addr)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", addr)
 }

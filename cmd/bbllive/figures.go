@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 
@@ -36,9 +37,10 @@ func openFigures(useBPF bool, log *slog.Logger) (bpf.Source, *bpf.Probes) {
 }
 
 // socketFigures is the server's source of per-socket kernel figures and
-// the one way its listeners open, so that every connection it accepts —
-// RTMP, RTMPS, HTTP on -http and -http-play, hijacked or not, on either
-// transport — has its final figures taken at close.
+// the one way its listeners open and its relay connections dial, so that
+// every connection it accepts — RTMP, RTMPS, HTTP on -http and -http-play,
+// hijacked or not, on either transport — and every one it dials (an
+// edge's pulls, forwards) has its final figures taken at close.
 type socketFigures struct {
 	src    bpf.Source
 	probes *bpf.Probes // src when it is eBPF's, for close
@@ -79,6 +81,24 @@ func (f *socketFigures) finalReadings(ln net.Listener) net.Listener {
 		return ln
 	}
 	return &retiringListener{Listener: ln, ti: ti}
+}
+
+// dial is relay.NetDial for the server's own connections — an edge's pull
+// from its origin, a forward's push — which report their close to the
+// figures as accepted ones do (finalReadings): with the TCP_INFO source a
+// pull's last received bytes, or a forward's last sent ones, would else
+// be lost with the descriptor.
+func (f *socketFigures) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	ti, ok := f.src.(*bpf.TCPInfo)
+	if tc, isTCP := c.(*net.TCPConn); ok && isTCP {
+		return &retiringConn{TCPConn: tc, ti: ti}, nil
+	}
+	return c, nil
 }
 
 // retiringListener hands out connections that report their close to a

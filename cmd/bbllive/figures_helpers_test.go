@@ -18,6 +18,9 @@ import (
 type leavingPlayer struct {
 	conn net.Conn
 	n    atomic.Int64
+	// request is what an HTTP player sent: its request, all the server
+	// receives from it.
+	request int
 }
 
 // count reads conn until it fails, counting bytes.
@@ -41,6 +44,7 @@ func (p *leavingPlayer) leave() { p.conn.Close() }
 func startLeavingPlayer(t *testing.T, srv *figuresServer, kind, name string) *leavingPlayer {
 	t.Helper()
 	var conn net.Conn
+	request := 0
 	switch kind {
 	case "http-flv", "ws-flv", "fmp4":
 		addr, path, upgrade := srv.http, "/live/"+name+".flv", ""
@@ -55,8 +59,11 @@ func startLeavingPlayer(t *testing.T, srv *figuresServer, kind, name string) *le
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, upgrade)
-		conn = c
+		n, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, upgrade)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, request = c, n
 	case "rtmps":
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -72,7 +79,7 @@ func startLeavingPlayer(t *testing.T, srv *figuresServer, kind, name string) *le
 	default:
 		t.Fatalf("no player kind %q", kind)
 	}
-	p := &leavingPlayer{conn: conn}
+	p := &leavingPlayer{conn: conn, request: request}
 	t.Cleanup(p.leave)
 	go p.count()
 	return p
@@ -96,6 +103,14 @@ func startFiguresServer(t *testing.T, opts ...string) *figuresServer {
 	}, append([]string{"-listen-tls", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile, "-http-play", "127.0.0.1:0"}, opts...)...)
 	return &figuresServer{testServer: srv, tls: <-tlsc, play: <-playc}
 }
+
+// figureSources are the two sources of kernel figures a test runs with:
+// the eBPF probes (the default as root) and TCP_INFO (-bpf=false, as
+// where eBPF cannot load).
+var figureSources = []struct {
+	name string
+	args []string
+}{{"bpf", nil}, {"tcp_info", []string{"-bpf=false"}}}
 
 // streamFigures are a stream's byte counters on /metrics: the server's
 // own and the kernel's.

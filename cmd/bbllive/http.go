@@ -118,6 +118,7 @@ type connRow struct {
 	Protocol         string    `json:"protocol"`
 	Stream           string    `json:"stream"`
 	Peer             string    `json:"peer"`
+	Target           string    `json:"target,omitempty"` // a pull's origin, a forward's target (redacted)
 	Cookie           uint64    `json:"cookie,omitempty"`
 	Since            time.Time `json:"since"`
 	Source           string    `json:"source"`
@@ -174,7 +175,7 @@ func (c *connSampler) sample(now time.Time) []connRow {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ci := range conns {
-		r := connRow{ID: ci.ID, Role: ci.Role, Protocol: ci.Protocol, Stream: ci.Stream, Peer: ci.Peer, Cookie: ci.Cookie, Since: ci.Since,
+		r := connRow{ID: ci.ID, Role: ci.Role, Protocol: ci.Protocol, Stream: ci.Stream, Peer: ci.Peer, Target: ci.Target, Cookie: ci.Cookie, Since: ci.Since,
 			Source: "app", BytesSent: ci.BytesSent, BytesReceived: ci.BytesReceived,
 			AppBytesSent: ci.BytesSent, AppBytesReceived: ci.BytesReceived}
 		if s, ok := kernel[ci.Cookie]; ok && ci.Cookie != 0 {

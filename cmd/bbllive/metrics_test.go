@@ -462,11 +462,7 @@ func TestTCPInfoStreamBytes(t *testing.T) {
 // last scrape must not be lost: the stream's kernel figures must cover the
 // app's own and the handshakes, as checkKernelStreamBytes defines them.
 func TestKernelStreamBytesLeavingPlayers(t *testing.T) {
-	sources := []struct {
-		name string
-		args []string
-	}{{"bpf", nil}, {"tcp_info", []string{"-bpf=false"}}}
-	for _, src := range sources {
+	for _, src := range figureSources {
 		for _, io := range []string{"netpoll", "uring"} {
 			t.Run(src.name+"/"+io, func(t *testing.T) {
 				if src.name == "bpf" {

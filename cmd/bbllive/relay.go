@@ -56,8 +56,11 @@ type relayRun struct {
 
 // startRelay hooks edge mode and forwarding into hub, as c asks; with
 // neither it returns a relay that does nothing. Its durations were checked
-// with the other flags (serveConfig.validate).
-func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, error) {
+// with the other flags (serveConfig.validate). Its connections dial with
+// dial (socketFigures.dial, so their final figures are taken at close) and
+// are numbered by nextID, from the sequence of the RTMP sessions, so that
+// /api/connections lists a pull or a forward as its stream's.
+func startRelay(c *relayConfig, hub *fanout.Hub, dial relay.NetDial, nextID func() uint64, log *slog.Logger) (*relayRun, error) {
 	r := &relayRun{done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
@@ -67,7 +70,7 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		return nil, err
 	}
 	// Always hooked, so a reload may add rules to a server started with none.
-	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout}
+	r.pushes = &relay.Pushes{TLSConfig: tlsCfg, Log: log, ConnectTimeout: c.fwdTimeout, NetDial: dial, NextID: nextID}
 	r.pushes.SetRules(c.forward.rules)
 	hub.OnPublish(r.pushes.Hook)
 	if len(c.forward.rules) > 0 {
@@ -88,7 +91,7 @@ func startRelay(c *relayConfig, hub *fanout.Hub, log *slog.Logger) (*relayRun, e
 		log.Warn("edge: some origins do not resolve yet; retrying every -origin-refresh", "err", err)
 	}
 	r.edge = &relay.Edge{Hub: hub, Origins: r.origins, Linger: c.edgeLinger, ConnectTimeout: c.originTimeout,
-		TLSConfig: tlsCfg, Log: log}
+		TLSConfig: tlsCfg, NetDial: dial, NextID: nextID, Log: log}
 	r.edge.Start()
 	go r.refresh(ctx, c.originRefresh, log)
 	log.Info("edge of origins", "origins", originAddrs(r.origins), "linger", c.edgeLinger)

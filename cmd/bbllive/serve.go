@@ -159,20 +159,22 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	defer gate.Close()
 	hub.SetGate(gate)
 	logAccess(log, "access control", &c.access)
-	rel, err := startRelay(&c.relay, hub, log)
-	if err != nil {
-		hub.Close()
-		return err
-	}
-	defer rel.close()
 	srv := &rtmp.Server{
 		Handler: hub, Logger: log, ChunkSize: uint32(c.chunkSize),
 		HandshakeTimeout: c.handshakeTimeout, IdleTimeout: c.idleTimeout,
 		Limits: rtmp.Limits{MaxChunkSize: uint32(c.maxChunkSize), MaxMessageSize: uint32(c.maxMessageSize),
 			MaxChunkStreams: rtmp.DefaultLimits.MaxChunkStreams},
 	}
-	fig := startFigures(c.bpf, log) // before any listener, so every connection's figures are read
+	// Before any listener or relay dials, so every connection's figures
+	// are read.
+	fig := startFigures(c.bpf, log)
 	defer fig.close()
+	rel, err := startRelay(&c.relay, hub, fig.dial, srv.NextID, log)
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	defer rel.close()
 	media, err := startMedia(c, hub, srv, fig, log)
 	if err != nil {
 		hub.Close()

@@ -72,7 +72,7 @@ func benchPlayersOverSockets(b *testing.B, transport string, ws bool, n int) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	src, err := hub.PublishSource("live/b")
+	src, err := hub.PublishSource("live/b", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,12 @@ type Edge struct {
 	ConnectTimeout time.Duration
 	// TLSConfig is used for rtmps:// origins.
 	TLSConfig *tls.Config
+	// NetDial, when set, dials the TCP connections to the origins, pulls
+	// and forwards alike.
+	NetDial NetDial
+	// NextID, when set, numbers those connections from the sequence of
+	// the server's connection ids, for the hub's listing.
+	NextID func() uint64
 	// Log receives a line per pull and upstream change.
 	Log *slog.Logger
 
@@ -188,7 +195,7 @@ func (e *Edge) startRun(p *pull) {
 	run := &pullRun{cancel: cancel, done: make(chan struct{})}
 	p.run, p.running = run, true
 	sink := &sourceSink{hub: e.Hub, key: p.key, cancel: cancel, edge: e}
-	puller := &Puller{Key: p.key, Query: p.query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, Log: e.Log,
+	puller := &Puller{Key: p.key, Query: p.query, Origins: e.Origins, Sink: sink, TLSConfig: e.TLSConfig, NetDial: e.NetDial, Log: e.Log,
 		ConnectTimeout: e.ConnectTimeout, Connected: sink.upstream}
 	e.Stats.Pulls.Add(1)
 	e.Stats.PullsStarted.Add(1)
@@ -255,16 +262,19 @@ type sourceSink struct {
 	ups    int
 }
 
-// upstream runs on the puller's goroutine as it starts playing from o.
-func (s *sourceSink) upstream(o Origin) {
+// upstream runs on the puller's goroutine as it starts playing from o on
+// conn, which becomes the stream's ingest: listed as its pull, its
+// socket's kernel figures counted as a publisher's would be.
+func (s *sourceSink) upstream(o Origin, conn net.Conn) {
 	if s.ups++; s.ups > 1 {
 		s.edge.Stats.UpstreamChanges.Add(1)
 	}
+	up := link(RolePull, o.URL, conn, s.edge.NextID)
 	var err error
 	if s.src == nil {
-		s.src, err = s.hub.PublishSource(s.key)
+		s.src, err = s.hub.PublishSource(s.key, &up)
 	} else {
-		err = s.src.Restart()
+		err = s.src.Restart(&up)
 	}
 	if err != nil {
 		// Someone publishes the name here: it is served from here, and
@@ -311,6 +321,7 @@ func (e *Edge) forwardPublish(st *fanout.Stream, query string) (stop func(clean 
 		path += "?" + query
 	}
 	f := &Forwarder{Stream: key, TLSConfig: e.TLSConfig, Log: e.Log, ConnectTimeout: e.ConnectTimeout, DeadAfter: DefaultDeadAfter,
+		NetDial: e.NetDial, AddLink: st.AddLink, NextID: e.NextID,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 		Next: func(failed string) string { return nextOrigin(e.Origins.Rank(key), path, failed) }}
 	e.Stats.Forwards.Add(1)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bbllive/bbllive/fanout"
 	"github.com/bbllive/bbllive/rtmp"
 )
 
@@ -52,6 +53,14 @@ type Forwarder struct {
 	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// targets.
 	TLSConfig *tls.Config
+	// NetDial, when set, dials the TCP connections to the target.
+	NetDial NetDial
+	// AddLink, when set, lists each connection that publishes among the
+	// local stream's (fanout.Stream.AddLink: role RoleForward, the target
+	// redacted) until it ends, so its socket's kernel figures count with
+	// the stream's; NextID, when set, numbers it.
+	AddLink func(fanout.Link) (remove func())
+	NextID  func() uint64
 	// Log, when set, receives a line per connect and loss.
 	Log *slog.Logger
 
@@ -270,7 +279,7 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 		return false, errors.New("no target")
 	}
 	dctx, cancel := context.WithTimeout(ctx, f.ConnectTimeout)
-	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig}).Dial(dctx, target)
+	c, err := (&rtmp.Dialer{TLSConfig: f.TLSConfig, NetDial: f.NetDial}).Dial(dctx, target)
 	cancel()
 	if err != nil {
 		return false, err
@@ -292,6 +301,12 @@ func (f *Forwarder) session(ctx context.Context, target string) (carried bool, e
 	f.Stats.Connected.Store(true)
 	defer f.Stats.Connected.Store(false)
 	f.logf("forward: publishing", "target", redact(target))
+	if f.AddLink != nil {
+		l := link(RoleForward, target, c.Conn(), f.NextID)
+		base := f.Stats.Bytes.Load()
+		l.Sent = func() uint64 { return f.Stats.Bytes.Load() - base }
+		defer f.AddLink(l)() // before the deferred close: the socket's final figures come from its close
+	}
 	read := make(chan struct{})
 	go func() { // acknowledgements and the like; a read error ends nothing here
 		defer close(read)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +27,12 @@ func detectDeadPeer(conn net.Conn, after time.Duration) error {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
 	}
-	tcp, ok := conn.(*net.TCPConn)
+	// A TCP connection, or one that embeds it (the server's dialer wraps
+	// its sockets to take their final figures at close).
+	tcp, ok := conn.(interface {
+		SetKeepAliveConfig(net.KeepAliveConfig) error
+		syscall.Conn
+	})
 	if !ok {
 		return errors.New("not a TCP connection")
 	}

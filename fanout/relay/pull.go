@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/bbllive/bbllive/rtmp"
@@ -51,14 +52,17 @@ type Puller struct {
 	DeadAfter time.Duration
 	// TLSConfig is used for rtmps:// origins (nil: the system roots).
 	TLSConfig *tls.Config
+	// NetDial, when set, dials the TCP connections to the origins.
+	NetDial NetDial
 	// Log, when set, hears of upstream changes: the first failure as a
 	// warning, a pull that keeps failing at growing intervals, its
 	// recovery once (pull_health.go).
 	Log *slog.Logger
 
 	// Connected, when set, is called with each origin the pull starts
-	// playing from.
-	Connected func(Origin)
+	// playing from and the connection it plays on (closed when the pull
+	// leaves that origin).
+	Connected func(o Origin, conn net.Conn)
 }
 
 // Run pulls until ctx ends. Each round tries the stream's origins in rank
@@ -146,7 +150,7 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin, health *pullHealth) err
 		timeout = DefaultOriginTimeout
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
-	c, err := (&rtmp.Dialer{TLSConfig: p.TLSConfig}).Dial(dctx, o.URL+"/"+p.streamPath())
+	c, err := (&rtmp.Dialer{TLSConfig: p.TLSConfig, NetDial: p.NetDial}).Dial(dctx, o.URL+"/"+p.streamPath())
 	cancel()
 	if err != nil {
 		return err
@@ -168,7 +172,7 @@ func (p *Puller) pullFrom(ctx context.Context, o Origin, health *pullHealth) err
 		return fmt.Errorf("play: %w", err)
 	}
 	if p.Connected != nil {
-		p.Connected(o)
+		p.Connected(o, c.Conn())
 	}
 	flowing := false
 	for {

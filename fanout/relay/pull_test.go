@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestPullFailsOverToTheNextOrigin(t *testing.T) {
 
 	sink := make(recordingSink, 64)
 	connected := make(chan string, 4)
-	p := &Puller{Key: key, Origins: set, Sink: sink, Connected: func(o Origin) { connected <- o.Addr }}
+	p := &Puller{Key: key, Origins: set, Sink: sink, Connected: func(o Origin, _ net.Conn) { connected <- o.Addr }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -27,6 +27,10 @@ type Pushes struct {
 	Log *slog.Logger
 	// ConnectTimeout is each Forwarder's (DefaultForwardTimeout when 0).
 	ConnectTimeout time.Duration
+	// NetDial and NextID are each Forwarder's, whose connections are
+	// listed among their stream's (Forwarder.AddLink).
+	NetDial NetDial
+	NextID  func() uint64
 
 	ending background // forwarders saying goodbye
 
@@ -131,7 +135,7 @@ func (ps *Pushes) Hook(st *fanout.Stream, query string) (stop func(clean bool)) 
 	var untaps []func()
 	for _, tmpl := range targets {
 		f := &Forwarder{URL: TargetURL(tmpl, st.Key(), query), Stream: st.Key(), TLSConfig: ps.TLSConfig, Log: ps.Log,
-			ConnectTimeout: ps.ConnectTimeout}
+			ConnectTimeout: ps.ConnectTimeout, NetDial: ps.NetDial, AddLink: st.AddLink, NextID: ps.NextID}
 		ps.track(f, tmpl)
 		f.Start()
 		untaps = append(untaps, st.AddTap(&forwardTap{f}))
