@@ -62,12 +62,31 @@ func serveHTTP(ln net.Listener, h http.Handler, headerTimeout time.Duration, log
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: maxHeaderBytes, ConnState: trackHeaderPhase,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	started := make(chan struct{})
+	once := sync.OnceFunc(func() { close(started) })
 	go func() {
-		if err := hs.Serve(headerTimeoutListener{ln}); err != nil && err != http.ErrServerClosed {
+		defer once() // also when Serve fails before it accepts
+		if err := hs.Serve(startedListener{headerTimeoutListener{ln}, once}); err != nil && err != http.ErrServerClosed {
 			log.Error("http server failed", "err", err)
 		}
 	}()
+	// Serve tracks the listener before its first Accept: from then on
+	// hs.Close closes ln before it returns, so a serve that fails at a
+	// later listener leaves no port of this one bound behind it.
+	<-started
 	return hs
+}
+
+// startedListener calls started (once) when the server first accepts.
+type startedListener struct {
+	net.Listener
+	started func()
+}
+
+// Accept implements net.Listener.
+func (l startedListener) Accept() (net.Conn, error) {
+	l.started()
+	return l.Listener.Accept()
 }
 
 // streamRow is one stream in /api/streams.
