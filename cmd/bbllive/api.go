@@ -156,7 +156,8 @@ func isLoopback(remote string) bool {
 // startAPI opens the -api listener, when set: the API, /metrics and the
 // health checks on an address of their own, so playback on -http can face
 // the internet while the control plane stays on a private interface.
-func (o *observability) startAPI(c *serveConfig, ctl *control, h http.Handler, log *slog.Logger) error {
+// Its address goes into layout.
+func (o *observability) startAPI(c *serveConfig, ctl *control, h http.Handler, layout *httpLayout, log *slog.Logger) error {
 	if c.access.apiAddr == "" {
 		return nil
 	}
@@ -165,6 +166,7 @@ func (o *observability) startAPI(c *serveConfig, ctl *control, h http.Handler, l
 		return fmt.Errorf("-api %s: %w", c.access.apiAddr, err)
 	}
 	o.api = hs
+	layout.set(&layout.api, ln.Addr())
 	log.Info("api listening", "addr", ln.Addr().String(), "api_token", *ctl.apiToken.Load() != "")
 	if c.onAPI != nil {
 		c.onAPI(ln.Addr())

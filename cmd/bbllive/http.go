@@ -5,17 +5,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bbllive/bbllive/bpf"
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/fanout/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// newHTTPHandler serves everything HTTP the server offers: /metrics and the
-// JSON API.
+// newHTTPHandler serves /metrics and the JSON API; each listener that
+// mounts it adds its own /index.txt (withIndex).
 func newHTTPHandler(g prometheus.Gatherer, hub *fanout.Hub, conns *connSampler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
@@ -27,10 +30,105 @@ func newHTTPHandler(g prometheus.Gatherer, hub *fanout.Hub, conns *connSampler, 
 	mux.HandleFunc("GET /api/connections", func(w http.ResponseWriter, _ *http.Request) {
 		serveJSON(w, conns.sample(time.Now()))
 	})
+	return mux
+}
+
+// httpLayout is which HTTP listener is where, so that each one's index
+// (/index.txt, the start page's links) lists only what that listener
+// serves and says where the rest is. The addresses are set as the
+// listeners open; an index is made per request, so the -api listener's
+// can name -http, which opens after it. No credential is ever shown: an
+// address is not one.
+type httpLayout struct {
+	hls bool // HLS on -http
+
+	mu              sync.Mutex
+	http, api, play string // as shown (showAddr); "" when that listener is off, api "" also when on -http
+}
+
+// Which listener an index is for.
+const (
+	onHTTP = "http"
+	onAPI  = "api"
+)
+
+func (l *httpLayout) set(field *string, a net.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*field = showAddr(a)
+}
+
+// showAddr is a bound address as an index shows it: the host left out
+// when the listener takes every address, so ":8080" rather than "[::]:8080".
+func showAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		return ":" + strconv.Itoa(ta.Port)
+	}
+	return a.String()
+}
+
+// index is the body of /index.txt on the listener on (onHTTP, onAPI).
+func (l *httpLayout) index(on string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := []string{"bbllive " + versionString()}
+	api := []string{"/metrics", "/api/streams", "/api/connections"}
+	health := []string{"/healthz", "/readyz"}
+	switch on {
+	case onHTTP:
+		lines = append(lines, "/ (the live streams page)", "/streams.json",
+			"/APP/NAME.flv (HTTP-FLV; WebSocket-FLV on an Upgrade)", "/APP/NAME.mp4 (fMP4; WebSocket on an Upgrade)")
+		if l.hls {
+			lines = append(lines, "/APP/NAME/index.m3u8 (HLS)")
+		}
+		lines = append(lines, health...)
+		if l.api == "" {
+			lines = append(lines, api...)
+		} else {
+			lines = append(lines, "metrics and API on "+l.api+" (-api)")
+		}
+		if l.play != "" {
+			lines = append(lines, "HTTP-FLV and fMP4 playback also on "+l.play+" (-http-play)")
+		}
+	case onAPI:
+		lines = append(lines, api...)
+		lines = append(lines, health...)
+		if l.http != "" {
+			lines = append(lines, "the live streams page and playback on "+l.http+" (-http)")
+		}
+		if l.play != "" {
+			lines = append(lines, "HTTP-FLV and fMP4 playback also on "+l.play+" (-http-play)")
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// pageLinks are the start page's links besides index.txt: what of the
+// API -http serves, or where it is.
+func (l *httpLayout) pageLinks() []web.Link {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []web.Link
+	if l.api == "" {
+		out = append(out, web.Link{Text: "metrics", Href: "/metrics"}, web.Link{Text: "api/streams", Href: "/api/streams"})
+	} else {
+		out = append(out, web.Link{Text: "metrics and API on " + l.api})
+	}
+	if l.play != "" {
+		out = append(out, web.Link{Text: "playback also on " + l.play})
+	}
+	return out
+}
+
+// withIndex serves GET /index.txt, the index of the listener on, and
+// sends the rest to next.
+func withIndex(next http.Handler, l *httpLayout, on string) http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /index.txt", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("bbllive " + versionString() + "\n/ (the live streams page)\n/streams.json\n/metrics\n/api/streams\n/api/connections\n"))
+		w.Write([]byte(l.index(on)))
 	})
+	mux.Handle("/", next)
 	return mux
 }
 
@@ -62,12 +160,31 @@ func serveHTTP(ln net.Listener, h http.Handler, headerTimeout time.Duration, log
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: maxHeaderBytes, ConnState: trackHeaderPhase,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	started := make(chan struct{})
+	once := sync.OnceFunc(func() { close(started) })
 	go func() {
-		if err := hs.Serve(headerTimeoutListener{ln}); err != nil && err != http.ErrServerClosed {
+		defer once() // also when Serve fails before it accepts
+		if err := hs.Serve(startedListener{headerTimeoutListener{ln}, once}); err != nil && err != http.ErrServerClosed {
 			log.Error("http server failed", "err", err)
 		}
 	}()
+	// Serve tracks the listener before its first Accept: from then on
+	// hs.Close closes ln before it returns, so a serve that fails at a
+	// later listener leaves no port of this one bound behind it.
+	<-started
 	return hs
+}
+
+// startedListener calls started (once) when the server first accepts.
+type startedListener struct {
+	net.Listener
+	started func()
+}
+
+// Accept implements net.Listener.
+func (l startedListener) Accept() (net.Conn, error) {
+	l.started()
+	return l.Listener.Accept()
 }
 
 // streamRow is one stream in /api/streams.

@@ -24,6 +24,9 @@ type mediaConfig struct {
 
 	// handler is the endpoint once serve made it; -http mounts it too.
 	handler *httpflv.Handler
+	// bound is the playback listener's address once it listens, for the
+	// other listeners' indexes to name.
+	bound net.Addr
 	// onPlay, when set, receives the bound playback address (tests).
 	onPlay func(net.Addr)
 }
@@ -56,6 +59,7 @@ func startMedia(c *serveConfig, hub *fanout.Hub, srv *rtmp.Server, fig *socketFi
 		return nil, fmt.Errorf("-http-play %s: %w", c.media.playAddr, err)
 	}
 	m.play = serveHTTP(ln, h, c.headerTimeout, log)
+	c.media.bound = ln.Addr()
 	log.Info("http playback listening", "addr", ln.Addr().String())
 	if c.media.onPlay != nil {
 		c.media.onPlay(ln.Addr())

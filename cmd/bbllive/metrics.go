@@ -243,7 +243,11 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 	o.hls = hl
 	g = withHLSMetrics(g, hl)
 	h := newHTTPHandler(g, hub, conns, log)
-	if err := o.startAPI(c, ctl, h, log); err != nil {
+	layout := &httpLayout{hls: c.hls.on}
+	if c.media.bound != nil {
+		layout.set(&layout.play, c.media.bound)
+	}
+	if err := o.startAPI(c, ctl, withIndex(h, layout, onAPI), layout, log); err != nil {
 		o.close()
 		return nil, err
 	}
@@ -255,7 +259,9 @@ func startObservability(c *serveConfig, srv *rtmp.Server, hub *fanout.Hub, ctl *
 		o.close()
 		return nil, fmt.Errorf("-http %s: %w", c.httpAddr, err)
 	}
-	o.http = serveHTTP(ln, withEdgeDemand(withHLS(withMedia(withPage(ctl.handler(h, c.access.apiAddr == ""), newPage(c, hub)), c.media.handler), o.hls), hub, c.relay.running), c.headerTimeout, log)
+	layout.set(&layout.http, ln.Addr())
+	page := withPage(ctl.handler(withIndex(h, layout, onHTTP), c.access.apiAddr == ""), newPage(c, hub, layout))
+	o.http = serveHTTP(ln, withEdgeDemand(withHLS(withMedia(page, c.media.handler), o.hls), hub, c.relay.running), c.headerTimeout, log)
 	log.Info("http listening", "addr", ln.Addr().String(), "per_conn_metrics", c.perConnMetrics)
 	if c.onHTTP != nil {
 		c.onHTTP(ln.Addr())

@@ -192,7 +192,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready func(add
 	ln, err := fig.listen(c.listen)
 	if err != nil {
 		hub.Close()
-		return err
+		return fmt.Errorf("-listen %s: %w", c.listen, err) // named as every listener's open error is
 	}
 	stopTLS, err := startTLS(&c.tls, srv, fig, log)
 	if err != nil {

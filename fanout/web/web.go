@@ -36,6 +36,10 @@ type Handler struct {
 	// Hidden lists no stream: for servers where playing needs a
 	// credential, whose streams' names are not told to anyone.
 	Hidden bool
+	// Links are the header's links besides index.txt: what else this
+	// listener serves (metrics, the API), or, without Href, a note of
+	// where something is served instead.
+	Links []Link
 
 	once   sync.Once
 	mux    *http.ServeMux
@@ -78,7 +82,14 @@ type List struct {
 	RTMPPort string   `json:"rtmp_port,omitempty"`
 	HLS      bool     `json:"hls"`
 	Hidden   bool     `json:"hidden,omitempty"`
+	Links    []Link   `json:"links"`
 	Streams  []Stream `json:"streams"`
+}
+
+// Link is one entry of the page's header.
+type Link struct {
+	Text string `json:"text"`
+	Href string `json:"href,omitempty"` // a path on this listener; "": a note, not a link
 }
 
 // Stream is one live stream in the list: public figures only.
@@ -99,25 +110,28 @@ func (h *Handler) serveList(w http.ResponseWriter, _ *http.Request) {
 
 // list is the live streams at now.
 func (h *Handler) list(now time.Time) List {
-	l := List{Version: h.Version, RTMPPort: h.RTMPPort, HLS: h.HLS, Hidden: h.Hidden, Streams: []Stream{}}
+	l := List{Version: h.Version, RTMPPort: h.RTMPPort, HLS: h.HLS, Hidden: h.Hidden, Links: h.Links, Streams: []Stream{}}
+	if l.Links == nil {
+		l.Links = []Link{}
+	}
 	if h.Hidden {
 		return l
 	}
-	since := map[string]time.Time{}
+	pubs := map[string]fanout.ConnInfo{}
 	for _, c := range h.Hub.Conns() {
 		if c.Role == "publisher" {
-			since[c.Stream] = c.Since
+			pubs[c.Stream] = c
 		}
 	}
 	live := map[string]bool{}
 	for _, s := range h.Hub.Streams() {
-		start, ok := since[s.Key()]
+		pub, ok := pubs[s.Key()]
 		if !ok {
 			continue // no publisher now: not live
 		}
 		live[s.Key()] = true
-		r := Stream{Stream: s.Key(), Players: s.PlayerCount(), UptimeSeconds: now.Sub(start).Seconds(),
-			BitrateKbps: h.rates.kbps(s.Key(), s.Stats().BytesIn.Load(), now)}
+		r := Stream{Stream: s.Key(), Players: s.PlayerCount(), UptimeSeconds: now.Sub(pub.Since).Seconds(),
+			BitrateKbps: h.rates.kbps(s.Key(), s.Stats().BytesIn.Load(), pub, now)}
 		r.VideoCodec, r.AudioCodec = s.Codecs()
 		l.Streams = append(l.Streams, r)
 	}
@@ -127,12 +141,15 @@ func (h *Handler) list(now time.Time) List {
 
 // rateSampler turns a stream's byte counter into a bitrate over windows of
 // at least rateWindow, so that two requests in a row do not report noise.
+// A publish it has not seen yet gets its average since it attached, so
+// the first answer about a stream live for a while is already its rate.
 type rateSampler struct {
 	mu   sync.Mutex
 	last map[string]*rateSample
 }
 
 type rateSample struct {
+	since time.Time // the publisher's attach: a new one starts over
 	t     time.Time
 	bytes uint64
 	kbps  float64
@@ -140,22 +157,33 @@ type rateSample struct {
 
 const rateWindow = 2 * time.Second
 
-func (r *rateSampler) kbps(key string, bytes uint64, now time.Time) float64 {
+// kbps is the bitrate of stream key, whose byte counter is at bytes and
+// whose publisher is pub (its Since and the BytesReceived since then).
+func (r *rateSampler) kbps(key string, bytes uint64, pub fanout.ConnInfo, now time.Time) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil {
 		r.last = map[string]*rateSample{}
 	}
 	s := r.last[key]
-	if s == nil || bytes < s.bytes {
-		r.last[key] = &rateSample{t: now, bytes: bytes}
-		return 0
+	if s == nil || bytes < s.bytes || !s.since.Equal(pub.Since) {
+		s = &rateSample{since: pub.Since, t: now, bytes: bytes, kbps: rate(pub.BytesReceived, now.Sub(pub.Since))}
+		r.last[key] = s
+		return s.kbps
 	}
 	if d := now.Sub(s.t); d >= rateWindow {
-		s.kbps = float64(bytes-s.bytes) * 8 / 1000 / d.Seconds()
+		s.kbps = rate(bytes-s.bytes, d)
 		s.t, s.bytes = now, bytes
 	}
 	return s.kbps
+}
+
+// rate is n bytes over d in kbit/s; 0 over no time.
+func rate(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) * 8 / 1000 / d.Seconds()
 }
 
 // forget drops the samples of streams no longer live.

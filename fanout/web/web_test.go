@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bbllive/bbllive/fanout"
+	"github.com/bbllive/bbllive/rtmp"
 )
 
 // nopTransport accepts players and writes nothing.
@@ -81,25 +82,63 @@ func TestListHidden(t *testing.T) {
 func TestRateSampler(t *testing.T) {
 	var r rateSampler
 	t0 := time.Unix(1000, 0)
+	pub := fanout.ConnInfo{Since: t0.Add(-10 * time.Second), BytesReceived: 1250000}
+	anew := fanout.ConnInfo{Since: t0.Add(5 * time.Second), BytesReceived: 100} // the stream made anew
+	again := fanout.ConnInfo{Since: t0.Add(9 * time.Second), BytesReceived: 0}  // then republished
 	for _, tc := range []struct {
 		at    time.Duration
 		bytes uint64
+		pub   fanout.ConnInfo
 		want  float64
 	}{
-		{0, 0, 0},
-		{time.Second, 50000, 0},             // too soon: no window yet
-		{2 * time.Second, 250000, 1000},     // 250 kB in 2 s = 1000 kbit/s
-		{3 * time.Second, 300000, 1000},     // kept until the next window
-		{4 * time.Second, 500000, 1000},     // 250 kB more in 2 s
-		{5 * time.Second, 100, 0},           // the counter went back: start over
-		{7 * time.Second, 100 + 25000, 100}, // 25 kB in 2 s
+		{0, 1250000, pub, 1000},                        // first sight: 1.25 MB in its 10 s = 1000 kbit/s
+		{time.Second, 1260000, pub, 1000},              // too soon for a window: kept
+		{2 * time.Second, 1500000, pub, 1000},          // 250 kB in 2 s = 1000 kbit/s
+		{3 * time.Second, 1500000, pub, 1000},          // kept until the next window
+		{4 * time.Second, 1550000, pub, 200},           // 50 kB in 2 s
+		{5 * time.Second, 100, anew, 0},                // the counter went back: start over, over no time
+		{7 * time.Second, 100 + 25000, anew, 100},      // 25 kB in 2 s
+		{9 * time.Second, 125100, again, 0},            // a new publisher: start over from its attach
+		{11 * time.Second, 125100 + 50000, again, 200}, // 50 kB in 2 s
 	} {
-		if got := r.kbps("live/x", tc.bytes, t0.Add(tc.at)); got != tc.want {
+		if got := r.kbps("live/x", tc.bytes, tc.pub, t0.Add(tc.at)); got != tc.want {
 			t.Errorf("at %v with %d bytes: %.1f kbit/s, want %.1f", tc.at, tc.bytes, got, tc.want)
 		}
 	}
 	r.forget(map[string]bool{})
 	if len(r.last) != 0 {
 		t.Error("a stream no longer live kept its sample")
+	}
+}
+
+// TestFirstListRate: the first /streams.json about a stream that has been
+// live a while already carries its rate: what it ingested since its
+// publisher attached, over that time.
+func TestFirstListRate(t *testing.T) {
+	h := testHandler(false)
+	src, err := h.Hub.PublishSource("live/r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for i := range 100 {
+		frame := make([]byte, 3000)
+		frame[0], frame[1] = 0x27, 1
+		if i == 0 {
+			frame[0] = 0x17
+		}
+		if err := src.WriteMessage(&rtmp.Message{Type: rtmp.TypeVideo, Timestamp: uint32(i * 40), Payload: frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := h.Hub.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("conns: %+v", conns)
+	}
+	// As if 34 s had passed since the attach: 300 kB in 34 s.
+	l := h.list(conns[0].Since.Add(34 * time.Second))
+	want := 300000 * 8 / 1000 / 34.0
+	if len(l.Streams) != 1 || l.Streams[0].BitrateKbps < want*0.99 || l.Streams[0].BitrateKbps > want*1.01 {
+		t.Fatalf("first list: %+v, want one stream at %.1f kbit/s", l.Streams, want)
 	}
 }

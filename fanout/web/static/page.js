@@ -79,8 +79,24 @@
     return card;
   }
 
+  // links fills the header from the list's links: what else this listener
+  // serves, or a note of where it is served instead.
+  let linked = false;
+  function links(list) {
+    if (linked) return;
+    linked = true;
+    const nav = document.getElementById('links');
+    for (const l of list.links || []) {
+      const el = document.createElement(l.href ? 'a' : 'span');
+      el.textContent = l.text;
+      if (l.href) el.href = l.href;
+      nav.append(' ', el);
+    }
+  }
+
   function update(list) {
     document.getElementById('version').textContent = list.version || '';
+    links(list);
     const seen = new Set();
     for (const r of list.streams) {
       seen.add(r.stream);
