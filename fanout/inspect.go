@@ -36,6 +36,9 @@ type ConnInfo struct {
 	BytesSent, BytesReceived uint64
 	// Since is when the connection attached to the stream.
 	Since time.Time
+	// Ingest marks the connection the stream's media comes in on: its
+	// publisher's, or on an edge the pull from its origin (Role "pull").
+	Ingest bool
 }
 
 // Conns lists every attached publisher and player, streams in key order,
@@ -87,7 +90,7 @@ func (s *Stream) appendConns(out []ConnInfo) []ConnInfo {
 	defer s.mu.Unlock()
 	if p := s.publisher; p != nil {
 		c := ConnInfo{Role: rtmp.RolePublisher.String(), Protocol: ProtocolRTMP, Stream: s.key, Cookie: p.cookie, Since: p.since,
-			BytesReceived: s.stats.BytesIn.Load() - p.baseIn}
+			BytesReceived: s.stats.BytesIn.Load() - p.baseIn, Ingest: true}
 		if p.sess != nil {
 			c.ID, c.Peer = p.sess.ID, p.sess.Conn().RemoteAddr().String()
 		}

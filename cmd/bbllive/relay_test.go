@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bbllive/bbllive/fanout/web"
 	"net"
 	"net/http"
 	"os"
@@ -46,6 +47,12 @@ func TestEdgesAndForwardWithFFmpeg(t *testing.T) {
 	errc := make(chan error, 2)
 	go func() { errc <- ffmpegRecord("http://"+edge2.http+"/live/cluster.flv", viaEdge, 3) }()
 	go func() { errc <- ffmpegRecord(target.url("cluster"), viaTarget, 3) }()
+	// A stream an edge pulls is live there: its start page lists it.
+	waitFor(t, 10*time.Second, "edge 2's start page lists the pulled stream", func() bool {
+		var l web.List
+		getJSON(t, edge2.http, "/streams.json", &l)
+		return len(l.Streams) == 1 && l.Streams[0].Stream == "live/cluster" && l.Streams[0].Players >= 1
+	})
 	for range 2 {
 		if err := <-errc; err != nil {
 			t.Fatal(err)

@@ -119,7 +119,7 @@ func (h *Handler) list(now time.Time) List {
 	}
 	pubs := map[string]fanout.ConnInfo{}
 	for _, c := range h.Hub.Conns() {
-		if c.Role == "publisher" {
+		if c.Ingest { // a local publisher, or an edge's pull: live here either way
 			pubs[c.Stream] = c
 		}
 	}
