@@ -37,7 +37,7 @@ func TestLinks(t *testing.T) {
 	}
 	upCookie, fwdCookie := cookie(upDial), cookie(fwdDial)
 	want := []ConnInfo{
-		{ID: 41, Role: "pull", Protocol: "rtmps", Stream: "live/l", Peer: upDial.RemoteAddr().String(), Target: "rtmps://origin:443", Cookie: upCookie},
+		{ID: 41, Role: "pull", Protocol: "rtmps", Stream: "live/l", Peer: upDial.RemoteAddr().String(), Target: "rtmps://origin:443", Cookie: upCookie, Ingest: true},
 		{ID: 42, Role: "forward", Protocol: "rtmp", Stream: "live/l", Peer: fwdDial.RemoteAddr().String(), Target: "rtmp://target/live/…", Cookie: fwdCookie,
 			BytesSent: 7},
 	}
