@@ -28,6 +28,7 @@ type Stream struct {
 	videoSeq  []byte
 	audioSeq  []byte
 	grace     *time.Timer
+	graceEnd  time.Time // when grace fires
 	removed   bool
 	// endNoticed: players were told the stream ended (publisher_loss.go).
 	endNoticed bool
@@ -150,8 +151,14 @@ func (s *Stream) ingest(m *rtmp.Message) error {
 	key := f.Key
 	tapped := rtmp.Message{Type: f.Type, StreamID: rtmp.MediaStreamID, Timestamp: f.Timestamp, Payload: f.Payload}
 	f.Payload = nil // the publisher's buffer is not the stream's to keep
+	// The taps are read under mu, so that AddTapWithGOP, which replays the
+	// GOP cache and attaches under mu, splits the frames exactly: each is
+	// in the replay or in the live feed, never both or neither.
+	taps := s.taps.list.Load()
 	s.mu.Unlock()
-	s.taps.send(tapped)
+	if taps != nil {
+		deliver(*taps, tapped)
+	}
 	s.stats.BytesIn.Add(uint64(len(m.Payload)))
 	s.stats.MessagesIn.Add(1)
 	if key {
@@ -268,7 +275,20 @@ func (s *Stream) detachPublisher(p *publisher) {
 // with s.mu held.
 func (s *Stream) startGrace() {
 	s.stopGrace()
-	s.grace = time.AfterFunc(s.graceFor(), s.expire)
+	d := s.graceFor()
+	s.grace, s.graceEnd = time.AfterFunc(d, s.expire), time.Now().Add(d)
+}
+
+// GraceLeft reports, while the stream has no publisher, how much longer it
+// waits for one before it ends; ok is false while a publisher is attached
+// or once the stream has ended.
+func (s *Stream) GraceLeft() (left time.Duration, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.publisher != nil || s.removed || s.grace == nil {
+		return 0, false
+	}
+	return max(time.Until(s.graceEnd), 0), true
 }
 
 func (s *Stream) stopGrace() {

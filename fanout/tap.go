@@ -28,15 +28,9 @@ type tapSet struct {
 	list atomic.Pointer[[]Tap]
 }
 
-// send hands m to every tap. m is passed by value so that ingest's
+// deliver hands m to every tap. m is passed by value so that ingest's
 // message stays on its stack: only deliver, with taps attached, moves its
 // copy to the heap.
-func (ts *tapSet) send(m rtmp.Message) {
-	if l := ts.list.Load(); l != nil {
-		deliver(*l, m)
-	}
-}
-
 func deliver(taps []Tap, m rtmp.Message) {
 	for _, t := range taps {
 		t.TapMessage(&m)
@@ -69,6 +63,43 @@ func (s *Stream) AddTap(t Tap) (remove func()) {
 	s.mu.Lock()
 	// Held while the snapshot is delivered: keepAside, which stores a
 	// newer header before ingest taps it, waits for us.
+	s.tapHeaders(t)
+	s.mu.Unlock()
+	return s.untap(t, release)
+}
+
+// AddTapWithGOP is AddTap for a consumer that would rather not wait for
+// the next keyframe: after the headers, t receives the cached GOP — the
+// frames from the newest keyframe on, as a joining player gets them —
+// then every message ingested afterwards, none twice and none missed.
+// Before any of it, edge is called (on the caller's goroutine, with the
+// stream locked: it must be quick) with the timestamp of the newest cached
+// frame, which was live a moment ago, or ok false when nothing is cached
+// (a new GOP starts with the next keyframe).
+func (s *Stream) AddTapWithGOP(t Tap, edge func(newest uint32, ok bool)) (remove func()) {
+	release := s.hub.Want(s.key, "")
+	s.mu.Lock()
+	newest, ok := uint32(0), false
+	s.gop.replay(func(f *Frame) {
+		if f.Type == rtmp.TypeVideo || f.Type == rtmp.TypeAudio {
+			newest, ok = max(newest, f.Timestamp), true
+		}
+	})
+	edge(newest, ok)
+	s.tapHeaders(t)
+	s.gop.replay(func(f *Frame) {
+		t.TapMessage(&rtmp.Message{Type: f.Type, StreamID: rtmp.MediaStreamID, Timestamp: f.Timestamp, Payload: f.Payload})
+	})
+	// Attached under mu: ingest reads the taps under mu too, so the frames
+	// replayed above are exactly those it will not deliver.
+	s.taps.change(func(l []Tap) []Tap { return append(l, t) })
+	s.mu.Unlock()
+	return s.untap(t, release)
+}
+
+// tapHeaders gives t the stream's metadata and sequence headers. Called
+// with s.mu held.
+func (s *Stream) tapHeaders(t Tap) {
 	for _, h := range []struct {
 		typ uint8
 		p   []byte
@@ -77,7 +108,10 @@ func (s *Stream) AddTap(t Tap) (remove func()) {
 			t.TapMessage(&rtmp.Message{Type: h.typ, StreamID: rtmp.MediaStreamID, Payload: h.p})
 		}
 	}
-	s.mu.Unlock()
+}
+
+// untap is the function that detaches t and releases its demand.
+func (s *Stream) untap(t Tap, release func()) func() {
 	var once sync.Once
 	return func() {
 		s.taps.change(func(l []Tap) []Tap {

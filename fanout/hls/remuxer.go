@@ -51,7 +51,17 @@ func newRemuxer(st *fanout.Stream, cfg Config, log *slog.Logger) *remuxer {
 	m.seg = newSegmenter(cfg, log.With("stream", st.Key()), m.changed)
 	m.touch()
 	go m.run()
-	m.untap = st.AddTap(m)
+	// Starting from the cached GOP, as a joining player does, the first
+	// segment is complete at the next keyframe instead of a whole segment
+	// after it; the newest cached frame anchors the wall clock, so the
+	// replayed parts carry the time they were live.
+	m.untap = st.AddTapWithGOP(m, func(newest uint32, ok bool) {
+		if ok {
+			m.mu.Lock()
+			m.seg.anchor(int64(newest), time.Now())
+			m.mu.Unlock()
+		}
+	})
 	return m
 }
 

@@ -234,6 +234,12 @@ func (s *segmenter) audio(dts int64, fr fmp4.Frame) {
 	}
 }
 
+// anchor says the media at dts was live at wall: the program date-times
+// of everything, replayed media included, follow from it.
+func (s *segmenter) anchor(dts int64, wall time.Time) {
+	s.wallBase, s.dtsBase, s.started = wall, dts, true
+}
+
 // startSegment opens a segment at dts. fresh says the media (re)starts
 // here: a new fragmenter, and a new init segment if the tracks changed
 // (a gap from dropped messages keeps the one it has).

@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,28 +43,54 @@ func (m *remuxer) startupLimit() time.Duration {
 
 // playlist answers a playlist request, blocking (msn ≥ 0) until segment
 // msn — or its part, part ≥ 0 — exists; query follows every URI listed.
-func (m *remuxer) playlist(r *http.Request, msn int64, part int, query string) ([]byte, int) {
-	if !m.wait(r, m.startupLimit(), m.seg.ready) {
+// An answer other than 200 comes with why, for the body.
+func (m *remuxer) playlist(r *http.Request, msn int64, part int, query string) (body []byte, code int, why string) {
+	limit := m.startupLimit()
+	if !m.wait(r, limit, m.seg.ready) {
 		m.mu.Unlock()
-		return nil, http.StatusServiceUnavailable
+		return nil, http.StatusServiceUnavailable, m.unavailable(fmt.Sprintf("no complete segment within %s (is the publisher sending keyframes?)", limit))
 	}
 	if msn >= 0 {
 		if m.seg.tooFar(uint64(msn), part) {
 			m.mu.Unlock()
-			return nil, http.StatusBadRequest
+			return nil, http.StatusBadRequest, "_HLS_msn/_HLS_part is too far ahead of the newest part"
 		}
 		limit := m.seg.blockLimit()
 		m.mu.Unlock()
 		if !m.wait(r, limit, func() bool { return m.seg.has(uint64(msn), part) }) {
 			m.mu.Unlock()
-			return nil, http.StatusServiceUnavailable
+			return nil, http.StatusServiceUnavailable, m.unavailable(fmt.Sprintf("the requested part was not cut within %s", limit))
 		}
 	}
 	defer m.mu.Unlock()
 	if m.cachedV != m.version || m.cached == nil || m.cachedQ != query {
 		m.cached, m.cachedV, m.cachedQ = m.seg.render(m.epoch, query), m.version, query
 	}
-	return m.cached, http.StatusOK
+	return m.cached, http.StatusOK, ""
+}
+
+// unavailable is the reason of a 503: the stream's state when that says
+// more (its publisher gone, within the grace it is waited for; the server
+// stopping), else what was waited for in vain.
+func (m *remuxer) unavailable(waited string) string {
+	key := m.stream.Key()
+	select {
+	case <-m.done:
+		return "stream " + key + ": HLS remuxer stopped (server shutting down or stream ended)"
+	default:
+	}
+	if left, ok := m.stream.GraceLeft(); ok {
+		return fmt.Sprintf("stream %s: publisher gone, waiting up to %s for it to return", key, left.Round(time.Second))
+	}
+	return "stream " + key + ": " + waited
+}
+
+// retryAfter is the Retry-After of a 503, in seconds: a target duration,
+// by when a returning publisher has a segment out again.
+func (m *remuxer) retryAfter() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strconv.Itoa(m.seg.targetDuration())
 }
 
 // serveMedia serves an init segment, a segment or a part, and reports

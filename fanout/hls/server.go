@@ -338,9 +338,12 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, key, quer
 		return
 	}
 	m.touch()
-	body, code := m.playlist(r, msn, part, query)
+	body, code, why := m.playlist(r, msn, part, query)
 	if code != http.StatusOK {
-		s.fail(w, code, http.StatusText(code))
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", m.retryAfter())
+		}
+		s.fail(w, code, why)
 		return
 	}
 	if msn >= 0 {

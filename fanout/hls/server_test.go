@@ -105,9 +105,17 @@ func TestServesLowLatencyHLS(t *testing.T) {
 		}
 		next := cur.Segments[len(cur.Segments)-1].MSN + 2
 		start := time.Now()
-		resp, _ = r.get(t, fmt.Sprintf("/live/a/index.m3u8?_HLS_msn=%d", next))
+		resp, b = r.get(t, fmt.Sprintf("/live/a/index.m3u8?_HLS_msn=%d", next))
 		if resp.StatusCode != 503 {
 			t.Fatalf("segment %d of a stalled stream: %s, want 503", next, resp.Status)
+		}
+		// The publisher left cleanly, within the reconnect grace: the
+		// answer says so, and when to try again.
+		if want := "stream live/a: publisher gone, waiting up to "; !strings.Contains(string(b), want) {
+			t.Errorf("503 body %q, want it to contain %q", b, want)
+		}
+		if ra := resp.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("503 Retry-After %q, want 1 (the target duration)", ra)
 		}
 		if waited := time.Since(start); waited < time.Second {
 			t.Fatalf("503 after %s: the request was not held", waited)
