@@ -141,7 +141,7 @@ func writeHLSReport(w io.Writer, r hlsReport) {
 	perClient, want := float64(l.Parts)/secs/n, 1/r.partTarget.Seconds()
 	fmt.Fprintf(w, "%-44s %8.2f (want about %.1f: 1 s / part target)\n", "  parts/s per client:", perClient, want)
 	if perClient < want/2 {
-		fmt.Fprintf(w, "%-44s clients got under half the parts the part target makes: the figures above are not those of %d keeping up\n", "  WARNING:", r.clients)
+		fmt.Fprintf(w, "  WARNING: the clients got under half the parts the part target makes: the figures are not those of %d clients keeping up\n", r.clients)
 	}
 	fmt.Fprintf(w, "%-44s %8.1f Mbit/s\n", "  delivered:", float64(l.Bytes)*8/secs/1e6)
 	fmt.Fprintf(w, "%-44s %8d (503: %d)\n", "  errors:", l.Errors, l.Late)

@@ -28,16 +28,16 @@ func TestBenchHLSReport(t *testing.T) {
 		want, not         []string
 	}{
 		{"1000 clients keeping up", step{cpu: 2}, step{cpu: 3.5}, step{cpu: 23.5, load: counters(50_000)},
-			[]string{"remuxer per stream:                                1.50 % of a core", "per 1000 HLS viewers:                             20.00 % of a core",
-				"parts/s per client:                                5.00", "requests/s:                                   10000"},
+			[]string{"remuxer per stream: 1.50 % of a core", "per 1000 HLS viewers: 20.00 % of a core",
+				"parts/s per client: 5.00", "requests/s: 10000"},
 			[]string{"not resolved", "WARNING"}},
 		{"5 clients, viewers cost less than the tick noise", step{cpu: 2}, step{cpu: 2.4}, step{cpu: 2.3, load: bench.HLSCounters{Parts: 250}},
-			[]string{"per 1000 HLS viewers:                                    - (not resolved: 2.30 % of a core with it, 2.40 without; lengthen -window)"},
+			[]string{"per 1000 HLS viewers: - (not resolved: 2.30 % of a core with it, 2.40 without; lengthen -window)"},
 			[]string{"-20.00", "WARNING"}},
 		{"remuxer below the baseline", step{cpu: 2.4}, step{cpu: 2.3}, step{cpu: 4, load: counters(50_000)},
-			[]string{"remuxer per stream:                                    - (not resolved"}, []string{"-0.10"}},
+			[]string{"remuxer per stream: - (not resolved"}, []string{"-0.10"}},
 		{"clients short of the part rate", step{cpu: 2}, step{cpu: 3}, step{cpu: 4, load: counters(10_000)},
-			[]string{"parts/s per client:                                1.00", "WARNING:", "not those of 1000 keeping up"}, nil},
+			[]string{"parts/s per client: 1.00", "WARNING:", "not those of 1000 clients keeping up"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,13 +48,14 @@ func TestBenchHLSReport(t *testing.T) {
 			var b bytes.Buffer
 			writeHLSReport(&b, hlsReport{stream: synth.Config{Bitrate: 908_000}, clients: n, window: 10 * time.Second,
 				partTarget: 200 * time.Millisecond, base: tt.base, remux: tt.remux, load: tt.load})
+			out := strings.Join(strings.Fields(b.String()), " ") // columns aside
 			for _, w := range tt.want {
-				if !strings.Contains(b.String(), w) {
+				if !strings.Contains(out, w) {
 					t.Errorf("lacks %q:\n%s", w, b.String())
 				}
 			}
 			for _, n := range tt.not {
-				if strings.Contains(b.String(), n) {
+				if strings.Contains(out, n) {
 					t.Errorf("has %q:\n%s", n, b.String())
 				}
 			}
