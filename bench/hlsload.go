@@ -44,12 +44,18 @@ type HLSLoad struct {
 	partHoldBack                          atomic.Int64 // ns, from the last playlist
 	latency                               *latencyHistogram
 	wg                                    sync.WaitGroup
+	n                                     int
+	// listed and started count the clients that have had a playlist and
+	// their first part: until every client has, a window measures clients
+	// that are still starting (an idle remuxer's first playlist takes
+	// seconds).
+	listed, started atomic.Int64
 }
 
 // StartHLSLoad starts n clients of playlist (http://…/index.m3u8) on
 // loopback; they run until ctx ends. Clients start spread over ramp.
 func StartHLSLoad(ctx context.Context, playlist string, n int, ramp time.Duration) *HLSLoad {
-	l := &HLSLoad{latency: newLatencyHistogram()}
+	l := &HLSLoad{latency: newLatencyHistogram(), n: n}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        2 * n,
@@ -71,6 +77,39 @@ func StartHLSLoad(ctx context.Context, playlist string, n int, ramp time.Duratio
 	}
 	go func() { l.wg.Wait(); tr.CloseIdleConnections() }()
 	return l
+}
+
+// WaitStarted waits until every client has received its first part, at
+// most timeout; the error says how many did not, how far they got and
+// the last failure.
+func (l *HLSLoad) WaitStarted(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for l.started.Load() < int64(l.n) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return notStarted(l.n, int(l.listed.Load()), int(l.started.Load()), timeout, l.LastError())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// notStarted is WaitStarted's error: n clients, listed of which had a
+// playlist and started a part, within d.
+func notStarted(n, listed, started int, d time.Duration, lastErr string) error {
+	why := fmt.Sprintf("%d had a playlist but no new part", listed-started)
+	if listed < n {
+		why = fmt.Sprintf("%d got no playlist, ", n-listed) + why
+	}
+	if lastErr == "" {
+		lastErr = "none (no response yet)"
+	}
+	return fmt.Errorf("%d of %d clients got no part within %s (%s; last error: %s)", n-started, n, d, why, lastErr)
 }
 
 // Wait blocks until every client has stopped.
@@ -110,7 +149,7 @@ func (l *HLSLoad) client(ctx context.Context, c *http.Client, playlist string) {
 	base := playlist[:strings.LastIndexByte(playlist, '/')+1]
 	seen := map[string]bool{}
 	url := playlist
-	first := true
+	first, started := true, false
 	for ctx.Err() == nil {
 		body, code, err := l.get(ctx, c, url)
 		if err != nil || code != 200 {
@@ -127,6 +166,9 @@ func (l *HLSLoad) client(ctx context.Context, c *http.Client, playlist string) {
 			l.fail(ctx, err)
 			continue
 		}
+		if first {
+			l.listed.Add(1)
+		}
 		l.partHoldBack.Store(int64(pl.PartHoldBack * float64(time.Second)))
 		live := partLiveTimes(pl)
 		parts := listedParts(pl)
@@ -142,6 +184,10 @@ func (l *HLSLoad) client(ctx context.Context, c *http.Client, playlist string) {
 			}
 			arrived := time.Now()
 			l.parts.Add(1)
+			if !started {
+				started = true
+				l.started.Add(1)
+			}
 			if t, ok := live[p]; ok {
 				l.latency.add(arrived.Sub(t))
 			}

@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,65 @@ func TestHLSLoadFollowsTheStream(t *testing.T) {
 	}
 	if load.PartHoldBack() != 600*time.Millisecond {
 		t.Errorf("PART-HOLD-BACK %v, want 3 part targets", load.PartHoldBack())
+	}
+}
+
+// TestHLSLoadWaitStarted checks that WaitStarted gives up, within its
+// bound, on clients that get no part, and says how many and why: a
+// server that answers nothing, and one whose playlist never gets a new
+// part (every blocking reload returns the parts a client skipped).
+func TestHLSLoadWaitStarted(t *testing.T) {
+	const still = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF:PART-TARGET=0.2\n" +
+		"#EXT-X-PART:DURATION=0.2,URI=\"p-1-7.0.m4s\"\n#EXTINF:0.2,\nseg-7.m4s\n" +
+		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p-1-8.0.m4s\"\n"
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    []string
+	}{
+		{"nothing served", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) },
+			[]string{"3 of 3 clients got no part within 300ms", "3 got no playlist", "404"}},
+		{"no new part", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, still) },
+			[]string{"3 of 3 clients got no part within 300ms", "(3 had a playlist but no new part; last error: none"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			web := httptest.NewServer(tt.handler)
+			defer web.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			load := StartHLSLoad(ctx, web.URL+"/live/x/index.m3u8", 3, 0)
+			start := time.Now()
+			err := load.WaitStarted(ctx, 300*time.Millisecond)
+			took := time.Since(start)
+			cancel()
+			load.Wait()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			if took > 2*time.Second {
+				t.Errorf("gave up after %v, bound 300ms", took)
+			}
+		})
+	}
+}
+
+func TestNotStarted(t *testing.T) {
+	tests := []struct {
+		n, listed, started int
+		last, want         string
+	}{
+		{5, 5, 2, "x: 503", "3 of 5 clients got no part within 10s (3 had a playlist but no new part; last error: x: 503)"},
+		{5, 1, 0, "", "5 of 5 clients got no part within 10s (4 got no playlist, 1 had a playlist but no new part; last error: none (no response yet))"},
+	}
+	for _, tt := range tests {
+		if got := notStarted(tt.n, tt.listed, tt.started, 10*time.Second, tt.last).Error(); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
 	}
 }
 

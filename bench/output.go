@@ -24,6 +24,27 @@ type row struct {
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 
+// msSpread prints a p50/p99/max of milliseconds with one precision for
+// all three, so rounding keeps their order on screen (a max printed with
+// fewer decimals than the p99 could show below it): tenths while the max
+// is under 100 ms, whole milliseconds from there. No sample: "-".
+func msSpread(s Summary) string {
+	if s.N == 0 {
+		return "-"
+	}
+	prec := msPrecision(s)
+	return fmt.Sprintf("%.*f/%.*f/%.*f", prec, s.P50, prec, s.P99, prec, s.Max)
+}
+
+// msPrecision is the decimals every figure of a millisecond summary is
+// printed with: tenths under 100 ms, whole milliseconds from there.
+func msPrecision(s Summary) int {
+	if s.Max >= 100 {
+		return 0
+	}
+	return 1
+}
+
 func countedPerSec(r *Result, n uint64) string {
 	if !r.Syscalls.Counted {
 		return "-"
@@ -38,10 +59,15 @@ var tableRows = []row{
 	{"delivered Mbit/s", func(r *Result) string { return fmt.Sprintf("%.0f", r.Gbps*1000) }},
 	{"server CPU % of a core", func(r *Result) string { return f1(r.ServerCPUPercent) }},
 	{"server CPU % per 1000 players", func(r *Result) string { return f1(r.CPUPer1000) }},
-	{cpuPerGbitLabel, func(r *Result) string { return fmt.Sprintf("%.3f", r.CPUPerGbit) }},
+	{cpuPerGbitLabel, func(r *Result) string {
+		if r.Bytes == 0 { // CPU spent on nothing delivered: no figure, not 0
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", r.CPUPerGbit)
+	}},
 	{"syscalls/s", func(r *Result) string { return countedPerSec(r, r.Syscalls.Total) }},
 	{"syscalls per GB", func(r *Result) string {
-		if !r.Syscalls.Counted {
+		if !r.Syscalls.Counted || r.Bytes == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.0f", r.SyscallsPerGB)
@@ -55,16 +81,13 @@ var tableRows = []row{
 	}},
 	{"RSS KiB per player", func(r *Result) string { return fmt.Sprintf("%.0f", float64(r.RSSBytes)/1024/float64(r.Players)) }},
 	{"  over the idle server", func(r *Result) string {
-		return fmt.Sprintf("%.1f", (float64(r.RSSBytes)-float64(r.BaseRSSBytes))/1024/float64(r.Players))
+		if r.RSSBytes < r.BaseRSSBytes { // said under the table
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", float64(r.RSSBytes-r.BaseRSSBytes)/1024/float64(r.Players))
 	}},
-	{"connect ms p50/p99/max", func(r *Result) string {
-		s := r.Load.ConnectMs
-		return fmt.Sprintf("%.1f/%.1f/%.0f", s.P50, s.P99, s.Max)
-	}},
-	{"first frame ms p50/p99/max", func(r *Result) string {
-		s := r.Load.TTFFMs
-		return fmt.Sprintf("%.1f/%.1f/%.0f", s.P50, s.P99, s.Max)
-	}},
+	{"connect ms p50/p99/max", func(r *Result) string { return msSpread(r.Load.ConnectMs) }},
+	{"first frame ms p50/p99/max", func(r *Result) string { return msSpread(r.Load.TTFFMs) }},
 	{"player kbps min/p50", func(r *Result) string { return fmt.Sprintf("%.0f/%.0f", r.Load.Kbps.Min, r.Load.Kbps.P50) }},
 	{"stalls (players)", func(r *Result) string { return fmt.Sprintf("%d (%d)", r.Load.Stalls, r.Load.StalledPlayers) }},
 	{"disconnects", func(r *Result) string { return fmt.Sprint(r.Load.Disconnects) }},
@@ -126,8 +149,14 @@ func WriteTable(w io.Writer, results []Result) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s %s failed: %s\n", r.Config, at, r.Error)
-		} else if r.Load.ErrorCount() > 0 {
+			continue
+		}
+		if r.Load.ErrorCount() > 0 {
 			fmt.Fprintf(w, "%s %s errors: %s\n", r.Config, at, r.Load.ErrorsLine())
+		}
+		if r.RSSBytes < r.BaseRSSBytes {
+			fmt.Fprintf(w, "%s %s: RSS with players %.1f MiB, under the idle server's %.1f MiB (memory returned to the kernel meanwhile): no per-player growth measured\n",
+				r.Config, at, float64(r.RSSBytes)/(1<<20), float64(r.BaseRSSBytes)/(1<<20))
 		}
 	}
 	WriteRatios(w, Compare(results))

@@ -106,3 +106,94 @@ func TestCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestMsSpread checks that p50, p99 and max share one precision, so the
+// max never prints below the p99 (it was rounded to whole milliseconds
+// while the others had tenths: "0.5/1.2/1").
+func TestMsSpread(t *testing.T) {
+	tests := []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{N: 10, P50: 0.5, P99: 1.2, Max: 1.24}, "0.5/1.2/1.2"},
+		{Summary{N: 10, P50: 0.8, P99: 6.4, Max: 6.44}, "0.8/6.4/6.4"},
+		{Summary{N: 10, P50: 12.34, P99: 98.76, Max: 99.9}, "12.3/98.8/99.9"},
+		{Summary{N: 10, P50: 40.2, P99: 99.96, Max: 180.4}, "40/100/180"},
+		{Summary{N: 1, P50: 3, P99: 3, Max: 3}, "3.0/3.0/3.0"},
+		{Summary{}, "-"},
+	}
+	for _, tt := range tests {
+		if got := msSpread(tt.s); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}
+
+// TestWriteTableImpossibleFigures checks the cells that have no figure
+// to show: nothing delivered (CPU per Gbit and syscalls per GB would be
+// 0, as if free), no first frame (0 ms would read as instant), and RSS
+// below the idle server's (a negative growth per player), which is also
+// said under the table.
+func TestWriteTableImpossibleFigures(t *testing.T) {
+	r := Result{Config: "netpoll-msg", Players: 100, BaseRSSBytes: 60 << 20,
+		Load: &LoadReport{Played: 100, WindowSeconds: 20, Errors: map[string]int{}, ConnectMs: Summary{N: 100, P50: 1, P99: 2, Max: 3}}}
+	r.fill(1.5, 20e9, 50<<20, 70<<20, SyscallFigures{Method: "bpf", Counted: true, Total: 1000})
+	var b bytes.Buffer
+	WriteTable(&b, []Result{r})
+	cell := func(label string) string {
+		for line := range strings.Lines(b.String()) {
+			// The table aligns right, labels included.
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), strings.TrimSpace(label)); ok {
+				return strings.TrimSpace(rest)
+			}
+		}
+		t.Fatalf("no %q row:\n%s", label, b.String())
+		return ""
+	}
+	for label, want := range map[string]string{
+		"server CPU-s per Gbit":      "-",
+		"syscalls per GB":            "-",
+		"syscalls/s":                 "50",
+		"  over the idle server":     "-",
+		"first frame ms p50/p99/max": "-",
+		"connect ms p50/p99/max":     "1.0/2.0/3.0",
+	} {
+		if got := cell(label); got != want {
+			t.Errorf("%s: %q, want %q", label, got, want)
+		}
+	}
+	if want := "netpoll-msg @100: RSS with players 50.0 MiB, under the idle server's 60.0 MiB"; !strings.Contains(b.String(), want) {
+		t.Errorf("lacks %q:\n%s", want, b.String())
+	}
+}
+
+func TestLoadReportWriteText(t *testing.T) {
+	tests := []struct {
+		name      string
+		r         LoadReport
+		want, not []string
+	}{
+		{"playing", LoadReport{Played: 2, WindowSeconds: 10, Bytes: 2_500_000, ConnectMs: Summary{N: 2, P50: 0.5, P99: 1.24, Max: 1.24},
+			TTFFMs: Summary{N: 2, P50: 80, P99: 120.4, Max: 120.4}, Kbps: Summary{N: 2, Min: 990, P50: 1000}},
+			[]string{"connect ms   p50 0.5  p99 1.2  max 1.2", "ttff ms      p50 80  p99 120  max 120", "kbps         min 990  p50 1000   total 0.002 Gbit/s"}, nil},
+		{"nobody played", LoadReport{Players: 5, Started: 5, WindowSeconds: 10, Errors: map[string]int{"dial": 5}},
+			[]string{"connect ms   - (no player set up)", "ttff ms      - (no player got a frame)", "kbps         - (no player playing)", "dial=5"},
+			[]string{"p50", "max 0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tt.r.WriteText(&b)
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(b.String(), n) {
+					t.Errorf("has %q:\n%s", n, b.String())
+				}
+			}
+		})
+	}
+}

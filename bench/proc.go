@@ -16,13 +16,32 @@ import (
 const clockTicks = 100
 
 // ProcCPU returns the CPU time, user plus system in seconds, that process
-// pid (0: this process) has used, from /proc/PID/stat.
+// pid (0: this process) has used, every thread's, exited ones included.
+// It reads the process's CPU clock, which counts nanoseconds; /proc/PID/stat,
+// the fallback, counts 10 ms ticks, and one tick over a 3 s window is
+// 0.33 % of a core — what divided by 5 clients became −67 % per 1000 HLS
+// viewers.
 func ProcCPU(pid int) (float64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(processCPUClock(pid), &ts); err == nil {
+		return float64(ts.Nano()) / 1e9, nil
+	}
 	data, err := os.ReadFile(procPath(pid, "stat"))
 	if err != nil {
 		return 0, err
 	}
 	return parseStatCPU(data)
+}
+
+// processCPUClock is the clock id of pid's CPU time, as glibc's
+// clock_getcpuclockid makes it: the kernel's MAKE_PROCESS_CPUCLOCK(pid,
+// CPUCLOCK_SCHED), the scheduler's exact run time of the thread group.
+func processCPUClock(pid int) int32 {
+	if pid == 0 {
+		return unix.CLOCK_PROCESS_CPUTIME_ID
+	}
+	const cpuclockSched = 2
+	return int32(^uint32(pid)<<3 | cpuclockSched)
 }
 
 // totalCPU is the CPU time of the processes together, in seconds; a

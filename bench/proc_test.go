@@ -29,6 +29,39 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+// TestProcCPUClock checks that another process's CPU clock is read, not
+// this one's, that it agrees with /proc/PID/stat's ticks, and that it
+// resolves less than a tick.
+func TestProcCPUClock(t *testing.T) {
+	pid := os.Getpid()
+	a, err := ProcCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(procPath(pid, "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks, err := parseStatCPU(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := a - ticks; d < -0.05 || d > 0.05 {
+		t.Errorf("CPU clock %.3f s, /proc stat %.3f s", a, ticks)
+	}
+	// 2 ms of work moves the clock by about that: ticks would show 0 or 10 ms.
+	start, _ := ProcCPU(0)
+	for end := start; end-start < 0.002; end, _ = ProcCPU(0) {
+	}
+	b, err := ProcCPU(pid)
+	if err != nil || b-a < 0.002 || b-a > 0.009 {
+		t.Errorf("2 ms of work moved the clock by %.6f s (%v)", b-a, err)
+	}
+	if _, err := ProcCPU(1<<22 + 1); err == nil { // above the largest pid_max
+		t.Error("no error for a process that does not exist")
+	}
+}
+
 func TestParseStatusMemory(t *testing.T) {
 	status := "Name:\tbbllive\nVmHWM:\t  20480 kB\nVmRSS:\t  10240 kB\nThreads:\t8\n"
 	rss, peak, err := parseStatusMemory([]byte(status))

@@ -112,11 +112,26 @@ func (r *LoadReport) ErrorCount() int {
 func (r *LoadReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "players      %d started, %d playing, %d with a frame, %d disconnected (%s mode, %.1f s window)\n",
 		r.Started, r.Played, r.FirstFrame, r.Disconnects, r.Mode, r.WindowSeconds)
-	fmt.Fprintf(w, "connect ms   p50 %.1f  p99 %.1f  max %.1f\n", r.ConnectMs.P50, r.ConnectMs.P99, r.ConnectMs.Max)
-	fmt.Fprintf(w, "ttff ms      p50 %.1f  p99 %.1f  max %.1f\n", r.TTFFMs.P50, r.TTFFMs.P99, r.TTFFMs.Max)
-	fmt.Fprintf(w, "kbps         min %.0f  p50 %.0f   total %.3f Gbit/s\n", r.Kbps.Min, r.Kbps.P50, r.Gbps())
+	fmt.Fprintf(w, "connect ms   %s\n", msText(r.ConnectMs, "no player set up"))
+	fmt.Fprintf(w, "ttff ms      %s\n", msText(r.TTFFMs, "no player got a frame"))
+	if r.Kbps.N == 0 {
+		fmt.Fprintf(w, "kbps         - (no player playing)\n")
+	} else {
+		fmt.Fprintf(w, "kbps         min %.0f  p50 %.0f   total %.3f Gbit/s\n", r.Kbps.Min, r.Kbps.P50, r.Gbps())
+	}
 	fmt.Fprintf(w, "stalls       %d (%s)\n", r.Stalls, Counted(r.StalledPlayers, "player", "players"))
 	fmt.Fprintf(w, "errors       %s\n", r.ErrorsLine())
+}
+
+// msText prints a millisecond summary with one precision for all its
+// figures (see msPrecision), or "-" and why when it has no sample: zeros
+// there would read as instant connects.
+func msText(s Summary, none string) string {
+	if s.N == 0 {
+		return "- (" + none + ")"
+	}
+	p := msPrecision(s)
+	return fmt.Sprintf("p50 %.*f  p99 %.*f  max %.*f", p, s.P50, p, s.P99, p, s.Max)
 }
 
 // ErrorsLine lists errors by reason, most frequent first, or "none".
