@@ -314,6 +314,9 @@ func newProgress(w io.Writer, label string, g *LoadGen, pids ...int) *progress {
 // wait waits for done (if set) or d, printing progress; false means ctx
 // ended first.
 func (p *progress) wait(ctx context.Context, phase string, done <-chan struct{}, d time.Duration) bool {
+	if done == nil && d <= 0 {
+		return ctx.Err() == nil // a phase of no length (a -warmup of 0)
+	}
 	start := time.Now()
 	var timeout <-chan time.Time
 	if d > 0 {

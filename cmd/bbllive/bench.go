@@ -302,6 +302,9 @@ func benchPlay(ctx context.Context, args []string) int {
 		if !waitPhase(ctx, g, ph.name, ph.done, ph.d) {
 			break
 		}
+		if i == 0 && allFailed(g.Progress()) {
+			break // nobody to measure: report the errors now
+		}
 	}
 	rep := g.Stop()
 	fmt.Fprint(os.Stderr, "\r\033[K")
@@ -318,8 +321,16 @@ func benchPlay(ctx context.Context, args []string) int {
 	return 0
 }
 
+// allFailed reports whether every player that was started has failed, so
+// that warming up and measuring would only wait on nothing.
+func allFailed(p bench.Progress) bool { return p.Started > 0 && p.Failed == p.Started }
+
 // waitPhase waits for done or d with a progress line; false: interrupted.
+// A phase with neither (a -warmup of 0) is over at once.
 func waitPhase(ctx context.Context, g *bench.LoadGen, name string, done <-chan struct{}, d time.Duration) bool {
+	if done == nil && d <= 0 {
+		return ctx.Err() == nil
+	}
 	start := time.Now()
 	var timeout <-chan time.Time
 	if d > 0 {
