@@ -94,11 +94,19 @@ func (f *socketFigures) dial(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	ti, ok := f.src.(*bpf.TCPInfo)
-	if tc, isTCP := c.(*net.TCPConn); ok && isTCP {
-		return &retiringConn{TCPConn: tc, ti: ti}, nil
+	if ti, ok := f.src.(*bpf.TCPInfo); ok {
+		return retiring(c, ti), nil
 	}
 	return c, nil
+}
+
+// retiring is c reporting its close to ti (retiringConn) when it is a TCP
+// connection, for accepted and dialed connections alike.
+func retiring(c net.Conn, ti *bpf.TCPInfo) net.Conn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &retiringConn{TCPConn: tc, ti: ti}
+	}
+	return c
 }
 
 // retiringListener hands out connections that report their close to a
@@ -111,10 +119,10 @@ type retiringListener struct {
 // Accept implements net.Listener.
 func (l *retiringListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
-		return &retiringConn{TCPConn: tc, ti: l.ti}, nil
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	return retiring(c, l.ti), nil
 }
 
 // retiringConn is a TCP connection whose Close first takes its final
