@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -19,7 +18,7 @@ func TestBenchPlayEnds(t *testing.T) {
 	srv := startServer(t)
 	startSynthPub(t, srv.url("bp"), synthSpec{video: "avc", audio: true, meta: true, fps: 25, gop: 25,
 		keyBytes: 4000, frameBytes: 800, audioBytes: 200, tag: 'P', duration: 20 * time.Second})
-	refused := closedPort(t)
+	refused := freeLoopbackPort(t) // nothing listens there: connecting is refused
 
 	for _, tc := range []struct {
 		name     string
@@ -71,17 +70,4 @@ func TestBenchPlayEnds(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedPort is a 127.0.0.1 address nothing listens on: connecting to it
-// is refused.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

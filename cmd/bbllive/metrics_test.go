@@ -206,18 +206,25 @@ func mustSeries(t testing.TB, mfs map[string]*dto.MetricFamily, name string, lab
 	return v
 }
 
-func getJSON(t testing.TB, httpAddr, path string, v any) {
+// apiGet is GET http://httpAddr+path with the test's API token, which a
+// server without -api-token ignores.
+func apiGet(t testing.TB, httpAddr, path string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest("GET", "http://"+httpAddr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The test token, which a server without -api-token ignores.
 	req.Header.Set("Authorization", "Bearer "+testAPIToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+func getJSON(t testing.TB, httpAddr, path string, v any) {
+	t.Helper()
+	resp := apiGet(t, httpAddr, path)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("%s: %s, %s", path, resp.Status, resp.Header.Get("Content-Type"))
